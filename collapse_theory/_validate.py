@@ -1,0 +1,167 @@
+"""Input checks shared by the public API.
+
+Each check raises :class:`TypeError` (wrong kind of value) or
+:class:`ValueError` (right kind, out of range) with a message that names the
+parameter, the value received and what is accepted. Kernels never validate:
+their public wrappers call these first. No ``assert`` (gone under ``-O``).
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Iterable
+
+import numpy as np
+
+__all__ = [
+    "check_int",
+    "check_float",
+    "check_choice",
+    "check_names",
+    "check_array",
+    "check_probability_vector",
+    "check_weights",
+    "check_covariance",
+]
+
+
+def _short(value, limit=60):
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def check_int(name: str, value, *, min: int | None = None, max: int | None = None) -> int:
+    """An integer (Python or NumPy, not bool, not float) within [min, max]."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {_short(value)} of type {type(value).__name__}")
+    value = int(value)
+    if min is not None and value < min:
+        raise ValueError(f"{name} must be >= {min}, got {value}")
+    if max is not None and value > max:
+        raise ValueError(f"{name} must be <= {max}, got {value}")
+    return value
+
+
+def check_float(
+    name: str,
+    value,
+    *,
+    min: float | None = None,
+    max: float | None = None,
+    min_inclusive: bool = True,
+    max_inclusive: bool = True,
+) -> float:
+    """A finite real number within the given bounds."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {_short(value)} of type {type(value).__name__}")
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    if min is not None and (value < min or (value == min and not min_inclusive)):
+        op = ">=" if min_inclusive else ">"
+        raise ValueError(f"{name} must be {op} {min}, got {value}")
+    if max is not None and (value > max or (value == max and not max_inclusive)):
+        op = "<=" if max_inclusive else "<"
+        raise ValueError(f"{name} must be {op} {max}, got {value}")
+    return value
+
+
+def check_choice(name: str, value, choices: Iterable[str]) -> str:
+    """One of a fixed set of strings."""
+    choices = tuple(choices)
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be one of {choices}, got {_short(value)}")
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+    return value
+
+
+def check_names(name: str, values, allowed: Iterable[str]) -> tuple[str, ...]:
+    """A string or a sequence of strings, each in ``allowed``; duplicates dropped, order kept."""
+    allowed = tuple(allowed)
+    if isinstance(values, str):
+        values = (values,)
+    try:
+        values = tuple(values)
+    except TypeError:
+        raise TypeError(f"{name} must be a sequence of names from {allowed}, got {_short(values)}") from None
+    out = []
+    for v in values:
+        if not isinstance(v, str):
+            raise TypeError(f"{name} must contain names (str) from {allowed}, got {_short(v)}")
+        if v not in allowed:
+            raise ValueError(f"{name}: unknown name {v!r}; accepted: {allowed}")
+        if v not in out:
+            out.append(v)
+    return tuple(out)
+
+
+def check_array(
+    name: str,
+    value,
+    *,
+    ndim: int | tuple[int, ...] | None = None,
+    min_size: int = 0,
+    finite: bool = True,
+    dtype=np.float64,
+) -> np.ndarray:
+    """Convert to an array of ``dtype``, checking dimension, size and finiteness."""
+    try:
+        arr = np.asarray(value, dtype=dtype)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be array-like of numbers, got {_short(value)}: {exc}") from None
+    if ndim is not None:
+        dims = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+        if arr.ndim not in dims:
+            raise ValueError(f"{name} must have {' or '.join(map(str, dims))} dimension(s), got shape {arr.shape}")
+    if arr.size < min_size:
+        raise ValueError(f"{name} must have at least {min_size} element(s), got {arr.size}")
+    if finite and arr.size and not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be finite (no NaN or inf)")
+    return arr
+
+
+def check_probability_vector(name: str, p, *, atol: float = 1e-8) -> np.ndarray:
+    """A 1-D non-negative vector summing to 1 within ``atol``; returned renormalised."""
+    arr = check_array(name, p, ndim=1, min_size=1)
+    if np.any(arr < 0):
+        raise ValueError(f"{name} must be non-negative, got a minimum of {arr.min()}")
+    total = arr.sum()
+    if abs(total - 1.0) > atol:
+        raise ValueError(f"{name} must sum to 1 (within {atol}), got a sum of {total!r}")
+    return arr / total
+
+
+def check_weights(name: str, w, n: int, *, atol: float = 1e-8) -> np.ndarray:
+    """Sample weights: ``None`` (uniform) or ``n`` non-negative values summing to 1."""
+    if w is None:
+        return np.full(n, 1.0 / n)
+    arr = check_array(name, w, ndim=1)
+    if arr.shape[0] != n:
+        raise ValueError(f"{name} must have one weight per sample ({n}), got {arr.shape[0]}")
+    return check_probability_vector(name, arr, atol=atol)
+
+
+def check_covariance(name: str, C, *, d: int | None = None, rtol: float = 1e-10) -> np.ndarray:
+    """A symmetric positive-semidefinite matrix, shape ``(d, d)`` (or a non-negative scalar).
+
+    Eigenvalues down to ``-rtol * max|eigenvalue|`` count as round-off.
+    Returns the symmetrised matrix.
+    """
+    arr = check_array(name, C, ndim=(0, 2))
+    if arr.ndim == 0:
+        if arr < 0:
+            raise ValueError(f"{name} must be non-negative, got {float(arr)}")
+        return arr
+    if arr.shape[0] != arr.shape[1]:
+        raise ValueError(f"{name} must be square, got shape {arr.shape}")
+    if d is not None and arr.shape[0] != d:
+        raise ValueError(f"{name} must have shape ({d}, {d}), got {arr.shape}")
+    scale = np.max(np.abs(arr)) if arr.size else 0.0
+    if not np.allclose(arr, arr.T, rtol=1e-8, atol=1e-12 * scale):
+        raise ValueError(f"{name} must be symmetric")
+    sym = 0.5 * (arr + arr.T)
+    ev = np.linalg.eigvalsh(sym)
+    if ev.size and ev[0] < -rtol * max(abs(ev[-1]), np.finfo(float).tiny):
+        raise ValueError(f"{name} must be positive semidefinite, smallest eigenvalue {ev[0]:.3g}")
+    return sym

@@ -1,0 +1,70 @@
+"""The ``collapse-theory`` command line.
+
+``get_parser()`` builds the parser and ``main(argv=None)`` runs it (tested by
+calling ``main``). Each sub-command is a ``_add_NAME(subparsers)`` function
+that registers its options and sets ``func`` to the function that runs it;
+:data:`_COMMANDS` lists them. Heavy imports happen inside the run functions so
+that ``collapse-theory --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+__all__ = ["get_parser", "main"]
+
+
+def _add_reproduce(sub):
+    p = sub.add_parser("reproduce", help="run every study and run; write one self-contained HTML report")
+    p.add_argument("--out", default="report", help="output directory (default: report/)")
+    p.add_argument("--quick", action="store_true", help="small settings (about three minutes)")
+    p.add_argument("--only", nargs="+", metavar="SECTION", help="run only these sections")
+    p.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
+    p.set_defaults(func=_run_reproduce)
+
+
+def _run_reproduce(args) -> int:
+    from .report import reproduce
+
+    result = reproduce(args.out, quick=args.quick, only=args.only, seed=args.seed)
+    if result.failed:
+        print(f"failed sections: {', '.join(result.failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+#: Sub-command registration functions, in help order.
+_COMMANDS = [_add_reproduce]
+
+
+def get_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="collapse-theory",
+        description="Theory and exact simulation of model collapse (Shumailov et al., Nature 2024).",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for add in _COMMANDS:
+        add(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    """Run the command line; returns the exit code."""
+    parser = get_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "func", None) is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, TypeError, FileNotFoundError) as exc:
+        print(f"collapse-theory {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

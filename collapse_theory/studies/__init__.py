@@ -1,0 +1,9 @@
+"""Monte Carlo studies that put simulation and theory in one result.
+
+Every study returns a :class:`StudyResult` with ``.table()`` (pandas:
+quantity, simulated, ci_low, ci_high, theory, p_value) and ``.figure()``.
+"""
+
+from ._base import StudyResult
+
+__all__ = ["StudyResult"]
