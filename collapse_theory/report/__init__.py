@@ -1,0 +1,177 @@
+"""``collapse-theory reproduce``: every study and run in one self-contained report.
+
+Each section is built by a function ``build(*, quick, seed) -> Section`` in
+``collapse_theory.report.sections``; :data:`SECTIONS` lists them in page
+order. :func:`reproduce` runs the selected sections, writes each one's
+figures (``figures/KEY_NAME.png``), tables (``data/KEY_NAME.csv``) and a JSON
+record with provenance (``data/KEY.json``) as soon as it finishes, then
+renders ``index.html`` from what is on disk. A section already finished with
+the same settings is not run again, so an interrupted reproduce resumes; a
+section that fails is recorded with its error and the others still run.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .._progress import progress_enabled
+from .._provenance import atomic_write, provenance, read_json, write_json
+from ._html import render_index
+from ._section import Section
+
+__all__ = ["SECTIONS", "Section", "reproduce", "ReproduceResult"]
+
+#: key -> "module:function" of the section builder, in page order.
+SECTIONS: dict[str, str] = {
+    "discrete": "collapse_theory.report.sections.discrete:build",
+    "gaussian": "collapse_theory.report.sections.gaussian:build",
+    "wasserstein": "collapse_theory.report.sections.wasserstein:build",
+    "gmm": "collapse_theory.report.sections.gmm:build",
+    "vae": "collapse_theory.report.sections.vae:build",
+    "lm": "collapse_theory.report.sections.lm:build",
+    "mitigation": "collapse_theory.report.sections.mitigation:build",
+    "verify": "collapse_theory.report.sections.verify:build",
+}
+
+
+@dataclass
+class ReproduceResult:
+    out: Path
+    index: Path
+    ran: list = field(default_factory=list)
+    reused: list = field(default_factory=list)
+    failed: list = field(default_factory=list)
+    skipped: list = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+def _builder(key: str):
+    module, func = SECTIONS[key].split(":")
+    return getattr(importlib.import_module(module), func)
+
+
+def _record_path(out: Path, key: str) -> Path:
+    return out / "data" / f"{key}.json"
+
+
+def _is_done(out: Path, key: str, quick: bool, seed: int) -> bool:
+    path = _record_path(out, key)
+    if not path.exists():
+        return False
+    try:
+        rec = read_json(path)
+    except (OSError, ValueError):
+        return False
+    if rec.get("status") != "ok" or rec.get("quick") != quick or rec.get("seed") != seed:
+        return False
+    files = [out / f for f in rec.get("figures", {}).values()] + [out / f for f in rec.get("tables", {}).values()]
+    return all(f.exists() for f in files)
+
+
+def _write_section(out: Path, key: str, section: Section, *, quick: bool, seed: int, wall: float) -> dict:
+    from ..plotting import figure_png
+
+    figures = {}
+    for name, fig in section.figures.items():
+        rel = f"figures/{key}_{name}.png"
+        atomic_write(out / rel, figure_png(fig))
+        figures[name] = rel
+    tables = {}
+    for name, df in section.tables.items():
+        rel = f"data/{key}_{name}.csv"
+        atomic_write(out / rel, df.to_csv(index=False))
+        tables[name] = rel
+    rec = {
+        "key": key,
+        "title": section.title,
+        "caption": section.caption,
+        "command": section.command,
+        "status": "skipped" if section.skipped else "ok",
+        "skipped": section.skipped,
+        "figures": figures,
+        "tables": tables,
+        "data": section.data,
+        "quick": quick,
+        "seed": seed,
+        "wall_time_s": wall,
+        "provenance": provenance({"section": key, "quick": quick}, seed=seed),
+    }
+    write_json(_record_path(out, key), rec)
+    return rec
+
+
+def reproduce(out="report", *, quick: bool = False, only=None, seed: int = 0, show_progress: bool | None = None):
+    """Run the report's sections and write ``OUT/index.html``.
+
+    Parameters
+    ----------
+    out : path
+        Output directory (created).
+    quick : bool
+        Small settings (about three minutes in all).
+    only : sequence of str, optional
+        Section keys to run (default: all of :data:`SECTIONS`).
+    seed : int
+        Base seed; each section derives its own from it.
+    show_progress : bool, optional
+        Print a line per section (default: on unless COLLAPSE_THEORY_PROGRESS=0).
+
+    Returns
+    -------
+    ReproduceResult
+        Paths and which sections ran, were reused, failed or were skipped.
+    """
+    from .._validate import check_int, check_names
+
+    seed = check_int("seed", seed, min=0)
+    keys = check_names("only", only, SECTIONS) if only else tuple(SECTIONS)
+    out = Path(out)
+    (out / "data").mkdir(parents=True, exist_ok=True)
+    (out / "figures").mkdir(parents=True, exist_ok=True)
+    show = progress_enabled(show_progress)
+    result = ReproduceResult(out=out, index=out / "index.html")
+    for i, key in enumerate(keys, 1):
+        prefix = f"[{i}/{len(keys)}] {key}"
+        if _is_done(out, key, quick, seed):
+            result.reused.append(key)
+            if show:
+                print(f"{prefix}: already done, reused", flush=True)
+            continue
+        if show:
+            print(f"{prefix}: running...", flush=True)
+        t0 = time.perf_counter()
+        try:
+            section = _builder(key)(quick=quick, seed=seed)
+            rec = _write_section(out, key, section, quick=quick, seed=seed, wall=time.perf_counter() - t0)
+            (result.skipped if rec["status"] == "skipped" else result.ran).append(key)
+            status = f"skipped ({section.skipped})" if section.skipped else "done"
+        except Exception as exc:  # a failing section is reported, the others still run
+            result.failed.append(key)
+            write_json(
+                _record_path(out, key),
+                {
+                    "key": key,
+                    "title": key,
+                    "status": "failed",
+                    "error": f"{type(exc).__name__}: {exc}",
+                    "traceback": traceback.format_exc(),
+                    "quick": quick,
+                    "seed": seed,
+                    "provenance": provenance({"section": key, "quick": quick}, seed=seed),
+                },
+            )
+            status = f"FAILED: {type(exc).__name__}: {exc}"
+        if show:
+            print(f"{prefix}: {status} ({time.perf_counter() - t0:.1f} s)", flush=True)
+    records = [read_json(_record_path(out, k)) for k in SECTIONS if _record_path(out, k).exists()]
+    atomic_write(result.index, render_index(out, records))
+    if show:
+        print(f"report written to {result.index}", flush=True)
+    return result

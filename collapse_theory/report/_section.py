@@ -1,0 +1,36 @@
+"""What a report section builder returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["Section"]
+
+
+@dataclass
+class Section:
+    """One section of the ``reproduce`` report.
+
+    Attributes
+    ----------
+    title : str
+    caption : str
+        Plain text: what the paper claims and what was measured here.
+    command : str
+        The exact command that regenerates this section.
+    figures : dict of str to matplotlib Figure
+    tables : dict of str to pandas DataFrame
+        Study tables (quantity, simulated, ci_low, ci_high, theory, p_value, ...).
+    data : dict
+        JSON-able parameters, seeds and any numbers worth keeping.
+    skipped : str or None
+        Why the section did not run (e.g. an extra is not installed).
+    """
+
+    title: str
+    caption: str = ""
+    command: str = ""
+    figures: dict = field(default_factory=dict)
+    tables: dict = field(default_factory=dict)
+    data: dict = field(default_factory=dict)
+    skipped: str | None = None

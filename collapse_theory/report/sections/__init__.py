@@ -1,0 +1,1 @@
+"""Report section builders, one module per topic."""
