@@ -34,8 +34,37 @@ def _run_reproduce(args) -> int:
     return 0
 
 
+def _add_verify(sub):
+    p = sub.add_parser("verify", help="check every theory function against simulation; p-values, QQ plots")
+    p.add_argument("--level", choices=("quick", "full"), default="quick", help="grid size (default: quick, seconds)")
+    p.add_argument("--out", default="verify", help="output directory (default: verify/)")
+    p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    p.add_argument("--alpha", type=float, default=1e-3, help="family-wise significance level (default 1e-3)")
+    p.add_argument("--correction", choices=("holm", "bonferroni"), default="holm", help="multiple-testing correction (default holm)")
+    p.add_argument("--check", nargs="+", metavar="NAME", help="run only these checks")
+    p.set_defaults(func=_run_verify)
+
+
+def _run_verify(args) -> int:
+    from . import verify
+
+    res = verify.run(args.level, out=args.out, rng=args.seed, alpha=args.alpha, correction=args.correction, checks=args.check)
+    with_p = res.summary()
+    print(with_p.drop(columns=["note"]).to_string(index=False))
+    for name in res.skipped:
+        print(f"skipped {name}: {res.status[name]['reason']}")
+    for name in res.errors:
+        print(f"ERROR {name}: {res.status[name]['reason']}", file=sys.stderr)
+    verdict = "PASSED" if res.passed else f"FAILED ({', '.join(res.failed)})"
+    print(
+        f"verify {res.level}: {len(res.outcomes)} tests, {res.correction} correction at alpha={res.alpha:g}: "
+        f"{verdict}; results in {args.out}/verify.json"
+    )
+    return 0 if res.passed else 1
+
+
 #: Sub-command registration functions, in help order.
-_COMMANDS = [_add_reproduce]
+_COMMANDS = [_add_reproduce, _add_verify]
 
 
 def get_parser() -> argparse.ArgumentParser:

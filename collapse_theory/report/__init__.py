@@ -8,6 +8,12 @@ record with provenance (``data/KEY.json``) as soon as it finishes, then
 renders ``index.html`` from what is on disk. A section already finished with
 the same settings is not run again, so an interrupted reproduce resumes; a
 section that fails is recorded with its error and the others still run.
+
+The page opens with a summary table (``data/summary.csv``): every section of
+:data:`SECTIONS`, its status, settings, wall time, the number of
+simulation-vs-theory tests in its tables and those failing at adjusted
+p < 1e-3. It shows every section on disk, so ``--only KEY`` re-runs one
+section and the page still holds the others; a footer gives provenance.
 """
 
 from __future__ import annotations
@@ -20,10 +26,10 @@ from pathlib import Path
 
 from .._progress import progress_enabled
 from .._provenance import atomic_write, provenance, read_json, write_json
-from ._html import render_index
+from ._html import FAIL_LEVEL, render_index
 from ._section import Section
 
-__all__ = ["SECTIONS", "Section", "reproduce", "ReproduceResult"]
+__all__ = ["SECTIONS", "Section", "reproduce", "ReproduceResult", "summary_table", "write_index"]
 
 #: key -> "module:function" of the section builder, in page order.
 SECTIONS: dict[str, str] = {
@@ -107,6 +113,117 @@ def _write_section(out: Path, key: str, section: Section, *, quick: bool, seed: 
     return rec
 
 
+def _read_records(out: Path) -> list:
+    """The records of every section on disk, in page order (unreadable ones as failed)."""
+    records = []
+    for key in SECTIONS:
+        path = _record_path(out, key)
+        if not path.exists():
+            continue
+        try:
+            records.append(read_json(path))
+        except (OSError, ValueError) as exc:
+            records.append({"key": key, "title": key, "status": "failed", "error": f"unreadable record {path}: {exc}"})
+    return records
+
+
+def _table_checks(out: Path, rec: dict) -> tuple[int, list]:
+    """Number of p-values in a section's tables and the quantities failing at FAIL_LEVEL.
+
+    Uses a table's ``p_adjusted`` column, or Bonferroni over its ``p_value``
+    column when it has none.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from .._stats import bonferroni
+
+    n, failing = 0, []
+    for name, rel in rec.get("tables", {}).items():
+        path = out / rel
+        if not path.exists():
+            continue
+        df = pd.read_csv(path)
+        if "p_adjusted" in df.columns:
+            adj = pd.to_numeric(df["p_adjusted"], errors="coerce").to_numpy(dtype=float)
+        elif "p_value" in df.columns:
+            raw = pd.to_numeric(df["p_value"], errors="coerce").to_numpy(dtype=float)
+            adj = np.full(raw.shape, np.nan)
+            has = ~np.isnan(raw)
+            adj[has] = bonferroni(raw[has])
+        else:
+            continue
+        label_cols = [c for c in ("check", "quantity", "params") if c in df.columns]
+        for i, a in enumerate(adj):
+            if np.isnan(a):
+                continue
+            n += 1
+            if a < FAIL_LEVEL:
+                label = " ".join(str(df[c].iloc[i]) for c in label_cols) or f"row {i}"
+                failing.append(f"{name}: {label}")
+    return n, failing
+
+
+def summary_table(out, records=None):
+    """One row per section of :data:`SECTIONS`: status, settings, wall time, tests, failing checks.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns: section, title, status, settings, wall_time_s, tests, failing, failing_checks.
+        ``status`` is "ok", "checks failing", "skipped", "failed" or "not run".
+    """
+    import pandas as pd
+
+    out = Path(out)
+    by_key = {r["key"]: r for r in (records if records is not None else _read_records(out))}
+    rows = []
+    for key in SECTIONS:
+        rec = by_key.get(key)
+        if rec is None:
+            rows.append({"section": key, "title": "", "status": "not run", "settings": "", "wall_time_s": float("nan"),
+                         "tests": 0, "failing": 0, "failing_checks": ""})
+            continue
+        n, failing = _table_checks(out, rec)
+        status = rec.get("status", "failed")
+        if status == "ok" and failing:
+            status = "checks failing"
+        note = "; ".join(failing)
+        if status == "skipped":
+            note = rec.get("skipped") or ""
+        elif status == "failed":
+            note = rec.get("error", "")
+        rows.append(
+            {
+                "section": key,
+                "title": rec.get("title", key),
+                "status": status,
+                "settings": "quick" if rec.get("quick") else "full",
+                "wall_time_s": round(float(rec.get("wall_time_s") or 0.0), 2),
+                "tests": n,
+                "failing": len(failing),
+                "failing_checks": note,
+            }
+        )
+    return pd.DataFrame(rows, columns=["section", "title", "status", "settings", "wall_time_s", "tests", "failing", "failing_checks"])
+
+
+def write_index(out) -> Path:
+    """Render ``OUT/index.html`` (and ``OUT/data/summary.csv``) from the sections on disk."""
+    out = Path(out)
+    records = _read_records(out)
+    summary = summary_table(out, records)
+    atomic_write(out / "data" / "summary.csv", summary.to_csv(index=False))
+    page = render_index(
+        out,
+        records,
+        summary=summary,
+        summary_file="data/summary.csv",
+        provenance=provenance({"sections": [r["key"] for r in records]}),
+    )
+    return atomic_write(out / "index.html", page)
+
+
 def reproduce(out="report", *, quick: bool = False, only=None, seed: int = 0, show_progress: bool | None = None):
     """Run the report's sections and write ``OUT/index.html``.
 
@@ -164,14 +281,14 @@ def reproduce(out="report", *, quick: bool = False, only=None, seed: int = 0, sh
                     "traceback": traceback.format_exc(),
                     "quick": quick,
                     "seed": seed,
+                    "wall_time_s": time.perf_counter() - t0,
                     "provenance": provenance({"section": key, "quick": quick}, seed=seed),
                 },
             )
             status = f"FAILED: {type(exc).__name__}: {exc}"
         if show:
             print(f"{prefix}: {status} ({time.perf_counter() - t0:.1f} s)", flush=True)
-    records = [read_json(_record_path(out, k)) for k in SECTIONS if _record_path(out, k).exists()]
-    atomic_write(result.index, render_index(out, records))
+    write_index(out)
     if show:
         print(f"report written to {result.index}", flush=True)
     return result
