@@ -1,0 +1,325 @@
+"""The discrete collapse chain: a model that is the empirical distribution of its data.
+
+Section "Discrete distributions with exact approximation" of Shumailov et al.
+(Nature 631, 2024). Generation 0 is the true distribution ``p0`` over ``K``
+states (not data). Generation ``t >= 1`` is the empirical distribution of
+``M_t`` samples drawn i.i.d. from the mixture that :class:`~collapse_theory.Mixing`
+names:
+
+* replace (``alpha = 1``): from the generation ``t - 1`` model; this is
+  neutral Wright–Fisher drift with ``M`` copies and ``K`` types;
+* fresh (``real = gamma > 0``): each sample comes from ``p0`` with
+  probability ``gamma``, otherwise from the current model;
+* mixture (``previous = beta > 0``): a sample comes from the distribution the
+  previous dataset was drawn from with probability ``beta``
+  (``q_t = alpha m_t + beta q_{t-1} + gamma p0``, ``q_0 = p0``);
+* accumulate (``pooled``): the model is the empirical distribution of all data
+  drawn so far (generation 1 is fitted to ``M_1`` samples of ``p0``; each later
+  generation adds ``M_t`` new samples, a share ``real`` from ``p0``).
+
+The kernels are in :mod:`._kernels_discrete`; this module validates and shapes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .._rng import replicate_seeds
+from .._validate import check_int, check_names, check_probability_vector
+from ..process import Mixing, as_schedule
+
+__all__ = ["DiscreteChain", "DiscreteRun", "Absorption", "RECORDABLE", "PROBS_LIMIT_BYTES"]
+
+#: Statistics :meth:`DiscreteChain.simulate` can record.
+RECORDABLE = ("support", "entropy", "heterozygosity", "alive_mass", "probs")
+
+#: Largest ``probs`` record allowed, ``R (G + 1) K * 8`` bytes (2 GiB).
+PROBS_LIMIT_BYTES = 2 * 1024**3
+
+#: Replicates per kernel call when a progress bar is shown.
+_CHUNK = 256
+
+
+def _p0_order(p0: np.ndarray):
+    """Indices of the states with ``p0 > 0`` by decreasing ``p0`` and the mass from each onward."""
+    order = np.flatnonzero(p0 > 0)
+    order = order[np.argsort(-p0[order], kind="stable")].astype(np.int64)
+    suffix = np.cumsum(p0[order][::-1])[::-1].copy()
+    return order, suffix
+
+
+@dataclass
+class DiscreteRun:
+    """Per-replicate, per-generation statistics of :meth:`DiscreteChain.simulate`.
+
+    Column 0 is generation 0 (``p0`` itself); column ``t`` the model of
+    generation ``t``. Only the recorded statistics are arrays, the others None.
+
+    Attributes
+    ----------
+    generation : ndarray, shape (G + 1,)
+        ``0, 1, ..., G``.
+    sample_sizes : ndarray, shape (G,)
+        ``M_1, ..., M_G``.
+    support : ndarray of int64, shape (R, G + 1) or None
+        Number of states with positive probability.
+    entropy : ndarray, shape (R, G + 1) or None
+        Shannon entropy in nats, :math:`-\\sum_i p_i \\ln p_i`.
+    heterozygosity : ndarray, shape (R, G + 1) or None
+        :math:`1 - \\sum_i p_i^2`.
+    alive_mass : ndarray, shape (R, G + 1) or None
+        :math:`\\sum_{i\\,\\text{alive}} p_{0,i}`, the original mass of the states still present.
+    probs : ndarray, shape (R, G + 1, K) or None
+        The distributions themselves.
+    """
+
+    generation: np.ndarray
+    sample_sizes: np.ndarray
+    support: np.ndarray | None = None
+    entropy: np.ndarray | None = None
+    heterozygosity: np.ndarray | None = None
+    alive_mass: np.ndarray | None = None
+    probs: np.ndarray | None = None
+    params: dict = field(default_factory=dict)
+
+    @property
+    def replicates(self) -> int:
+        for name in RECORDABLE:
+            v = getattr(self, name)
+            if v is not None:
+                return v.shape[0]
+        return 0
+
+
+@dataclass
+class Absorption:
+    """Result of :meth:`DiscreteChain.absorb`.
+
+    Attributes
+    ----------
+    time : ndarray of int64, shape (R,)
+        Generation at which one state first held all mass (0 if ``p0`` is a
+        point mass); ``max_generations`` for a censored replicate.
+    state : ndarray of int64, shape (R,)
+        The fixed state; -1 if censored.
+    extinction : ndarray of int64, shape (R, K)
+        Generation at which each state vanished; -1 if it never did (the fixed
+        state, and live states of a censored replicate); 0 if ``p0_i = 0``.
+    censored : ndarray of bool, shape (R,)
+        True if the replicate was not absorbed within ``max_generations``.
+    max_generations : int
+    """
+
+    time: np.ndarray
+    state: np.ndarray
+    extinction: np.ndarray
+    censored: np.ndarray
+    max_generations: int
+    params: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True, init=False)
+class DiscreteChain:
+    """Recursive fitting of the empirical distribution (neutral Wright–Fisher drift).
+
+    Parameters
+    ----------
+    p0 : array_like, shape (K,)
+        The true distribution (generation 0); non-negative, summing to 1.
+    sample_size : int, Schedule or array of int
+        ``M``, the number of samples each generation is fitted to, or a
+        schedule ``M_1, M_2, ...`` (:mod:`collapse_theory.process`).
+    mixing : Mixing, optional
+        Where the samples come from (default: replace, the paper's theory).
+
+    Examples
+    --------
+    >>> import collapse_theory as ct
+    >>> chain = ct.DiscreteChain([0.5, 0.5], sample_size=10)
+    >>> ab = chain.absorb(replicates=4, rng=0)
+    >>> ab.time.shape, bool(ab.censored.any())
+    ((4,), False)
+    """
+
+    p0: np.ndarray
+    sample_size: object
+    mixing: Mixing
+
+    def __init__(self, p0, sample_size, mixing: Mixing | None = None):
+        p0 = check_probability_vector("p0", p0)
+        p0.setflags(write=False)
+        schedule = as_schedule(sample_size, "sample_size")
+        if mixing is None:
+            mixing = Mixing.replace()
+        if not isinstance(mixing, Mixing):
+            raise TypeError(f"mixing must be a collapse_theory.Mixing, got {type(mixing).__name__}")
+        if mixing.pooled and mixing.previous > 0:
+            raise ValueError(
+                "mixing: pooled (accumulate) with previous > 0 is not defined for the discrete chain; "
+                "use Mixing.accumulate(real=...) or previous = 0"
+            )
+        object.__setattr__(self, "p0", p0)
+        object.__setattr__(self, "sample_size", schedule)
+        object.__setattr__(self, "mixing", mixing)
+
+    @property
+    def K(self) -> int:
+        """Number of states."""
+        return self.p0.size
+
+    def _params(self, **more) -> dict:
+        return {"K": self.K, "sample_size": self.sample_size.to_dict(), "mixing": self.mixing.to_dict(), **more}
+
+    def simulate(
+        self,
+        generations: int,
+        replicates: int,
+        *,
+        rng=None,
+        record=("support", "entropy", "heterozygosity"),
+        show_progress: bool = False,
+    ) -> DiscreteRun:
+        """Run ``replicates`` independent chains for ``generations`` generations.
+
+        Parameters
+        ----------
+        generations : int
+            ``G >= 0``.
+        replicates : int
+            ``R >= 1``.
+        rng : None, int, SeedSequence or Generator
+            One seed per replicate is derived from it; results do not depend on
+            the number of Numba threads.
+        record : str or sequence of str
+            Any of :data:`RECORDABLE`. ``probs`` needs ``R (G + 1) K * 8`` bytes
+            and is refused above :data:`PROBS_LIMIT_BYTES` (2 GiB).
+        show_progress : bool
+            Show a progress bar (replicates are run in chunks; the result is the same).
+
+        Returns
+        -------
+        DiscreteRun
+            Recorded arrays of shape (R, G + 1) (``probs``: (R, G + 1, K)).
+        """
+        from ._kernels_discrete import simulate_kernel
+
+        G = check_int("generations", generations, min=0)
+        R = check_int("replicates", replicates, min=1)
+        rec = check_names("record", record, RECORDABLE)
+        K = self.K
+        if "probs" in rec:
+            need = R * (G + 1) * K * 8
+            if need > PROBS_LIMIT_BYTES:
+                raise ValueError(
+                    f"record='probs' would need R*(G+1)*K*8 = {R}*{G + 1}*{K}*8 = {need / 2**30:.2f} GiB, "
+                    f"above the limit PROBS_LIMIT_BYTES = {PROBS_LIMIT_BYTES / 2**30:.0f} GiB; "
+                    "record 'support', 'entropy', 'heterozygosity' or 'alive_mass' instead, or fewer replicates"
+                )
+        seeds = replicate_seeds(rng, R)
+        sizes = self.sample_size.sizes(G)
+        p0 = np.ascontiguousarray(self.p0, dtype=np.float64)
+        order, suffix = _p0_order(p0)
+        rs = np.array([name in rec for name in RECORDABLE[:5]], dtype=np.bool_)
+        sup = np.zeros((R, G + 1) if rs[0] else (1, 1), dtype=np.int64)
+        ent = np.zeros((R, G + 1) if rs[1] else (1, 1))
+        het = np.zeros((R, G + 1) if rs[2] else (1, 1))
+        mass = np.zeros((R, G + 1) if rs[3] else (1, 1))
+        probs = np.zeros((R, G + 1, K) if rs[4] else (1, 1, 1))
+        m = self.mixing
+        if G > 0:
+            from .._progress import progress
+
+            chunk = _CHUNK if show_progress else R
+            bar = progress(total=R, desc="discrete chain", show=show_progress, unit="replicate")
+            for lo in range(0, R, chunk):
+                hi = min(R, lo + chunk)
+                s = slice(lo, hi)
+                simulate_kernel(
+                    p0, order, suffix, sizes, m.synthetic, m.previous, m.real, m.pooled, seeds[s], rs,
+                    sup[s] if rs[0] else sup, ent[s] if rs[1] else ent, het[s] if rs[2] else het,
+                    mass[s] if rs[3] else mass, probs[s] if rs[4] else probs,
+                )
+                bar.update(hi - lo)
+            bar.close()
+        # generation 0 is p0 itself
+        pos = p0[p0 > 0]
+        if rs[0]:
+            sup[:, 0] = pos.size
+        if rs[1]:
+            ent[:, 0] = -np.sum(pos * np.log(pos))
+        if rs[2]:
+            het[:, 0] = 1.0 - np.sum(p0**2)
+        if rs[3]:
+            mass[:, 0] = 1.0
+        if rs[4]:
+            probs[:, 0, :] = p0
+        return DiscreteRun(
+            generation=np.arange(G + 1),
+            sample_sizes=sizes,
+            support=sup if rs[0] else None,
+            entropy=ent if rs[1] else None,
+            heterozygosity=het if rs[2] else None,
+            alive_mass=mass if rs[3] else None,
+            probs=probs if rs[4] else None,
+            params=self._params(generations=G, replicates=R, record=list(rec)),
+        )
+
+    def absorb(self, replicates: int, max_generations: int | None = None, *, rng=None) -> Absorption:
+        """Run each replicate until one state holds all mass.
+
+        Only the replace workflow is absorbed: with fresh data (``real > 0``)
+        every state of ``p0`` keeps coming back, under accumulation the pool
+        keeps every state it ever held, and with ``previous > 0`` the sampling
+        distribution never loses a state; these raise ``ValueError``.
+
+        Parameters
+        ----------
+        replicates : int
+            ``R >= 1``.
+        max_generations : int, optional
+            Censoring horizon; default ``50 M_1 + 1000`` (the probability that
+            a chain with constant ``M`` is still unabsorbed after ``50 M``
+            generations is about ``exp(-50)``).
+        rng : None, int, SeedSequence or Generator
+
+        Returns
+        -------
+        Absorption
+            ``time`` (R,), ``state`` (R,), ``extinction`` (R, K), ``censored`` (R,).
+        """
+        from ._kernels_discrete import absorb_kernel
+
+        m = self.mixing
+        if m.workflow != "replace":
+            why = {
+                "fresh": f"with fresh data (real = {m.real}) every state of p0 is resampled with positive probability",
+                "accumulate": "under accumulation the pool keeps every state it ever held",
+                "mixture": f"with previous = {m.previous} the sampling distribution never loses a state",
+            }[m.workflow]
+            raise ValueError(
+                f"absorb: the chain is never absorbed under the {m.workflow!r} workflow ({why}); "
+                "use simulate() to study it, or mixing=Mixing.replace()"
+            )
+        R = check_int("replicates", replicates, min=1)
+        sizes0 = self.sample_size.sizes(1)
+        if max_generations is None:
+            max_generations = int(50 * sizes0[0] + 1000)
+        G = check_int("max_generations", max_generations, min=0)
+        sizes = self.sample_size.sizes(G)
+        seeds = replicate_seeds(rng, R)
+        p0 = np.ascontiguousarray(self.p0, dtype=np.float64)
+        order, suffix = _p0_order(p0)
+        time = np.zeros(R, dtype=np.int64)
+        state = np.zeros(R, dtype=np.int64)
+        extinction = np.full((R, self.K), -1, dtype=np.int64)
+        absorb_kernel(p0, order, suffix, sizes, seeds, time, state, extinction)
+        return Absorption(
+            time=time,
+            state=state,
+            extinction=extinction,
+            censored=state < 0,
+            max_generations=G,
+            params=self._params(replicates=R, max_generations=G),
+        )
