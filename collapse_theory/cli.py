@@ -108,8 +108,34 @@ def _run_vae(args) -> int:
     return 0
 
 
+def _add_sweep(sub):
+    p = sub.add_parser("sweep", help="run a study over a parameter grid (TOML), locally or on a Dask cluster; write Zarr")
+    p.add_argument("grid", metavar="GRID.toml", help="the grid: study, seed, replicates, [fixed], [axes]")
+    p.add_argument("--out", default=None, help="Zarr store (default: GRID's name with .zarr, here); resumed if it exists")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS", help="existing Dask scheduler (tcp://host:port or a scheduler file)")
+    p.add_argument("--workers", type=int, default=None, help="local worker processes (default: the machine's cores; 1: in this process)")
+    p.set_defaults(func=_run_sweep)
+
+
+def _run_sweep(args) -> int:
+    from pathlib import Path
+
+    from . import sweep
+
+    grid = sweep.load_grid(args.grid)  # validated before anything starts
+    out = args.out or f"{Path(args.grid).stem}.zarr"
+    ds = sweep.run(grid, out, scheduler=args.scheduler, workers=args.workers)
+    failed = int(ds.attrs.get("failed_cells", 0))
+    print(f"sweep {grid.study}: {grid.size} cells, {failed} failed -> {out}")
+    if failed:
+        for key, err in zip(*sweep.failed_cells(ds)):
+            print(f"  {key}: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
 #: Sub-command registration functions, in help order.
-_COMMANDS = [_add_reproduce, _add_verify, _add_vae]
+_COMMANDS = [_add_reproduce, _add_verify, _add_vae, _add_sweep]
 
 
 def get_parser() -> argparse.ArgumentParser:
