@@ -1,0 +1,429 @@
+"""Numba kernels of the Gaussian refit chain (private; no validation here).
+
+The kernels do arithmetic only: every random variate (normals, chi-squares,
+binomial splits) is drawn beforehand with NumPy's ``Generator`` by
+:mod:`collapse_theory.chains.gaussian`, so a result depends only on the seed,
+never on the number of threads. ``prange`` runs over replicates.
+
+State representation (so that collapse to 1e-300 and below neither underflows
+nor produces NaN):
+
+* 1-D: a dataset's sufficient statistics are ``(n, mean, log_scatter)`` with
+  ``scatter = sum (x - mean)^2``; the model is ``(mu, log_var)``.
+* d-D: ``scatter = exp(2 s) L L^T`` with ``L`` lower triangular normalised so
+  that ``max |L_ij| = 1`` and ``s`` a log-scale; the model's covariance is
+  ``Sigma = exp(2 s) L L^T`` likewise.
+
+Two datasets' statistics pool exactly (Chan, Golub & LeVeque 1979):
+
+.. math:: n = n_1 + n_2,\\quad \\bar x = (n_1 \\bar x_1 + n_2 \\bar x_2)/n,\\quad
+          S = S_1 + S_2 + \\frac{n_1 n_2}{n} (\\bar x_1 - \\bar x_2)(\\bar x_1 - \\bar x_2)^T.
+
+A Wishart matrix ``W ~ W_d(k, I)`` is drawn through the Bartlett decomposition
+``W = A A^T`` with ``A`` lower triangular, ``A_jj^2 ~ chi2_{k-j}`` (j = 0..d-1),
+``A_ij ~ N(0, 1)`` below the diagonal; for ``k < d`` (singular) the columns
+``j >= k`` are zero (QR of a k x d Gaussian matrix).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+__all__ = ["warm"]
+
+_NEG_INF = -np.inf
+
+
+@njit(cache=True)
+def _logaddexp(a, b):
+    if a == _NEG_INF:
+        return b
+    if b == _NEG_INF:
+        return a
+    if a > b:
+        return a + np.log1p(np.exp(b - a))
+    return b + np.log1p(np.exp(a - b))
+
+
+@njit(cache=True)
+def _combine_1d(n1, m1, ls1, n2, m2, ls2):
+    """Pool two 1-D datasets' (n, mean, log scatter); an empty part (n = 0) is ignored."""
+    if n1 == 0:
+        return n2, m2, ls2
+    if n2 == 0:
+        return n1, m1, ls1
+    n = n1 + n2
+    m = (n1 * m1 + n2 * m2) / n
+    diff = abs(m1 - m2)
+    ls = _logaddexp(ls1, ls2)
+    if diff > 0.0:
+        ls = _logaddexp(ls, np.log(n1 * n2 / n) + 2.0 * np.log(diff))
+    return n, m, ls
+
+
+@njit(cache=True, parallel=True)
+def replace_1d(mu, lv, z, c, inv_sqrt_m, log_denom, t0):
+    """Replace workflow, 1-D, generations ``t0 .. t0 + z.shape[1] - 1`` in place.
+
+    mu, lv : (B, G+1) model mean and log-variance (column t0 already set).
+    z, c : (B, Gc) standard normal and chi2_{M_t - 1} variates.
+    inv_sqrt_m, log_denom : (G,) 1/sqrt(M_t) and log of the estimator's denominator.
+    """
+    B, gc = z.shape
+    for r in prange(B):
+        for j in range(gc):
+            t = t0 + j
+            mu[r, t + 1] = mu[r, t] + np.exp(0.5 * lv[r, t]) * z[r, j] * inv_sqrt_m[t]
+            lv[r, t + 1] = lv[r, t] + np.log(c[r, j]) - log_denom[t]
+
+
+@njit(cache=True, parallel=True)
+def mixed_1d(mu, lv, pool, k, zr, cr, zs, cs, sizes, ddof_denom, mu0, lv0, pooled, t0):
+    """Fresh data and/or accumulation, 1-D, exact sufficient statistics, in place.
+
+    pool : (B, 3) running (n, mean, log scatter) of the pooled data (accumulate).
+    k : (B, Gc) int, real points in each generation's batch (Binomial(M_t, gamma)).
+    zr, cr : real part's standard normal and chi2_{k-1} (0 where k <= 1).
+    zs, cs : synthetic part's standard normal and chi2_{M-k-1}.
+    ddof_denom : 1 (unbiased, divide by n - 1) or 0 (MLE, divide by n).
+    """
+    B, gc = k.shape
+    for r in prange(B):
+        for j in range(gc):
+            t = t0 + j
+            m = sizes[t]
+            kr = k[r, j]
+            ks = m - kr
+            n1 = 0.0
+            m1 = 0.0
+            l1 = _NEG_INF
+            if kr > 0:
+                n1 = float(kr)
+                m1 = mu0 + np.exp(0.5 * lv0) * zr[r, j] / np.sqrt(n1)
+                l1 = lv0 + np.log(cr[r, j])
+            n2 = 0.0
+            m2 = 0.0
+            l2 = _NEG_INF
+            if ks > 0:
+                n2 = float(ks)
+                m2 = mu[r, t] + np.exp(0.5 * lv[r, t]) * zs[r, j] / np.sqrt(n2)
+                l2 = lv[r, t] + np.log(cs[r, j])
+            nb, mb, lb = _combine_1d(n1, m1, l1, n2, m2, l2)
+            if pooled:
+                nb, mb, lb = _combine_1d(pool[r, 0], pool[r, 1], pool[r, 2], nb, mb, lb)
+                pool[r, 0] = nb
+                pool[r, 1] = mb
+                pool[r, 2] = lb
+            mu[r, t + 1] = mb
+            lv[r, t + 1] = lb - np.log(nb - ddof_denom)
+
+
+@njit(cache=True)
+def _bartlett(chi, off, kdof, out):
+    """Lower-triangular Bartlett factor of W_d(kdof, I) into ``out`` (d, d)."""
+    d = out.shape[0]
+    q = 0
+    for i in range(d):
+        for j in range(d):
+            out[i, j] = 0.0
+    for i in range(d):
+        out[i, i] = np.sqrt(chi[i]) if i < kdof else 0.0
+        for j in range(i):
+            if j < kdof:
+                out[i, j] = off[q]
+            q += 1
+
+
+@njit(cache=True)
+def _lower_matmul(a, b, out):
+    """out = a @ b for lower-triangular a, b."""
+    d = a.shape[0]
+    for i in range(d):
+        for j in range(d):
+            acc = 0.0
+            if j <= i:
+                for q in range(j, i + 1):
+                    acc += a[i, q] * b[q, j]
+            out[i, j] = acc
+
+
+@njit(cache=True)
+def _normalise(mat):
+    """Scale ``mat`` in place to max |entry| = 1; returns log of the factor removed (-inf if 0)."""
+    d = mat.shape[0]
+    mx = 0.0
+    for i in range(d):
+        for j in range(d):
+            v = abs(mat[i, j])
+            if v > mx:
+                mx = v
+    if mx == 0.0:
+        return _NEG_INF
+    for i in range(d):
+        for j in range(d):
+            mat[i, j] /= mx
+    return np.log(mx)
+
+
+@njit(cache=True)
+def _cholesky(a, out):
+    """Lower Cholesky factor of a symmetric PSD matrix; a zero pivot gives a zero column."""
+    d = a.shape[0]
+    for i in range(d):
+        for j in range(d):
+            out[i, j] = 0.0
+    for j in range(d):
+        s = a[j, j]
+        for q in range(j):
+            s -= out[j, q] * out[j, q]
+        if s <= 0.0:
+            continue
+        ljj = np.sqrt(s)
+        out[j, j] = ljj
+        for i in range(j + 1, d):
+            s2 = a[i, j]
+            for q in range(j):
+                s2 -= out[i, q] * out[j, q]
+            out[i, j] = s2 / ljj
+
+
+@njit(cache=True)
+def _combine_nd(n1, m1, s1, l1, n2, m2, s2, l2, m_out, l_out, work):
+    """Pool two d-D datasets (n, mean, log-scale s, normalised Cholesky L of the scatter).
+
+    Writes the pooled mean and normalised factor; returns (n, s).
+    """
+    d = m1.shape[0]
+    if n1 == 0.0:
+        m_out[:] = m2
+        l_out[:, :] = l2
+        return n2, s2
+    if n2 == 0.0:
+        m_out[:] = m1
+        l_out[:, :] = l1
+        return n1, s1
+    n = n1 + n2
+    w = n1 * n2 / n
+    dist2 = 0.0
+    for i in range(d):
+        m_out[i] = (n1 * m1[i] + n2 * m2[i]) / n
+        dist2 += (m1[i] - m2[i]) ** 2
+    c = max(s1, s2)
+    if dist2 > 0.0:
+        c = max(c, 0.5 * np.log(w * dist2))
+    if c == _NEG_INF:
+        for i in range(d):
+            for j in range(d):
+                l_out[i, j] = 0.0
+        return n, _NEG_INF
+    f1 = np.exp(2.0 * (s1 - c)) if s1 != _NEG_INF else 0.0
+    f2 = np.exp(2.0 * (s2 - c)) if s2 != _NEG_INF else 0.0
+    fb = w * np.exp(-2.0 * c)
+    for i in range(d):
+        for j in range(i + 1):
+            a1 = 0.0
+            a2 = 0.0
+            for q in range(j + 1):
+                a1 += l1[i, q] * l1[j, q]
+                a2 += l2[i, q] * l2[j, q]
+            v = f1 * a1 + f2 * a2 + fb * (m1[i] - m2[i]) * (m1[j] - m2[j])
+            work[i, j] = v
+            work[j, i] = v
+    _cholesky(work, l_out)
+    return n, c + _normalise(l_out)
+
+
+@njit(cache=True, parallel=True)
+def replace_nd(mu, lhat, ls, z, chi, off, inv_sqrt_m, half_log_denom, kdof, t0):
+    """Replace workflow, d-D: mean + Cholesky of Sigma via Bartlett, in place.
+
+    mu : (B, G+1, d); lhat : (B, G+1, d, d) normalised factor; ls : (B, G+1) log-scale,
+    Sigma_t = exp(2 ls) lhat lhat^T. z : (B, Gc, d); chi : (B, Gc, d) chi2_{k_t - j};
+    off : (B, Gc, d(d-1)/2) normals; kdof : (G,) M_t - 1.
+    """
+    B, gc, d = z.shape
+    for r in prange(B):
+        a = np.empty((d, d))
+        for j in range(gc):
+            t = t0 + j
+            scale = np.exp(ls[r, t]) * inv_sqrt_m[t]
+            for i in range(d):
+                acc = 0.0
+                for q in range(i + 1):
+                    acc += lhat[r, t, i, q] * z[r, j, q]
+                mu[r, t + 1, i] = mu[r, t, i] + scale * acc
+            _bartlett(chi[r, j], off[r, j], kdof[t], a)
+            _lower_matmul(lhat[r, t], a, lhat[r, t + 1])
+            ls[r, t + 1] = ls[r, t] + _normalise(lhat[r, t + 1]) - half_log_denom[t]
+
+
+@njit(cache=True, parallel=True)
+def mixed_nd(mu, lhat, ls, pool_n, pool_m, pool_s, pool_l, k, zr, chir, offr, zs, chis, offs,
+             sizes, ddof_denom, mu0, lhat0, ls0, pooled, t0):
+    """Fresh data and/or accumulation, d-D, exact sufficient statistics, in place.
+
+    Each batch is split into k real points (from N(mu0, Sigma0)) and M - k synthetic
+    points; each part's mean and Wishart scatter are drawn, the parts pooled, and
+    (accumulate) the batch pooled with the running pool (pool_n, pool_m, pool_s, pool_l).
+    """
+    B, gc, d = zr.shape
+    for r in prange(B):
+        a = np.empty((d, d))
+        lr = np.empty((d, d))
+        lsy = np.empty((d, d))
+        mr = np.empty(d)
+        msy = np.empty(d)
+        mb = np.empty(d)
+        lb = np.empty((d, d))
+        work = np.empty((d, d))
+        m_new = np.empty(d)
+        l_new = np.empty((d, d))
+        for j in range(gc):
+            t = t0 + j
+            m = sizes[t]
+            kr = k[r, j]
+            ks = m - kr
+            n1 = 0.0
+            s1 = _NEG_INF
+            if kr > 0:
+                n1 = float(kr)
+                sc = np.exp(ls0) / np.sqrt(n1)
+                for i in range(d):
+                    acc = 0.0
+                    for q in range(i + 1):
+                        acc += lhat0[i, q] * zr[r, j, q]
+                    mr[i] = mu0[i] + sc * acc
+                _bartlett(chir[r, j], offr[r, j], kr - 1, a)
+                _lower_matmul(lhat0, a, lr)
+                s1 = ls0 + _normalise(lr)
+            else:
+                mr[:] = 0.0
+                lr[:, :] = 0.0
+            n2 = 0.0
+            s2 = _NEG_INF
+            if ks > 0:
+                n2 = float(ks)
+                sc = np.exp(ls[r, t]) / np.sqrt(n2)
+                for i in range(d):
+                    acc = 0.0
+                    for q in range(i + 1):
+                        acc += lhat[r, t, i, q] * zs[r, j, q]
+                    msy[i] = mu[r, t, i] + sc * acc
+                _bartlett(chis[r, j], offs[r, j], ks - 1, a)
+                _lower_matmul(lhat[r, t], a, lsy)
+                s2 = ls[r, t] + _normalise(lsy)
+            else:
+                msy[:] = 0.0
+                lsy[:, :] = 0.0
+            nb, sb = _combine_nd(n1, mr, s1, lr, n2, msy, s2, lsy, mb, lb, work)
+            if pooled:
+                nb, sb = _combine_nd(pool_n[r], pool_m[r], pool_s[r], pool_l[r], nb, mb, sb, lb, m_new, l_new, work)
+                pool_n[r] = nb
+                pool_s[r] = sb
+                pool_m[r, :] = m_new
+                pool_l[r, :, :] = l_new
+                mb[:] = m_new
+                lb[:, :] = l_new
+            mu[r, t + 1, :] = mb
+            lhat[r, t + 1, :, :] = lb
+            ls[r, t + 1] = sb - 0.5 * np.log(nb - ddof_denom)
+
+
+@njit(cache=True, parallel=True)
+def pool_update_1d(pool, nb, mb, lb, pooled, ddof_denom, mu_out, lv_out):
+    """Sample path, 1-D: pool each replicate's batch statistics and set the next model."""
+    for r in prange(nb.shape[0]):
+        n, m, ls = nb[r], mb[r], lb[r]
+        if pooled:
+            n, m, ls = _combine_1d(pool[r, 0], pool[r, 1], pool[r, 2], n, m, ls)
+            pool[r, 0] = n
+            pool[r, 1] = m
+            pool[r, 2] = ls
+        mu_out[r] = m
+        lv_out[r] = ls - np.log(n - ddof_denom)
+
+
+@njit(cache=True, parallel=True)
+def pool_update_nd(pool_n, pool_m, pool_s, pool_l, nb, mb, sb, lb, pooled, ddof_denom, mu_out, lhat_out, ls_out):
+    """Sample path, d-D: pool each replicate's batch statistics and set the next model."""
+    R, d = mb.shape
+    for r in prange(R):
+        work = np.empty((d, d))
+        m_new = np.empty(d)
+        l_new = np.empty((d, d))
+        n = nb[r]
+        s = sb[r]
+        m_new[:] = mb[r]
+        l_new[:, :] = lb[r]
+        if pooled:
+            n, s = _combine_nd(pool_n[r], pool_m[r], pool_s[r], pool_l[r], nb[r], mb[r], sb[r], lb[r], m_new, l_new, work)
+            pool_n[r] = n
+            pool_s[r] = s
+            pool_m[r, :] = m_new
+            pool_l[r, :, :] = l_new
+        mu_out[r, :] = m_new
+        lhat_out[r, :, :] = l_new
+        ls_out[r] = s - 0.5 * np.log(n - ddof_denom)
+
+
+@njit(cache=True, parallel=True)
+def scatter_factor(y, ls_in, mean_out, lhat_out, ls_out):
+    """Sample path, d-D: mean and normalised Cholesky of the scatter of points y (R, M, d).
+
+    The points are in units of exp(ls_in[r]) around an offset; ls_out = ls_in + log-scale of L.
+    """
+    R, m, d = y.shape
+    for r in prange(R):
+        work = np.zeros((d, d))
+        for i in range(d):
+            acc = 0.0
+            for p in range(m):
+                acc += y[r, p, i]
+            mean_out[r, i] = acc / m
+        for p in range(m):
+            for i in range(d):
+                di = y[r, p, i] - mean_out[r, i]
+                for j in range(i + 1):
+                    work[i, j] += di * (y[r, p, j] - mean_out[r, j])
+        for i in range(d):
+            for j in range(i):
+                work[j, i] = work[i, j]
+        _cholesky(work, lhat_out[r])
+        ls_out[r] = ls_in[r] + _normalise(lhat_out[r])
+
+
+def warm():
+    """Compile every kernel on tiny inputs (called once per test session)."""
+    B, G = 2, 2
+    mu = np.zeros((B, G + 1))
+    lv = np.zeros((B, G + 1))
+    z = np.ones((B, G))
+    c = np.ones((B, G))
+    v = np.ones(G)
+    replace_1d(mu, lv, z, c, v, np.zeros(G), 0)
+    pool = np.zeros((B, 3))
+    pool[:, 2] = -np.inf
+    k = np.ones((B, G), dtype=np.int64)
+    sizes = np.full(G, 3, dtype=np.int64)
+    mixed_1d(mu, lv, pool, k, z, c, z, c, sizes, 1, 0.0, 0.0, True, 0)
+    pool_update_1d(pool, np.full(B, 3.0), np.zeros(B), np.zeros(B), True, 1, np.zeros(B), np.zeros(B))
+    d = 2
+    mun = np.zeros((B, G + 1, d))
+    lh = np.zeros((B, G + 1, d, d))
+    lh[:, 0] = np.eye(d)
+    lsn = np.zeros((B, G + 1))
+    zn = np.ones((B, G, d))
+    off = np.ones((B, G, 1))
+    kd = np.full(G, 4, dtype=np.int64)
+    replace_nd(mun, lh, lsn, zn, zn, off, v, np.zeros(G), kd, 0)
+    pn = np.zeros(B)
+    pm = np.zeros((B, d))
+    ps = np.full(B, -np.inf)
+    pl = np.zeros((B, d, d))
+    sizes5 = np.full(G, 5, dtype=np.int64)
+    mixed_nd(mun, lh, lsn, pn, pm, ps, pl, k, zn, zn, off, zn, zn, off, sizes5, 1, np.zeros(d), np.eye(d), 0.0, True, 0)
+    pool_update_nd(pn, pm, ps, pl, np.full(B, 5.0), np.zeros((B, d)), np.zeros(B), np.stack([np.eye(d)] * B), True, 1,
+                   np.zeros((B, d)), np.zeros((B, d, d)), np.zeros(B))
+    scatter_factor(np.ones((B, 3, d)) + np.arange(3.0)[None, :, None] * np.array([1.0, -1.0]), np.zeros(B),
+                   np.zeros((B, d)), np.zeros((B, d, d)), np.zeros(B))
