@@ -26,7 +26,7 @@ from pathlib import Path
 
 from .._progress import progress_enabled
 from .._provenance import atomic_write, provenance, read_json, write_json
-from ._html import FAIL_LEVEL, render_index
+from ._html import FAIL_LEVEL, adjusted_pvalues, render_index
 from ._section import Section
 
 __all__ = ["SECTIONS", "Section", "reproduce", "ReproduceResult", "summary_table", "write_index"]
@@ -128,15 +128,13 @@ def _read_records(out: Path) -> list:
 
 
 def _table_checks(out: Path, rec: dict) -> tuple[int, list]:
-    """Number of p-values in a section's tables and the quantities failing at FAIL_LEVEL.
+    """Number of p-values in a section's tables and the rows failing at FAIL_LEVEL.
 
     Uses a table's ``p_adjusted`` column, or Bonferroni over its ``p_value``
-    column when it has none.
+    column when it has none (:func:`._html.adjusted_pvalues`).
     """
     import numpy as np
     import pandas as pd
-
-    from .._stats import bonferroni
 
     n, failing = 0, []
     for name, rel in rec.get("tables", {}).items():
@@ -144,15 +142,7 @@ def _table_checks(out: Path, rec: dict) -> tuple[int, list]:
         if not path.exists():
             continue
         df = pd.read_csv(path)
-        if "p_adjusted" in df.columns:
-            adj = pd.to_numeric(df["p_adjusted"], errors="coerce").to_numpy(dtype=float)
-        elif "p_value" in df.columns:
-            raw = pd.to_numeric(df["p_value"], errors="coerce").to_numpy(dtype=float)
-            adj = np.full(raw.shape, np.nan)
-            has = ~np.isnan(raw)
-            adj[has] = bonferroni(raw[has])
-        else:
-            continue
+        adj = adjusted_pvalues(df)
         label_cols = [c for c in ("check", "quantity", "params") if c in df.columns]
         for i, a in enumerate(adj):
             if np.isnan(a):

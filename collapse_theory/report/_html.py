@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["render_index", "format_value", "FAIL_LEVEL"]
+__all__ = ["render_index", "format_value", "adjusted_pvalues", "FAIL_LEVEL"]
 
 #: Adjusted p-values below this are highlighted and counted as failing checks.
 FAIL_LEVEL = 1e-3
@@ -49,6 +49,25 @@ def format_value(v) -> str:
     return html.escape(str(v))
 
 
+def adjusted_pvalues(df: pd.DataFrame) -> np.ndarray:
+    """A table's adjusted p-values, shape (rows,).
+
+    Its ``p_adjusted`` column if it has one, else Bonferroni over its
+    ``p_value`` column; NaN for rows without a p-value (all NaN when the
+    table has neither column).
+    """
+    from .._stats import bonferroni
+
+    if "p_adjusted" in df.columns:
+        return pd.to_numeric(df["p_adjusted"], errors="coerce").to_numpy(dtype=float)
+    adj = np.full(len(df), np.nan)
+    if "p_value" in df.columns:
+        raw = pd.to_numeric(df["p_value"], errors="coerce").to_numpy(dtype=float)
+        has = ~np.isnan(raw)
+        adj[has] = bonferroni(raw[has])
+    return adj
+
+
 def _status_class(status: str) -> str:
     return "status-" + status.split(":")[0].split(" (")[0].strip().replace(" ", "-").lower()
 
@@ -56,9 +75,10 @@ def _status_class(status: str) -> str:
 def _table_html(df: pd.DataFrame, name: str, rel: str | None = None, *, status_column: str | None = None) -> str:
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
     rows = []
-    for _, r in df.iterrows():
+    adj = adjusted_pvalues(df)
+    for i, (_, r) in enumerate(df.iterrows()):
         cls = ""
-        if "p_adjusted" in df.columns and pd.notna(r["p_adjusted"]) and r["p_adjusted"] < FAIL_LEVEL:
+        if adj[i] < FAIL_LEVEL:
             cls = ' class="fail-row"'
         elif status_column is not None:
             cls = f' class="{_status_class(str(r[status_column]))}"'
