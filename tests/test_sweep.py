@@ -1,0 +1,401 @@
+"""Sweeps: grid validation, per-cell seeds, Zarr store, resume, Dask execution.
+
+Real processes throughout: a LocalCluster of two worker processes, and a
+scheduler and two workers started as separate ``dask`` processes on loopback,
+one of which is killed mid-cell. Every process started here is terminated in
+a ``finally``. The cells run :func:`toy_study` (a study defined here, so that
+the tests can make cells slow, fail, or leave a mark when they start) and,
+where it exists, a real study of :mod:`collapse_theory.studies`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from collapse_theory import sweep
+from collapse_theory._rng import default_rng
+from collapse_theory._stats import mean_ci, z_test
+from collapse_theory.cli import main
+from collapse_theory.studies._base import StudyResult, make_row
+
+xr = pytest.importorskip("xarray")
+pytest.importorskip("distributed")
+pytest.importorskip("zarr")
+
+TESTS = Path(__file__).resolve().parent
+BIN = Path(sys.executable).parent
+STUDY = f"{Path(__file__).stem}:toy_study"
+
+
+def toy_study(
+    M: int,
+    gamma: float = 0.0,
+    generations: int = 3,
+    replicates: int = 40,
+    delay: float = 0.0,
+    marker: str = "",
+    fail: bool = False,
+    *,
+    rng=None,
+) -> StudyResult:
+    """A small study: running means of N(gamma, 1/M) draws, with theory gamma.
+
+    ``marker``: a directory where each call leaves a file named after its
+    process and cell (so the tests see which cells ran, where, and when);
+    ``delay``: seconds to sleep (so a cell can be caught mid-run); ``fail``:
+    raise, as a broken cell would.
+    """
+    if marker:
+        Path(marker).mkdir(parents=True, exist_ok=True)
+        (Path(marker) / f"{os.getpid()}_{M}_{gamma}_{uuid.uuid4().hex[:8]}").write_text("")
+    if fail:
+        raise RuntimeError(f"cell M={M} gamma={gamma} fails on purpose")
+    time.sleep(delay)
+    g = default_rng(rng)
+    x = gamma + g.normal(size=(replicates, generations + 1)) / np.sqrt(M)
+    m, lo, hi, _ = mean_ci(x[:, -1])
+    rows = [
+        make_row("mean_last", m, lo, hi, gamma, z_test(x[:, -1], gamma)),
+        make_row("var_last", x[:, -1].var(ddof=1), theory=1.0 / M),
+    ]
+    curves = {"generation": np.arange(generations + 1), "mean": x.mean(axis=0), "first_draw": float(x[0, 0])}
+    return StudyResult("toy", rows, curves=curves, params={"M": M, "gamma": gamma})
+
+
+def toy_grid(**extra):
+    grid = {
+        "study": STUDY,
+        "seed": 7,
+        "replicates": 30,
+        "fixed": {"generations": 3},
+        "axes": {"M": [5, 50], "gamma": [0.0, 0.5, 1.0]},
+    }
+    for key, value in extra.items():
+        if key in ("fixed", "axes"):
+            grid[key] = {**grid[key], **value}
+        else:
+            grid[key] = value
+    return grid
+
+
+def write_toml(path: Path, grid: dict) -> Path:
+    def fmt(v):
+        return json.dumps(v) if not isinstance(v, bool) else ("true" if v else "false")
+
+    lines = [f"{k} = {fmt(v)}" for k, v in grid.items() if k not in ("fixed", "axes")]
+    for table in ("fixed", "axes"):
+        lines.append(f"[{table}]")
+        lines += [f"{k} = {fmt(v)}" for k, v in grid.get(table, {}).items()]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def child_env() -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(TESTS), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    env["COLLAPSE_THEORY_PROGRESS"] = "0"
+    return env
+
+
+#: Attributes that record when and how a store was written, not what it holds.
+_WHEN = ("created", "command")
+
+
+def assert_same_sweep(a, b):
+    """Same values, coordinates and provenance (apart from time and command line)."""
+    xr.testing.assert_identical(a.drop_attrs(), b.drop_attrs())
+    assert {k: v for k, v in a.attrs.items() if k not in _WHEN} == {k: v for k, v in b.attrs.items() if k not in _WHEN}
+
+
+@pytest.fixture(scope="module")
+def reference():
+    """The toy grid run in this process, without a store: what every other route must reproduce."""
+    return sweep.run(toy_grid(), None, workers=1, show_progress=False)
+
+
+def stop(procs):
+    for p in procs:
+        if p.poll() is None:
+            p.terminate()
+    for p in procs:
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(timeout=10)
+
+
+# ------------------------------------------------------------- validation
+
+
+@pytest.mark.parametrize(
+    ("change", "error", "key"),
+    [
+        ({"study": "no_such_study"}, ValueError, "'study'"),
+        ({"study": "collapse_theory.nothing:here"}, ValueError, "'study'"),
+        ({"axes": {"K": [2, 3]}}, ValueError, "'axes.K'"),
+        ({"fixed": {"sample_size": 3}}, ValueError, "'fixed.sample_size'"),
+        ({"axes": {"M": []}}, ValueError, "'axes.M'"),
+        ({"axes": {"M": ["ten", "twenty"]}}, TypeError, "'axes.M'"),
+        ({"axes": {"M": [5, 5]}}, ValueError, "'axes.M'"),
+        ({"axes": {"gamma": ["a", 0.5]}}, TypeError, "'axes.gamma'"),
+        ({"fixed": {"generations": 2.5}}, TypeError, "'fixed.generations'"),
+        ({"fixed": {"rng": 3}}, ValueError, "'fixed.rng'"),
+        ({"fixed": {"M": 5}}, ValueError, "'axes.M'"),
+        ({"replicates": "many"}, TypeError, "'replicates'"),
+        ({"replicates": 0}, ValueError, "'replicates'"),
+        ({"seed": -1}, ValueError, "'seed'"),
+        ({"colour": "blue"}, ValueError, "'colour'"),
+        ({"axes": {"M": 5}}, TypeError, "'axes.M'"),
+    ],
+)
+def test_bad_grid_is_rejected_before_any_work(tmp_path, change, error, key):
+    grid = toy_grid(**change)
+    marker = tmp_path / "ran"
+    grid["fixed"]["marker"] = str(marker)
+    out = tmp_path / "s.zarr"
+    with pytest.raises(error, match=key.replace(".", r"\.")):
+        sweep.run(grid, out, workers=1, show_progress=False)
+    assert not marker.exists() and not out.exists()
+
+
+def test_missing_required_parameter_and_empty_axes_are_named():
+    grid = toy_grid()
+    grid["axes"] = {"gamma": [0.0]}
+    with pytest.raises(ValueError, match=r"'fixed\.M'.*required"):
+        sweep.load_grid(grid)
+    grid["axes"] = {}
+    with pytest.raises(ValueError, match="'axes'"):
+        sweep.load_grid(grid)
+
+
+def test_cli_rejects_bad_toml_naming_the_key(tmp_path, capsys):
+    path = write_toml(tmp_path / "bad.toml", toy_grid(axes={"K": [1]}))
+    assert main(["sweep", str(path), "--out", str(tmp_path / "x.zarr"), "--workers", "1"]) == 2
+    assert "axes.K" in capsys.readouterr().err
+    assert not (tmp_path / "x.zarr").exists()
+
+
+# ---------------------------------------------------------- seeds and store
+
+
+def test_cell_result_depends_only_on_seed_and_position(reference):
+    """Each cell equals the study called directly with SeedSequence(seed, spawn_key=index)."""
+    grid = sweep.load_grid(toy_grid())
+    assert reference.sizes["M"] == 2 and reference.sizes["gamma"] == 3 and reference.sizes["generation"] == 4
+    firsts = set()
+    for index, params in grid.cells():
+        direct = toy_study(**params, rng=sweep.cell_seed(7, index))
+        cell = reference.isel(M=index[0], gamma=index[1])
+        np.testing.assert_array_equal(cell["simulated"].values, direct.table()["simulated"].to_numpy())
+        np.testing.assert_array_equal(cell["theory"].values, direct.table()["theory"].to_numpy())
+        np.testing.assert_array_equal(cell["mean"].values, direct.curves["mean"])
+        firsts.add(float(cell["first_draw"]))
+    assert len(firsts) == grid.size  # distinct streams in distinct cells
+    assert list(reference["quantity"].values) == ["mean_last", "var_last"]
+    assert reference["ok"].values.all()
+
+
+def test_store_opens_with_xarray_and_carries_provenance(tmp_path, reference):
+    out = tmp_path / "s.zarr"
+    path = write_toml(tmp_path / "g.toml", toy_grid())
+    assert main(["sweep", str(path), "--out", str(out), "--workers", "1"]) == 0
+    ds = xr.open_zarr(out)
+    assert_same_sweep(ds.load(), reference)
+    assert ds.attrs["grid"] == sweep.load_grid(toy_grid()).to_dict()
+    assert ds.attrs["seeds"]["sweep_seed"] == 7 and ds.attrs["study"] == STUDY
+    for package in ("numpy", "xarray", "zarr", "dask", "distributed", "collapse_theory"):
+        assert ds.attrs["versions"][package]
+    # every cell also readable on its own, with its parameters and seed
+    cell = xr.open_zarr(out, group="cells/cell_1_2", consolidated=False)
+    assert cell.attrs["params"]["M"] == 50 and cell.attrs["params"]["gamma"] == 1.0
+    assert cell.attrs["seed"] == {"entropy": 7, "spawn_key": [1, 2]}
+
+
+def test_store_of_another_grid_is_refused(tmp_path):
+    out = tmp_path / "s.zarr"
+    sweep.run(toy_grid(axes={"gamma": [0.0]}), out, workers=1, show_progress=False)
+    with pytest.raises(ValueError, match="another grid"):
+        sweep.run(toy_grid(seed=8, axes={"gamma": [0.0]}), out, workers=1, show_progress=False)
+
+
+def test_failing_cell_records_its_error_and_others_finish(tmp_path, capsys):
+    grid = toy_grid(axes={"fail": [False, True]}, replicates=10)
+    grid["axes"] = {"M": [5, 50], "fail": [False, True]}
+    out = tmp_path / "f.zarr"
+    path = write_toml(tmp_path / "f.toml", grid)
+    assert main(["sweep", str(path), "--out", str(out), "--workers", "1"]) == 1
+    assert "fails on purpose" in capsys.readouterr().err
+    ds = sweep.open_sweep(out).load()
+    assert ds["ok"].sel(fail=False).all() and not ds["ok"].sel(fail=True).any()
+    assert all("fails on purpose" in e for e in ds["error"].sel(fail=True).values)
+    assert np.isfinite(ds["simulated"].sel(fail=False)).all() and np.isnan(ds["simulated"].sel(fail=True)).all()
+    assert ds.attrs["failed_cells"] == 2
+
+
+def test_interrupted_sweep_resumes_to_the_same_store(tmp_path, reference):
+    """Kill the CLI half-way (SIGKILL), start it again: finished cells are skipped, the store is identical."""
+    marker = tmp_path / "calls"
+    grid = toy_grid(fixed={"delay": 0.4, "marker": str(marker)})
+    path = write_toml(tmp_path / "g.toml", grid)
+    out = tmp_path / "s.zarr"
+    cmd = [sys.executable, "-m", "collapse_theory.cli", "sweep", str(path), "--out", str(out), "--workers", "1"]
+    proc = subprocess.Popen(cmd, env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(list((out / "cells").glob("cell_*"))) < 3:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        stop([proc])
+    store = sweep._Store(out, sweep.load_grid(grid))
+    finished = len(store.done())
+    assert 1 <= finished < 6, finished
+    before = len(list(marker.iterdir()))
+    ds = sweep.run(grid, out, workers=1, show_progress=False)
+    rerun = len(list(marker.iterdir())) - before
+    assert rerun == 6 - finished  # finished cells were not run again
+    expected = sweep.run(grid, None, workers=1, show_progress=False)
+    assert_same_sweep(sweep.open_sweep(out).load(), expected)
+    assert_same_sweep(ds, expected)
+    # the delay and marker change the grid, not the numbers
+    xr.testing.assert_identical(ds[["simulated", "mean"]].drop_attrs(), reference[["simulated", "mean"]].drop_attrs())
+
+
+# --------------------------------------------------------------- clusters
+
+
+def test_local_cluster_with_two_worker_processes(tmp_path, reference):
+    out = tmp_path / "s.zarr"
+    marker = tmp_path / "calls"
+    grid = toy_grid(fixed={"marker": str(marker), "delay": 0.2})
+    ds = sweep.run(grid, out, workers=2, show_progress=False)
+    pids = {p.name.split("_")[0] for p in marker.iterdir()}
+    assert len(pids) == 2 and str(os.getpid()) not in pids  # two worker processes, not this one
+    assert_same_sweep(sweep.open_sweep(out).load(), sweep.run(grid, None, workers=1, show_progress=False))
+    xr.testing.assert_identical(ds[["simulated", "mean"]].drop_attrs(), reference[["simulated", "mean"]].drop_attrs())
+
+
+def test_real_study_on_local_cluster(tmp_path):
+    """Where a real study exists, its cells on two workers equal direct calls with the cell's seed."""
+    from collapse_theory import studies
+
+    name = next((n for n in ("heterozygosity", "variance_decay", "absorption") if hasattr(studies, n)), None)
+    if name is None:
+        pytest.skip("no real study available yet")
+    grids = {
+        "heterozygosity": {"fixed": {"generations": 5, "p0": [0.5, 0.5]}, "axes": {"M": [10, 20]}},
+        "variance_decay": {"fixed": {"generations": 5}, "axes": {"M": [10, 20]}},
+        "absorption": {"fixed": {"p0": [0.5, 0.5]}, "axes": {"M": [10, 20]}},
+    }
+    grid = {"study": name, "seed": 3, "replicates": 200, **grids[name]}
+    ds = sweep.run(grid, tmp_path / "r.zarr", workers=2, show_progress=False)
+    assert ds["ok"].values.all(), ds["error"].values
+    for index, params in sweep.load_grid(grid).cells():
+        direct = getattr(studies, name)(**params, rng=sweep.cell_seed(3, index)).table()
+        got = ds["simulated"].isel(M=index[0]).sel(quantity=list(direct["quantity"])).values
+        np.testing.assert_array_equal(got, direct["simulated"].to_numpy())
+
+
+@pytest.fixture(scope="module")
+def dask_cluster(tmp_path_factory):
+    """A scheduler and two workers started as separate processes on loopback."""
+    from distributed import Client
+
+    d = tmp_path_factory.mktemp("cluster")
+    sched_file = d / "scheduler.json"
+    env = child_env()
+    procs = []
+    try:
+        procs.append(
+            subprocess.Popen(
+                [str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                 "--scheduler-file", str(sched_file)],
+                env=env, cwd=d, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )
+        )
+        deadline = time.monotonic() + 60
+        while not sched_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.2)
+        address = json.loads(sched_file.read_text())["address"]
+        assert address.startswith("tcp://127.0.0.1:")
+        workers = [
+            subprocess.Popen(
+                [str(BIN / "dask"), "worker", address, "--host", "127.0.0.1", "--nthreads", "1", "--no-nanny",
+                 "--no-dashboard", "--local-directory", str(d / f"w{i}")],
+                env=env, cwd=d, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )
+            for i in range(2)
+        ]
+        procs += workers
+        with Client(address, timeout=60) as client:
+            client.wait_for_workers(2, timeout=90)
+        yield {"address": address, "workers": workers}
+    finally:
+        stop(procs)
+
+
+def test_cli_sweep_through_scheduler_address(tmp_path, dask_cluster, reference):
+    out = tmp_path / "s.zarr"
+    marker = tmp_path / "calls"
+    path = write_toml(tmp_path / "g.toml", toy_grid(fixed={"marker": str(marker)}))
+    assert main(["sweep", str(path), "--scheduler", dask_cluster["address"], "--out", str(out)]) == 0
+    pids = {int(p.name.split("_")[0]) for p in marker.iterdir()}
+    assert pids <= {w.pid for w in dask_cluster["workers"]}
+    ds = xr.open_zarr(out).load()
+    xr.testing.assert_identical(ds[["simulated", "mean"]].drop_attrs(), reference[["simulated", "mean"]].drop_attrs())
+
+
+def test_worker_killed_mid_cell_is_retried_elsewhere(tmp_path, dask_cluster, reference):
+    """SIGKILL the worker running a cell: the cell reruns on the other worker, the store is complete and identical."""
+    marker = tmp_path / "calls"
+    grid = toy_grid(fixed={"delay": 1.5, "marker": str(marker)})
+    out = tmp_path / "s.zarr"
+    result = {}
+
+    def target():
+        try:
+            result["ds"] = sweep.run(grid, out, scheduler=dask_cluster["address"], show_progress=False)
+        except BaseException as exc:  # pragma: no cover - reported below
+            result["error"] = exc
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    workers = {w.pid: w for w in dask_cluster["workers"]}
+    deadline = time.monotonic() + 60
+    victim = None
+    while victim is None and time.monotonic() < deadline:
+        for p in marker.glob("*") if marker.exists() else []:
+            pid = int(p.name.split("_")[0])
+            if pid in workers:
+                victim = workers[pid]
+                break
+        time.sleep(0.02)
+    assert victim is not None, "no cell started"
+    victim.send_signal(signal.SIGKILL)  # mid-cell: it sleeps 1.5 s after leaving its mark
+    victim.wait(timeout=10)
+    thread.join(timeout=120)
+    assert not thread.is_alive() and "error" not in result, result.get("error")
+    ds = sweep.open_sweep(out).load()
+    assert ds["ok"].values.all(), ds["error"].values
+    assert len(list(marker.iterdir())) > grid_size(grid)  # the killed cell ran twice
+    # delay and marker change the grid's record, not the numbers
+    xr.testing.assert_identical(ds.drop_attrs(), reference.drop_attrs())
+    assert ds.attrs["grid"] == sweep.load_grid(grid).to_dict() and ds.attrs["failed_cells"] == 0
+
+
+def grid_size(grid) -> int:
+    return sweep.load_grid(grid).size
