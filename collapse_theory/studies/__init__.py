@@ -5,5 +5,6 @@ quantity, simulated, ci_low, ci_high, theory, p_value) and ``.figure()``.
 """
 
 from ._base import StudyResult
+from .discrete import absorption, heterozygosity, tail_loss
 
-__all__ = ["StudyResult"]
+__all__ = ["StudyResult", "absorption", "tail_loss", "heterozygosity"]

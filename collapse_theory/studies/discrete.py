@@ -1,0 +1,435 @@
+"""Studies of the discrete collapse chain: simulation and exact theory in one result.
+
+* :func:`absorption`: absorption time (mean, variance, distribution) and
+  fixation frequencies against the exact fundamental-matrix results and the
+  diffusion approximation;
+* :func:`tail_loss`: how many states survive, and how much of ``p0``'s mass
+  they carry, against the exact expected support;
+* :func:`heterozygosity`: decay :math:`H_0 (1 - 1/M)^t` under replacement, the
+  exact recursion and stationary value with fresh data, and accumulation.
+
+Every function takes JSON-able keyword parameters (a sweep calls
+``ct.studies.NAME(**cell, replicates=R, rng=seed)``): ``p0`` is an array, or
+``"uniform"`` / ``"zipf"`` with ``K`` (and ``exponent``), or omitted with
+``K`` given (uniform). ``mixing`` is a :class:`~collapse_theory.Mixing`, a
+workflow name ('replace', 'fresh', 'accumulate') or a dict of Mixing fields;
+``real`` sets the share of fresh data. Formulas: :mod:`collapse_theory.theory.discrete`.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .._provenance import provenance
+from .._stats import mean_ci, proportion_test, z_test
+from .._validate import check_choice, check_float, check_int, check_probability_vector
+from ..process import Mixing
+from ._base import StudyResult, make_row
+
+__all__ = ["absorption", "tail_loss", "heterozygosity", "resolve_p0", "resolve_mixing"]
+
+
+def resolve_p0(p0=None, K=None, exponent: float = 1.1) -> np.ndarray:
+    """The initial distribution from a study's parameters.
+
+    Parameters
+    ----------
+    p0 : array_like, shape (K,), {'uniform', 'zipf'} or None
+        None means uniform over ``K`` states.
+    K : int, optional
+        Number of states for 'uniform' / 'zipf' / None.
+    exponent : float
+        Zipf exponent ``s``: :math:`p_{0,k} \\propto k^{-s}`, ``k = 1..K``.
+
+    Returns
+    -------
+    ndarray, shape (K,)
+    """
+    if p0 is None or isinstance(p0, str):
+        kind = check_choice("p0", "uniform" if p0 is None else p0, ("uniform", "zipf"))
+        if K is None:
+            raise ValueError(f"p0={kind!r} needs K (the number of states)")
+        K = check_int("K", K, min=1)
+        if kind == "uniform":
+            return np.full(K, 1.0 / K)
+        s = check_float("exponent", exponent, min=0.0)
+        w = np.arange(1, K + 1, dtype=np.float64) ** -s
+        return w / w.sum()
+    p = check_probability_vector("p0", p0)
+    if K is not None and check_int("K", K, min=1) != p.size:
+        raise ValueError(f"K = {K} does not match the length of p0 ({p.size})")
+    return p
+
+
+def resolve_mixing(mixing=None, real=None) -> Mixing:
+    """A :class:`Mixing` from a Mixing, a workflow name or a dict, and an optional fresh share ``real``."""
+    if isinstance(mixing, Mixing):
+        if real is not None and check_float("real", real, min=0, max=1) != mixing.real:
+            raise ValueError(f"real = {real} contradicts mixing.real = {mixing.real}")
+        return mixing
+    if isinstance(mixing, dict):
+        return Mixing(**mixing)
+    g = 0.0 if real is None else check_float("real", real, min=0.0, max=1.0)
+    if mixing is None:
+        return Mixing.fresh(g) if g > 0 else Mixing.replace()
+    name = check_choice("mixing", mixing, ("replace", "fresh", "accumulate"))
+    if name == "replace":
+        if g > 0:
+            raise ValueError(f"mixing='replace' has no fresh data, got real = {g}")
+        return Mixing.replace()
+    if name == "fresh":
+        return Mixing.fresh(g if real is not None else 0.1)
+    return Mixing.accumulate(g)
+
+
+def _seed_of(rng):
+    return rng if isinstance(rng, (int, np.integer)) or rng is None else repr(rng)
+
+
+def _checkpoints(G: int, checkpoints=None) -> list:
+    if checkpoints is None:
+        pts = {1, max(1, G // 10), max(1, G // 2), G}
+    else:
+        pts = {check_int("checkpoints", int(c) if float(c).is_integer() else c, min=0, max=G) for c in checkpoints}
+    return sorted(p for p in pts if 0 <= p <= G and G >= 1)
+
+
+def _generation_rows(label: str, values: np.ndarray, theory: np.ndarray | None, points) -> list:
+    rows = []
+    for t in points:
+        x = values[:, t]
+        m, lo, hi, _ = mean_ci(x)
+        th = np.nan if theory is None else float(theory[t])
+        p = np.nan if theory is None or not np.isfinite(th) else z_test(x, th)
+        rows.append(make_row(f"{label}, generation {t}", m, lo, hi, th, p))
+    return rows
+
+
+def _band(values: np.ndarray) -> dict:
+    m, lo, hi, _ = mean_ci(values)
+    return {"mean": m, "low": lo, "high": hi}
+
+
+# ----------------------------------------------------------------------------- absorption
+
+
+def absorption(
+    p0=None,
+    M: int = 100,
+    *,
+    K: int | None = None,
+    exponent: float = 1.1,
+    replicates: int = 1000,
+    rng=None,
+    max_generations: int | None = None,
+    show_progress: bool = False,
+) -> StudyResult:
+    """Absorption time and fixation frequencies of the replace chain against exact theory.
+
+    Table rows: mean and variance of the absorption time ``T`` against the
+    exact values (fundamental matrix, ``M <= EXACT_MAX_M``; the diffusion
+    value otherwise, marked), the diffusion mean for comparison (no p-value:
+    it is biased by about two generations), and the fixation frequency of the
+    (up to) five most likely states against ``p0_i`` (exact binomial test).
+    The variance is tested as the mean of :math:`(T - E T)^2` with the exact
+    :math:`E T`. Censored replicates (not absorbed by ``max_generations``)
+    are counted in a row and left out of the time statistics.
+
+    Parameters
+    ----------
+    p0 : array_like, shape (K,), 'uniform', 'zipf' or None
+    M : int
+    K, exponent : see :func:`resolve_p0`
+    replicates : int
+    rng : None, int, SeedSequence or Generator
+    max_generations : int, optional
+    show_progress : bool
+
+    Returns
+    -------
+    StudyResult
+        ``curves``: ``generation`` (t grid), ``survival_simulated`` and
+        ``survival_theory`` (:math:`P(T > t)`), ``p0``, ``fixation_simulated``,
+        ``time`` (the simulated absorption times).
+    """
+    from ..chains.discrete import DiscreteChain
+    from ..theory import discrete as th
+
+    t0 = time.perf_counter()
+    p = resolve_p0(p0, K, exponent)
+    M = check_int("M", M, min=1)
+    R = check_int("replicates", replicates, min=1)
+    chain = DiscreteChain(p, sample_size=M)
+    if show_progress:
+        print(f"absorption: {R} replicates, K = {p.size}, M = {M}", flush=True)
+    ab = chain.absorb(R, max_generations, rng=rng)
+    ok = ~ab.censored
+    T = ab.time[ok].astype(np.float64)
+    exact = M <= th.EXACT_MAX_M
+    theory = th.absorption_time(p, M, "exact" if exact else "diffusion")
+    diff = th.absorption_time(p, M, "diffusion")
+    tag = "exact" if exact else "diffusion"
+    rows = []
+    if T.size >= 2:
+        m, lo, hi, _ = mean_ci(T)
+        rows.append(make_row(f"mean absorption time ({tag})", m, lo, hi, theory.mean, z_test(T, theory.mean) if exact else np.nan))
+        d2 = (T - theory.mean) ** 2
+        m2, lo2, hi2, _ = mean_ci(d2)
+        rows.append(make_row(f"variance of absorption time ({tag})", m2, lo2, hi2, theory.variance, z_test(d2, theory.variance) if exact else np.nan))
+        rows.append(make_row("mean absorption time (diffusion approximation)", m, lo, hi, diff.mean))
+    rows.append(make_row("censored replicates", int(ab.censored.sum()), theory=0.0))
+    fix = np.bincount(ab.state[ok], minlength=p.size) if ok.any() else np.zeros(p.size, dtype=np.int64)
+    n_ok = int(ok.sum())
+    for i in np.argsort(-p, kind="stable")[: min(5, p.size)]:
+        k = int(fix[i])
+        if n_ok:
+            frac = k / n_ok
+            se = np.sqrt(max(frac * (1 - frac), 1e-300) / n_ok)
+            rows.append(make_row(f"fixation frequency, state {i}", frac, frac - 1.96 * se, frac + 1.96 * se, p[i], proportion_test(k, n_ok, p[i])))
+    tmax = int(ab.time.max()) if ab.time.size else 0
+    grid = np.unique(np.linspace(0, tmax, num=min(tmax + 1, 400)).round().astype(np.int64))
+    surv_sim = (ab.time[:, None] > grid[None, :]).mean(axis=0)
+    surv_th = 1.0 - th.absorption_time_cdf(p, M, grid) if exact else np.full(grid.size, np.nan)
+    curves = {
+        "generation": grid,
+        "survival_simulated": surv_sim,
+        "survival_theory": surv_th,
+        "p0": p,
+        "fixation_simulated": fix / max(n_ok, 1),
+        "time": ab.time,
+        "mean_theory": theory.mean,
+        "mean_diffusion": diff.mean,
+    }
+    params = {"p0": p0 if isinstance(p0, str) or p0 is None else p.tolist(), "K": int(p.size), "exponent": exponent,
+              "M": M, "replicates": R, "max_generations": ab.max_generations}
+    return StudyResult(
+        name="absorption",
+        rows=rows,
+        curves=curves,
+        params=params,
+        provenance=provenance(params, seed=_seed_of(rng), wall_time_s=time.perf_counter() - t0),
+        plot=_plot_absorption,
+    )
+
+
+def _plot_absorption(res: StudyResult):
+    from ..plotting import SIM_COLOR, THEORY_COLOR, new_figure
+
+    c = res.curves
+    fig, (a1, a2) = new_figure(1, 2)
+    a1.step(c["generation"], c["survival_simulated"], where="post", color=SIM_COLOR, label="simulated")
+    if np.all(np.isfinite(c["survival_theory"])):
+        a1.plot(c["generation"], c["survival_theory"], color=THEORY_COLOR, ls="--", label="exact")
+    a1.axvline(c["mean_theory"], color=THEORY_COLOR, lw=0.8, ls=":", label="E T")
+    a1.axvline(c["mean_diffusion"], color="gray", lw=0.8, ls=":", label="diffusion E T")
+    a1.set(xlabel="generation t", ylabel="P(T > t)", title=f"absorption, K={res.params['K']}, M={res.params['M']}")
+    a1.legend(fontsize=8)
+    p, f = c["p0"], c["fixation_simulated"]
+    n = max(1, int(res.params["replicates"]))
+    show = np.argsort(-p, kind="stable")[:50]
+    a2.errorbar(p[show], f[show], yerr=1.96 * np.sqrt(p[show] * (1 - p[show]) / n), fmt="o", ms=3, color=SIM_COLOR, label="simulated")
+    lim = [0, max(p.max(), f.max()) * 1.05]
+    a2.plot(lim, lim, color=THEORY_COLOR, ls="--", label="theory: P(fix) = p0")
+    a2.set(xlabel="p0_i", ylabel="fixation frequency", title="fixation")
+    a2.legend(fontsize=8)
+    return fig
+
+
+# ----------------------------------------------------------------------------- tail loss
+
+
+def tail_loss(
+    p0=None,
+    M: int = 1000,
+    *,
+    K: int | None = None,
+    exponent: float = 1.1,
+    generations: int = 100,
+    replicates: int = 200,
+    rng=None,
+    mixing=None,
+    real: float | None = None,
+    checkpoints=None,
+    show_progress: bool = False,
+) -> StudyResult:
+    """Loss of the tails: surviving states and the original mass they carry.
+
+    Under replacement each state's count is a two-type binomial chain, so the
+    expected support :math:`\\sum_i P(X_i(t) > 0)` and the expected alive mass
+    :math:`\\sum_i p_{0,i} P(X_i(t) > 0)` are exact
+    (:func:`~collapse_theory.theory.discrete.expected_support`). Other
+    workflows are simulated only (theory NaN).
+
+    Parameters
+    ----------
+    p0 : array_like, 'uniform', 'zipf' or None (default Zipf when K is given)
+    M, generations, replicates : int
+    K, exponent : see :func:`resolve_p0`
+    rng : None, int, SeedSequence or Generator
+    mixing, real : see :func:`resolve_mixing`
+    checkpoints : sequence of int, optional
+        Generations tabulated (default 1, G/10, G/2, G).
+
+    Returns
+    -------
+    StudyResult
+        ``curves``: ``generation``, ``support_mean/low/high``, ``support_theory``,
+        ``alive_mass_mean/low/high``, ``alive_mass_theory``.
+    """
+    from ..chains.discrete import DiscreteChain
+    from ..theory import discrete as th
+
+    t0 = time.perf_counter()
+    if p0 is None and K is not None:
+        p0 = "zipf"
+    p = resolve_p0(p0, K, exponent)
+    M = check_int("M", M, min=1)
+    G = check_int("generations", generations, min=1)
+    R = check_int("replicates", replicates, min=1)
+    mix = resolve_mixing(mixing, real)
+    run = DiscreteChain(p, sample_size=M, mixing=mix).simulate(
+        G, R, rng=rng, record=("support", "alive_mass"), show_progress=show_progress
+    )
+    gens = np.arange(G + 1)
+    if mix.workflow == "replace":
+        sup_th = th.expected_support(p, M, gens)
+        mass_th = th.expected_alive_mass(p, M, gens)
+    else:
+        sup_th = mass_th = None
+    pts = _checkpoints(G, checkpoints)
+    rows = _generation_rows("expected support", run.support.astype(np.float64), sup_th, pts)
+    rows += _generation_rows("expected alive mass", run.alive_mass, mass_th, pts)
+    sb, mb = _band(run.support.astype(np.float64)), _band(run.alive_mass)
+    nan = np.full(G + 1, np.nan)
+    curves = {
+        "generation": gens,
+        "support_mean": sb["mean"], "support_low": sb["low"], "support_high": sb["high"],
+        "support_theory": nan if sup_th is None else sup_th,
+        "alive_mass_mean": mb["mean"], "alive_mass_low": mb["low"], "alive_mass_high": mb["high"],
+        "alive_mass_theory": nan if mass_th is None else mass_th,
+    }
+    params = {"p0": p0 if isinstance(p0, str) or p0 is None else p.tolist(), "K": int(p.size), "exponent": exponent,
+              "M": M, "generations": G, "replicates": R, "mixing": mix.to_dict(), "checkpoints": pts}
+    return StudyResult(
+        name="tail_loss",
+        rows=rows,
+        curves=curves,
+        params=params,
+        provenance=provenance(params, seed=_seed_of(rng), wall_time_s=time.perf_counter() - t0),
+        plot=_plot_tail_loss,
+    )
+
+
+def _plot_tail_loss(res: StudyResult):
+    from ..plotting import THEORY_COLOR, band, new_figure
+
+    c = res.curves
+    fig, (a1, a2) = new_figure(1, 2)
+    g = c["generation"]
+    band(a1, g, c["support_mean"], c["support_low"], c["support_high"], label="simulated")
+    band(a2, g, c["alive_mass_mean"], c["alive_mass_low"], c["alive_mass_high"], label="simulated")
+    if np.all(np.isfinite(c["support_theory"])):
+        a1.plot(g, c["support_theory"], color=THEORY_COLOR, ls="--", label="exact")
+        a2.plot(g, c["alive_mass_theory"], color=THEORY_COLOR, ls="--", label="exact")
+    a1.set(xlabel="generation t", ylabel="states alive", yscale="log",
+           title=f"support, K={res.params['K']}, M={res.params['M']}")
+    a2.set(xlabel="generation t", ylabel="p0-mass of surviving states", title="tail mass kept")
+    a1.legend(fontsize=8)
+    a2.legend(fontsize=8)
+    return fig
+
+
+# ----------------------------------------------------------------------------- heterozygosity
+
+
+def heterozygosity(
+    p0=None,
+    M: int = 100,
+    *,
+    K: int | None = None,
+    exponent: float = 1.1,
+    generations: int = 100,
+    replicates: int = 500,
+    rng=None,
+    mixing=None,
+    real: float | None = None,
+    checkpoints=None,
+    show_progress: bool = False,
+) -> StudyResult:
+    """Heterozygosity :math:`1 - \\sum_i p_i^2` against its exact expectation.
+
+    Replace: :math:`H_0 (1 - 1/M)^t`; fresh data and mixtures: the exact
+    recursion and its stationary value; accumulate: the exact pooled
+    recursion (:func:`~collapse_theory.theory.discrete.heterozygosity`).
+    With a stationary value, one more row compares each replicate's average
+    over generations ``G/2..G`` with the exact average of :math:`E H_t` there.
+
+    Parameters
+    ----------
+    p0 : array_like, 'uniform', 'zipf' or None (uniform over K)
+    M, generations, replicates : int
+    K, exponent : see :func:`resolve_p0`
+    rng : None, int, SeedSequence or Generator
+    mixing, real : see :func:`resolve_mixing`
+    checkpoints : sequence of int, optional
+
+    Returns
+    -------
+    StudyResult
+        ``curves``: ``generation``, ``mean``, ``low``, ``high``, ``theory``, ``stationary``.
+    """
+    from ..chains.discrete import DiscreteChain
+    from ..theory import discrete as th
+
+    t0 = time.perf_counter()
+    p = resolve_p0(p0, K, exponent)
+    M = check_int("M", M, min=1)
+    G = check_int("generations", generations, min=1)
+    R = check_int("replicates", replicates, min=1)
+    mix = resolve_mixing(mixing, real)
+    run = DiscreteChain(p, sample_size=M, mixing=mix).simulate(
+        G, R, rng=rng, record=("heterozygosity",), show_progress=show_progress
+    )
+    gens = np.arange(G + 1)
+    theory = th.heterozygosity(p, M, gens, mixing=mix)
+    rows = _generation_rows("E heterozygosity", run.heterozygosity, theory, _checkpoints(G, checkpoints))
+    stationary = np.nan
+    if not mix.pooled:
+        stationary = th.stationary_heterozygosity(p, M, mixing=mix)
+        if mix.workflow != "replace":
+            late = slice(max(1, G // 2), G + 1)
+            avg = run.heterozygosity[:, late].mean(axis=1)
+            m, lo, hi, _ = mean_ci(avg)
+            target = float(theory[late].mean())
+            rows.append(make_row(f"mean heterozygosity over generations {late.start}..{G}", m, lo, hi, target, z_test(avg, target)))
+            rows.append(make_row("stationary heterozygosity (limit)", m, lo, hi, stationary))
+    b = _band(run.heterozygosity)
+    curves = {"generation": gens, "mean": b["mean"], "low": b["low"], "high": b["high"], "theory": theory, "stationary": stationary}
+    params = {"p0": p0 if isinstance(p0, str) or p0 is None else p.tolist(), "K": int(p.size), "exponent": exponent,
+              "M": M, "generations": G, "replicates": R, "mixing": mix.to_dict()}
+    return StudyResult(
+        name="heterozygosity",
+        rows=rows,
+        curves=curves,
+        params=params,
+        provenance=provenance(params, seed=_seed_of(rng), wall_time_s=time.perf_counter() - t0),
+        plot=_plot_heterozygosity,
+    )
+
+
+def _plot_heterozygosity(res: StudyResult):
+    from ..plotting import THEORY_COLOR, band, new_figure
+
+    c = res.curves
+    fig, ax = new_figure(1, 1)
+    band(ax, c["generation"], c["mean"], c["low"], c["high"], label="simulated")
+    ax.plot(c["generation"], c["theory"], color=THEORY_COLOR, ls="--", label="exact E H_t")
+    if np.isfinite(c["stationary"]) and c["stationary"] > 0:
+        ax.axhline(c["stationary"], color="gray", ls=":", label="stationary")
+    mix = res.params["mixing"]
+    ax.set(xlabel="generation t", ylabel="heterozygosity 1 - sum p^2",
+           title=f"{mix['workflow']} (real={mix['real']:g}), K={res.params['K']}, M={res.params['M']}")
+    ax.legend(fontsize=8)
+    return fig
