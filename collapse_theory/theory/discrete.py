@@ -212,9 +212,9 @@ def stationary_heterozygosity(p0, M: int, *, mixing: Mixing) -> float:
         raise ValueError("stationary_heterozygosity: no closed form under accumulation; use heterozygosity(p0, M, t) at large t")
     a, b, g = mixing.synthetic, mixing.previous, mixing.real
     F = float(np.sum(p0**2))
-    c = a * a * (1.0 - 1.0 / M) + b * b + 2 * a * b
-    if c >= 1.0:
+    if g == 0.0:  # without fresh data the chain is absorbed: Q* = 1
         return 0.0
+    c = a * a * (1.0 - 1.0 / M) + b * b + 2 * a * b
     Qs = (a * a / M + g * (2 - g) * F) / (1.0 - c)
     return float((1.0 - 1.0 / M) * (1.0 - Qs))
 
