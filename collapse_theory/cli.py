@@ -133,9 +133,120 @@ def _run_sweep(args) -> int:
         return 1
     return 0
 
+def _p0_args(p):
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--p0", help="initial distribution: comma-separated probabilities (overrides --K)")
+    g.add_argument("--zipf", type=float, metavar="S", help="Zipf(S) over K states instead of uniform")
+    p.add_argument("--M", type=int, default=None, help="sample size per generation")
+    p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+
+
+def _resolve_p0_args(args):
+    import numpy as np
+
+    if args.p0:
+        try:
+            return np.array([float(v) for v in args.p0.split(",")]), None, 1.1
+        except ValueError:
+            raise ValueError(f"--p0 must be comma-separated numbers, got {args.p0!r}") from None
+    if args.zipf is not None:
+        return "zipf", args.K, args.zipf
+    return "uniform", args.K, 1.1
+
+
+def _finish_study(res, out, show_table=True) -> int:
+    import pandas as pd
+
+    paths = res.save(out)
+    if show_table:
+        with pd.option_context("display.width", 160, "display.max_columns", 20):
+            print(res.table().to_string(index=False))
+    verdict = "consistent with theory" if res.passed() else "INCONSISTENT with theory"
+    print(f"{res.name}: {verdict} at level {res.level:g} (Bonferroni); wrote {', '.join(str(v) for v in paths.values())}")
+    return 0
+
+
+def _add_absorb(sub):
+    p = sub.add_parser("absorb", help="discrete chain: absorption time and fixation vs exact theory (table + figure)")
+    _p0_args(p)
+    p.add_argument("--K", type=int, default=2, help="number of states for uniform/Zipf p0 (default 2)")
+    p.add_argument("--replicates", type=int, default=2000, help="replicates (default 2000)")
+    p.add_argument("--max-generations", type=int, default=None, help="censoring horizon (default 50 M + 1000)")
+    p.add_argument("--out", default="runs/absorb", help="output directory (default runs/absorb)")
+    p.set_defaults(func=_run_absorb, M=100)
+
+
+def _run_absorb(args) -> int:
+    from .studies import absorption
+
+    p0, K, s = _resolve_p0_args(args)
+    res = absorption(p0, args.M, K=K, exponent=s, replicates=args.replicates, rng=args.seed,
+                     max_generations=args.max_generations, show_progress=True)
+    return _finish_study(res, args.out)
+
+
+def _add_tails(sub):
+    p = sub.add_parser("tails", help="discrete chain: loss of the tails (support, mass kept) vs exact expected support")
+    _p0_args(p)
+    p.add_argument("--K", type=int, default=1000, help="number of states (default 1000; Zipf(1.1) unless --p0/--uniform)")
+    p.add_argument("--uniform", action="store_true", help="uniform p0 over K states instead of Zipf")
+    p.add_argument("--generations", type=int, default=100, help="generations (default 100)")
+    p.add_argument("--replicates", type=int, default=200, help="replicates (default 200)")
+    p.add_argument("--real", type=float, default=None, help="share of fresh data per generation (default 0: replace)")
+    p.add_argument("--workflow", choices=("replace", "fresh", "accumulate"), default=None, help="data workflow (default replace, or fresh with --real)")
+    p.add_argument("--out", default="runs/tails", help="output directory (default runs/tails)")
+    p.set_defaults(func=_run_tails, M=1000)
+
+
+def _run_tails(args) -> int:
+    from .studies import tail_loss
+
+    if args.p0 or args.zipf is not None or args.uniform:
+        p0, K, s = _resolve_p0_args(args)
+    else:
+        p0, K, s = "zipf", args.K, 1.1
+    res = tail_loss(p0, args.M, K=K, exponent=s, generations=args.generations, replicates=args.replicates,
+                    rng=args.seed, mixing=args.workflow, real=args.real, show_progress=True)
+    return _finish_study(res, args.out)
+
+
+def _add_gaussian(sub):
+    p = sub.add_parser("gaussian", help="Gaussian refit chain (Theorem 3.1): exact simulation vs exact theory (table + figure)")
+    p.add_argument("study", nargs="?", default="w2", choices=("decay", "w2", "schedules", "mitigation"),
+                   help="decay: a.s. variance collapse; w2: E W2^2 growth (default); schedules: M_t = M0 t^a; "
+                        "mitigation: fresh data / accumulation")
+    p.add_argument("--M", type=int, default=100, help="sample size per generation (default 100)")
+    p.add_argument("--generations", type=int, default=None, help="generations (default: M, 4M for decay, 200 for schedules)")
+    p.add_argument("--replicates", type=int, default=2000, help="replicates (default 2000)")
+    p.add_argument("--estimator", choices=("unbiased", "mle"), default="unbiased", help="variance estimator")
+    p.add_argument("--d", type=int, default=1, help="dimension for w2 (default 1)")
+    p.add_argument("--M0", type=int, default=10, help="schedules: M_1 (default 10)")
+    p.add_argument("--exponent", type=float, default=2.0, help="schedules: a in M_t = M0 t^a (default 2)")
+    p.add_argument("--gamma", type=float, default=0.1, help="mitigation: share of fresh data (default 0.1)")
+    p.add_argument("--workflow", choices=("replace", "fresh", "accumulate"), default="fresh", help="mitigation workflow")
+    p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    p.add_argument("--out", default="runs/gaussian", help="output directory (default runs/gaussian)")
+    p.set_defaults(func=_run_gaussian)
+
+
+def _run_gaussian(args) -> int:
+    from . import studies
+
+    common = dict(replicates=args.replicates, rng=args.seed, estimator=args.estimator, show_progress=True)
+    if args.study == "decay":
+        res = studies.variance_decay(args.M, args.generations, **common)
+    elif args.study == "w2":
+        res = studies.w2_growth(args.M, args.generations, d=args.d, **common)
+    elif args.study == "schedules":
+        res = studies.schedules(args.M0, args.exponent, args.generations or 200, **common)
+    else:
+        gamma = 0.0 if args.workflow == "replace" else args.gamma
+        res = studies.mitigation(args.M, gamma, args.workflow, args.generations or 100, **common)
+    return _finish_study(res, args.out)
+
 
 #: Sub-command registration functions, in help order.
-_COMMANDS = [_add_reproduce, _add_verify, _add_vae, _add_sweep]
+_COMMANDS = [_add_reproduce, _add_verify, _add_vae, _add_sweep, _add_absorb, _add_tails, _add_gaussian]
 
 
 def get_parser() -> argparse.ArgumentParser:

@@ -266,7 +266,9 @@ class DiscreteChain:
             params=self._params(generations=G, replicates=R, record=list(rec)),
         )
 
-    def absorb(self, replicates: int, max_generations: int | None = None, *, rng=None) -> Absorption:
+    def absorb(
+        self, replicates: int, max_generations: int | None = None, *, rng=None, show_progress: bool = False
+    ) -> Absorption:
         """Run each replicate until one state holds all mass.
 
         Only the replace workflow is absorbed: with fresh data (``real > 0``)
@@ -283,6 +285,8 @@ class DiscreteChain:
             a chain with constant ``M`` is still unabsorbed after ``50 M``
             generations is about ``exp(-50)``).
         rng : None, int, SeedSequence or Generator
+        show_progress : bool
+            Show a progress bar (replicates are run in chunks; the result is the same).
 
         Returns
         -------
@@ -314,7 +318,15 @@ class DiscreteChain:
         time = np.zeros(R, dtype=np.int64)
         state = np.zeros(R, dtype=np.int64)
         extinction = np.full((R, self.K), -1, dtype=np.int64)
-        absorb_kernel(p0, order, suffix, sizes, seeds, time, state, extinction)
+        from .._progress import progress
+
+        chunk = _CHUNK if show_progress else R
+        bar = progress(total=R, desc="absorb", show=show_progress, unit="replicate")
+        for lo in range(0, R, chunk):
+            s = slice(lo, min(R, lo + chunk))
+            absorb_kernel(p0, order, suffix, sizes, seeds[s], time[s], state[s], extinction[s])
+            bar.update(s.stop - lo)
+        bar.close()
         return Absorption(
             time=time,
             state=state,

@@ -162,9 +162,7 @@ def absorption(
     M = check_int("M", M, min=1)
     R = check_int("replicates", replicates, min=1)
     chain = DiscreteChain(p, sample_size=M)
-    if show_progress:
-        print(f"absorption: {R} replicates, K = {p.size}, M = {M}", flush=True)
-    ab = chain.absorb(R, max_generations, rng=rng)
+    ab = chain.absorb(R, max_generations, rng=rng, show_progress=show_progress)
     ok = ~ab.censored
     T = ab.time[ok].astype(np.float64)
     exact = M <= th.EXACT_MAX_M

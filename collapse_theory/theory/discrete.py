@@ -446,10 +446,15 @@ def absorption_time(p0, M: int, method: str = "exact") -> AbsorptionTime:
     .. math:: E T \\approx -2M \\sum_i (1 - p_i) \\ln(1 - p_i)
 
     (for ``K = 2`` this is :math:`-2M[p \\ln p + (1-p)\\ln(1-p)]`), the variance
-    from the second backward equation solved with the dilogarithm. The
-    diffusion overestimates the mean by about two generations at
-    ``p = 1/2`` whatever ``M``: ``M = 50``: 67.52 exact vs 69.31;
-    ``M = 100``: 136.60 vs 138.63 (relative error about ``2/(2 M ln 2)``).
+    from the second backward equation solved with the dilogarithm.
+
+    Size of the diffusion error: it overestimates the mean by a few
+    generations, growing only like ``ln M``, so the relative error is
+    ``O(ln M / M)``. At ``p = 1/2``: ``M = 10``: 12.59 exact vs 13.86;
+    ``M = 50``: 67.52 vs 69.31; ``M = 100``: 136.60 vs 138.63 (1.5%);
+    ``M = 1000``: 1383.50 vs 1386.29 (0.2%). ``K = 10`` uniform, ``M = 100``:
+    187.43 vs 189.65. The standard deviation is overestimated by about 0.54
+    generations whatever ``M``.
 
     Parameters
     ----------
