@@ -501,6 +501,7 @@ def run(
     channels: tuple = (64, 128),
     n_train: int | None = None,
     latent_draws: int | None = None,
+    metrics=None,
     device=None,
     threads: int = 2,
     quick: bool = False,
@@ -549,6 +550,12 @@ def run(
         Use only the first ``n_train`` images (default all; 600 under ``quick``).
     latent_draws : int, optional
         Size of the probe (default 1000; 300 under ``quick``; the paper used 100).
+    metrics : sequence of str, optional
+        The evaluator's metrics (:mod:`collapse_theory.runs.evaluate`) stored
+        with each generation as it is written; None: all that apply to a
+        sample-only family (``w2_squared_to_initial`` between the decoded
+        probe images, quantiles of ``log_density_under_initial``,
+        ``cov_trace``, ``cov_logdet``); ``()``: none.
     device : str or torch.device, optional
         Default: CUDA when available, else CPU. Results are reproducible on
         CPU for a fixed ``threads``; GPU runs are deterministic where PyTorch
@@ -570,7 +577,8 @@ def run(
         generation-0 ELBO of each image (:func:`elbo_under`); ``metrics``:
         ``latent_std``, ``latent_std_per_dim`` (latent_dim,),
         ``w2_squared_latent_to_initial`` (empirical, exact OT),
-        ``train_loss`` (epochs,), ``final_loss``; artifact ``model.pt``.
+        ``train_loss`` (epochs,), ``final_loss``, and the evaluator's
+        ``metrics`` computed on the sample and scores; artifact ``model.pt``.
 
     Raises
     ------
@@ -580,6 +588,7 @@ def run(
         ``mnist`` directory or its image file is missing.
     """
     from .._progress import progress
+    from .evaluate import METRICS, Evaluator
     from .record import GenerationalRun, GenerationRecord
 
     generations = check_int("generations", generations, min=1)
@@ -605,6 +614,10 @@ def run(
         latent_draws = 300 if quick else 1000
     latent_draws = check_int("latent_draws", latent_draws, min=2)
     device = _resolve_device(device)
+    if metrics is not None:
+        from .._validate import check_names
+
+        metrics = check_names("metrics", metrics, METRICS)
 
     images, source = load_images(data, mnist)
     if n_train is not None:
@@ -625,6 +638,7 @@ def run(
         "latent_dim": latent_dim,
         "channels": list(channels),
         "latent_draws": latent_draws,
+        "metrics": None if metrics is None else list(metrics),
     }
     record = GenerationalRun.open(out, kind="vae", family="vae", config=config, seed=rng, resume=resume)
     start = record.next_generation
@@ -635,11 +649,18 @@ def run(
     ).to(device)
 
     initial = parent = None
-    latent0 = None
+    latent0 = evaluator = None
+
+    def make_evaluator(sample0):
+        if metrics == ():
+            return None
+        return Evaluator("vae", initial_sample=sample0, metrics=metrics)
+
     if start > 0:
         initial = _load_model(record.generations[0], config, device)
         parent = _load_model(record.generations[start - 1], config, device)
         latent0 = record.generations[0].arrays["latent_means"]
+        evaluator = make_evaluator(record.generations[0].sample)
 
     bar = progress(total=max(generations - start, 0) * epochs, desc="vae", show=show_progress, unit="epoch")
     try:
@@ -669,20 +690,26 @@ def run(
                     samples = model.decode(z_probe)
                 codes = latent_means(model.decode, initial.encode, z_probe)
                 scores = elbo_under(initial, samples)
+            sample = samples.flatten(1).cpu().numpy().astype(np.float32)
+            arrays = {"latent_means": codes, "log_density_under_initial": scores}
             if latent0 is None:
                 latent0 = codes
+                evaluator = make_evaluator(sample)
             summary = latent_summary(codes, latent0)
+            stored = {
+                "latent_std": summary.std,
+                "latent_std_per_dim": summary.std_per_dim,
+                "w2_squared_latent_to_initial": summary.w2_squared_to_initial,
+                "train_loss": losses,
+                "final_loss": float(losses[-1]),
+            }
+            if evaluator is not None:
+                stored.update(evaluator(None, sample, arrays))
             rec = GenerationRecord(
                 generation=t,
-                sample=samples.flatten(1).cpu().numpy().astype(np.float32),
-                metrics={
-                    "latent_std": summary.std,
-                    "latent_std_per_dim": summary.std_per_dim,
-                    "w2_squared_latent_to_initial": summary.w2_squared_to_initial,
-                    "train_loss": losses,
-                    "final_loss": float(losses[-1]),
-                },
-                arrays={"latent_means": codes, "log_density_under_initial": scores},
+                sample=sample,
+                metrics=stored,
+                arrays=arrays,
                 wall_time=time.perf_counter() - t0,
                 timing={"fit": t_fit - t0, "metrics": time.perf_counter() - t_fit},
                 info={"device": str(device), "threads": threads, "seed": seed},
@@ -792,6 +819,8 @@ def summary_frame(run):
     -------
     pandas.DataFrame
         Columns ``generation``, ``latent_std``, ``w2_squared_latent_to_initial``,
+        ``w2_squared_images_to_initial`` (the evaluator's sample-based W2
+        squared between decoded probe images, NaN if not computed),
         ``final_loss`` (mean loss per image, last epoch),
         ``elbo_under_initial_mean`` and ``_q01`` (mean and 1% quantile of the
         generation-0 ELBO of the decoded probe images, nats), ``wall_time_s``.
@@ -806,6 +835,7 @@ def summary_frame(run):
                 "generation": g.generation,
                 "latent_std": g.metrics["latent_std"],
                 "w2_squared_latent_to_initial": g.metrics["w2_squared_latent_to_initial"],
+                "w2_squared_images_to_initial": g.metrics.get("w2_squared_to_initial", np.nan),
                 "final_loss": g.metrics["final_loss"],
                 "elbo_under_initial_mean": float(scores.mean()),
                 "elbo_under_initial_q01": float(np.quantile(scores, 0.01)),
