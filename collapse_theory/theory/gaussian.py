@@ -734,28 +734,31 @@ def derivations() -> dict:
     out["chi2_moment"] = chi2_moment
     factor = chi2_moment / D**r
     out["moment_factor"] = factor
-    c4_expr = sp.simplify(factor.subs({k: M - 1, D: M - 1, r: sp.Rational(1, 2)}))
+    c4_expr = sp.gammasimp(factor.subs({k: M - 1, D: M - 1, r: sp.Rational(1, 2)}))
     out["c4"] = c4_expr
-    out["c4_mle"] = sp.simplify(factor.subs({k: M - 1, D: M, r: sp.Rational(1, 2)}))
+    out["c4_mle"] = sp.gammasimp(factor.subs({k: M - 1, D: M, r: sp.Rational(1, 2)}))
     log_mgf = r * sp.log(2 / D) + sp.loggamma(k / 2 + r) - sp.loggamma(k / 2)
-    out["log_moment_mean"] = sp.simplify(sp.diff(log_mgf, r).subs(r, 0))
-    out["log_moment_variance"] = sp.simplify(sp.diff(log_mgf, r, 2).subs(r, 0))
-    # exact W2 for constant M (unbiased): n/M + 2 - 2 c4^n, from E(mu-mu0)^2, E sigma^2, E sigma
+    out["log_moment_mean"] = sp.diff(log_mgf, r).subs(r, 0)
+    out["log_moment_variance"] = sp.diff(log_mgf, r, 2).subs(r, 0)
+    # exact W2 for constant M (unbiased): E(mu-mu0)^2 + E sigma^2 - 2 sigma0 E sigma + sigma0^2
     mean_sq = n * sigma0**2 / M
-    ev = sigma0**2 * factor.subs({k: M - 1, D: M - 1, r: 1}) ** n
+    ev = sigma0**2 * sp.gammasimp(factor.subs({k: M - 1, D: M - 1, r: 1})) ** n
     es = sigma0 * c4_expr**n
-    w2 = sp.simplify(mean_sq + ev - 2 * sigma0 * es + sigma0**2)
-    out["w2_exact"] = w2
+    out["w2_exact"] = mean_sq + ev - 2 * sigma0 * es + sigma0**2
     log_c4 = sp.log(2 / (M - 1)) / 2 + sp.loggamma(M / 2) - sp.loggamma((M - 1) / 2)
     log_c4_series = sp.series(log_c4.subs(M, 1 / eps), eps, 0, 4).removeO()
-    out["log_c4_series"] = sp.expand(log_c4_series)
-    w2_eps = sigma0**2 * (n * eps + 2 - 2 * sp.exp(n * log_c4_series))
-    w2_series = sp.expand(sp.series(w2_eps, eps, 0, 3).removeO())
-    out["w2_series"] = w2_series.subs(eps, 1 / M)
-    out["w2_first_order"] = sp.simplify(w2_series.coeff(eps, 1) / M)
-    out["w2_second_order"] = sp.simplify(w2_series.coeff(eps, 2) / M**2)
+    const = sp.simplify(sp.expand_log(log_c4_series.subs(eps, 0), force=True))  # log(2 pi)/2 - log(pi)/2 - log(2)/2 = 0
+    log_c4_series = sp.expand(log_c4_series - log_c4_series.subs(eps, 0) + const)
+    out["log_c4_series"] = log_c4_series
+    # exp(n log c4) to third order in epsilon = 1/M (log c4 = O(epsilon))
+    y = n * log_c4_series
+    w2_eps = sp.expand(sigma0**2 * (n * eps + 2 - 2 * (1 + y + y**2 / 2 + y**3 / 6)))
+    first, second = w2_eps.coeff(eps, 1), w2_eps.coeff(eps, 2)
+    out["w2_series"] = first / M + second / M**2
+    out["w2_first_order"] = first / M
+    out["w2_second_order"] = sp.factor(second) / M**2
     out["paper_first_order"] = sp.Rational(3, 2) * sigma0**2 * n / M
-    out["first_order_matches_paper"] = bool(sp.simplify(out["w2_first_order"] - out["paper_first_order"]) == 0)
+    out["first_order_matches_paper"] = bool(sp.expand(out["w2_first_order"] - out["paper_first_order"]) == 0)
     out["c4_comparison_limit"] = sp.limit(-log_c4_series / eps, eps, 0)
     t = sp.Symbol("t", positive=True, integer=True)
     out["schedule_convergent"] = {
@@ -769,7 +772,7 @@ def derivations() -> dict:
     # Bartlett: det Wishart_d(k, I) = prod_j chi2_{k-j}
     d, j = sp.symbols("d j", positive=True, integer=True)
     det_factor_j = chi2_moment.subs({r: 1, k: k - j})
-    out["det_factor"] = sp.Product(sp.simplify(det_factor_j), (j, 0, d - 1)) / D**d
+    out["det_factor"] = sp.Product(sp.gammasimp(det_factor_j), (j, 0, d - 1)) / D**d
     out["log_det_mean"] = sp.Sum(sp.digamma((k - j) / 2) + sp.log(2), (j, 0, d - 1)) - d * sp.log(D)
     # fresh data: (v, e) linear recursion from E[sample mean], E[sample variance] of mixture data
     g, v, e, q = sp.symbols("gamma v e q", nonnegative=True)
@@ -778,10 +781,10 @@ def derivations() -> dict:
     e_next = (1 - g) ** 2 * e + Vbar / M
     A = sp.Matrix([[sp.diff(v_next, v), sp.diff(v_next, e)], [sp.diff(e_next, v), sp.diff(e_next, e)]])
     b = sp.Matrix([v_next.subs({v: 0, e: 0}), e_next.subs({v: 0, e: 0})])
-    out["fresh_matrix"] = sp.simplify(A)
-    out["fresh_offset"] = sp.simplify(b)
+    out["fresh_matrix"] = A.applyfunc(sp.factor)
+    out["fresh_offset"] = b.applyfunc(sp.factor)
     fixed = sp.solve([sp.Eq(v, v_next), sp.Eq(e, e_next)], [v, e], dict=True)[0]
-    out["fresh_stationary"] = {"variance": sp.simplify(fixed[v]), "mean_squared_error": sp.simplify(fixed[e])}
+    out["fresh_stationary"] = {"variance": sp.factor(fixed[v]), "mean_squared_error": sp.factor(fixed[e])}
     # accumulation: one step with pool size N
     N = sp.Symbol("N", nonnegative=True)
     Sp = sp.Symbol("S", nonnegative=True)
