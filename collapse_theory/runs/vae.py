@@ -203,12 +203,12 @@ def load_images(data=None, mnist=None) -> tuple[np.ndarray, str]:
             raise ValueError(f"data must have one channel, shape (n, 1, s, s); got shape {images.shape}")
         images = images[:, 0]
     n, h, w = images.shape
+    if n < 1:
+        raise ValueError("data must hold at least one image")
     if h != w or h % 4 or h < 4:
         raise ValueError(
             f"data: images must be square with a side that is a multiple of 4 (28 for MNIST), got {h}x{w}"
         )
-    if n < 1:
-        raise ValueError("data must hold at least one image")
     if images.min() < 0 or images.max() > 1:
         raise ValueError(
             f"data: pixel values must lie in [0, 1] (binary cross-entropy), got range [{images.min()}, {images.max()}]"
@@ -370,7 +370,7 @@ class LatentSummary:
     std_per_dim : ndarray, shape (d,)
     w2_squared_to_initial : float
         W2 squared between this generation's latent means and generation 0's
-        (empirical, exact optimal transport between the two point sets).
+        (exact optimal transport between the two point sets).
     """
 
     std: float
