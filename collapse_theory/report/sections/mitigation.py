@@ -47,7 +47,7 @@ GRIDS = {
         "M": [5, 10, 20, 50, 100, 200, 500],
         "gamma": [0.0, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5],
         "generations": 200,
-        "replicates": 300,
+        "replicates": 200,
     },
     True: {"M": [5, 50, 500], "gamma": [0.0, 0.01, 0.1, 0.5], "generations": 50, "replicates": 60},
 }
