@@ -356,13 +356,26 @@ def _samples(name: str, x) -> np.ndarray:
 
 
 def _quantile_grid(cwx: np.ndarray, cwy: np.ndarray):
-    """Merged breakpoints of two cumulative weight vectors: (interval lengths, index into x, index into y)."""
-    t = np.unique(np.concatenate((cwx, cwy)))
-    t = t[t > 0]
+    """Merged breakpoints of two cumulative weight vectors: (interval lengths, index into x, index into y).
+
+    On the interval (t_{k-1}, t_k] of the merged breakpoints, the x quantile is
+    x_(i) with i the number of x breakpoints at or below t_{k-1}, i.e. among
+    the first k merged entries. Both inputs are sorted runs, so the stable
+    (merge) sort is linear. Zero-length intervals (ties) get weight 0.
+    """
+    n = cwx.size
+    cw = np.concatenate((cwx, cwy))
+    order = np.argsort(cw, kind="stable")
+    t = cw[order]
+    from_x = order < n
+    before_x = np.cumsum(from_x)
+    ix = np.empty(t.size, dtype=np.intp)
+    ix[0] = 0
+    ix[1:] = before_x[:-1]
+    iy = np.arange(t.size) - ix  # entries before k that came from y
     delta = np.diff(t, prepend=0.0)
-    mid = t - 0.5 * delta
-    ix = np.minimum(np.searchsorted(cwx, mid, side="left"), cwx.size - 1)
-    iy = np.minimum(np.searchsorted(cwy, mid, side="left"), cwy.size - 1)
+    np.minimum(ix, n - 1, out=ix)
+    np.minimum(iy, cwy.size - 1, out=iy)
     return delta, ix, iy
 
 
@@ -549,20 +562,32 @@ def w2_squared_sliced(x, y, projections=100, *, rng=None, x_weights=None, y_weig
     if wx is not None or wy is not None:
         return float(np.mean([_w2_1d(xc @ t, yc @ t, wx, wy) for t in theta]))
     grid = None if n == m else _quantile_grid(_uniform_cw(n), _uniform_cw(m))
-    chunk = max(1, int(2e7 // max(n, m)))
-    total = 0.0
-    for start in range(0, P, chunk):
-        th = theta[start : start + chunk]
-        px = np.sort(th @ xc.T, axis=-1)
-        py = np.sort(th @ yc.T, axis=-1)
+
+    def block(th):
+        px = th @ xc.T
+        py = th @ yc.T
+        px.sort(axis=-1)  # in place: the projections are fresh arrays
+        py.sort(axis=-1)
         if grid is None:
-            diff = px - py
-            total += float(np.sum(diff * diff)) / n
-        else:
-            delta, ix, iy = grid
-            diff = px[:, ix] - py[:, iy]
-            total += float(np.sum((diff * diff) @ delta))
-    return total / P
+            px -= py
+            return float(np.vdot(px, px)) / n
+        delta, ix, iy = grid
+        diff = px[:, ix] - py[:, iy]
+        return float(np.sum((diff * diff) @ delta))
+
+    # Fixed blocks of directions (independent of the thread count, so the sum
+    # is the same however many threads run them); numpy's sort releases the GIL.
+    size = max(1, min(-(-P // 8), int(4e6 // max(n, m))))
+    blocks = [theta[i : i + size] for i in range(0, P, size)]
+    workers = min(len(blocks), os.cpu_count() or 1)
+    if workers > 1 and n * P > 10**6:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(workers) as pool:
+            totals = list(pool.map(block, blocks))
+    else:
+        totals = [block(b) for b in blocks]
+    return sum(totals) / P
 
 
 # ---------------------------------------------------------------------------
