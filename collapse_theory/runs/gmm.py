@@ -59,6 +59,8 @@ __all__ = [
     "density_figure",
     "metric_figure",
     "summary_table",
+    "timing_table",
+    "write_outputs",
 ]
 
 #: Metrics computed during a run by default (``w2_squared_to_truth`` is left to ``evaluate``).
@@ -333,7 +335,10 @@ class _Chain:
         )
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ConvergenceWarning)
-            gm.fit(data)
+            try:
+                gm.fit(data)
+            except ValueError as exc:
+                raise ValueError(f"GaussianMixture failed on a dataset of {len(data)} points: {exc}") from exc
         params = {
             "weights": np.array(gm.weights_, float),
             "means": np.array(gm.means_, float),
@@ -535,8 +540,8 @@ def run(
         metrics = METRICS
     else:
         metrics = check_names("metrics", metrics, METRICS)
+    # the number of generations is not part of the config: resuming with a larger G extends a run
     config = {
-        "generations": G,
         "sample_size": schedule.to_dict(),
         "n_components": K,
         "dimension": d,
@@ -638,18 +643,18 @@ def density_figure(runs, generations=SNAPSHOTS, *, grid: int = 150):
 
 
 _CURVES = (
-    ("w2_squared_to_initial", "$W_2^2$ to generation 0", True),
-    ("w2_squared_to_truth", "$W_2^2$ to $D_0$", True),
-    ("l2_squared_to_initial", r"$\int (f_t - f_0)^2$", True),
-    ("cov_trace", "min component covariance trace", True),
+    ("w2_squared_to_initial", "$W_2^2$ (mixture) to generation 0", True),
+    ("l2_squared_to_initial", r"$\int (f_t - f_0)^2\,dx$ (closed form)", True),
+    ("min_sd", "smallest component s.d.", True),
     ("tail_mass", "mass in $D_0$'s lowest-density 10%", False),
-    ("log_density_under_initial", r"quantiles of $\log f_0(x_t)$", False),
+    ("log_density_under_initial", r"quantiles of $\log f_0(x)$, $x \sim$ model $t$", False),
+    ("timing", "seconds per generation", True),
 )
 
 
 def metric_figure(runs):
     """Metric curves against generation, one thin line per replicate."""
-    from ..plotting import SIM_COLOR, new_figure
+    from ..plotting import SIM_COLOR, THEORY_COLOR, new_figure
 
     runs = _as_list(runs)
     fig, axes = new_figure(2, 3, width=3.6, height=2.8)
@@ -657,20 +662,30 @@ def metric_figure(runs):
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("generation")
         for i, r in enumerate(runs):
+            gens = np.arange(len(r))
+            first = i == 0
+            if name == "min_sd":
+                v = np.array([np.sqrt(np.linalg.eigvalsh(g.params["covariances"]).min()) for g in r.generations])
+                ax.plot(gens, v, color=SIM_COLOR, lw=0.8, alpha=0.7)
+                continue
+            if name == "timing":
+                for key, c in (("fit", SIM_COLOR), ("metrics", THEORY_COLOR)):
+                    v = np.array([g.timing.get(key, np.nan) for g in r.generations])
+                    ax.plot(gens, v, color=c, lw=0.5, alpha=0.6, label=key if first else None)
+                if first:
+                    ax.legend(fontsize=7)
+                continue
             try:
                 v = r.metric(name)
             except KeyError:
                 continue
-            gens = np.arange(len(v))
-            if name == "cov_trace":
-                ax.plot(gens, v.min(axis=1), color=SIM_COLOR, lw=0.8, alpha=0.7)
-            elif name == "tail_mass":
+            if name == "tail_mass":
                 ax.plot(gens, v[:, -1], color=SIM_COLOR, lw=0.8, alpha=0.7)
             elif name == "log_density_under_initial":
                 q = v.shape[1]
-                for j, c in zip((1, q // 2), ("C3", "C2")):
-                    ax.plot(gens, v[:, j], color=c, lw=0.8, alpha=0.7, label=None if i else ("low quantile" if j == 1 else "median"))
-                if i == 0:
+                for j, c in zip((1, q // 2), (THEORY_COLOR, SIM_COLOR)):
+                    ax.plot(gens, v[:, j], color=c, lw=0.8, alpha=0.7, label=None if not first else ("1% quantile" if j == 1 else "median"))
+                if first:
                     ax.legend(fontsize=7)
             else:
                 ax.plot(gens[1:], v[1:], color=SIM_COLOR, lw=0.8, alpha=0.7)
@@ -680,7 +695,10 @@ def metric_figure(runs):
 
 
 def summary_table(runs, generations=SNAPSHOTS):
-    """Per replicate and snapshot generation: W2^2 to generation 0 and to D_0, L2^2, min covariance trace, tail mass, time.
+    """Per replicate and snapshot generation: W2^2 to generation 0 and to D_0, L2^2, smallest s.d., tail mass.
+
+    ``w2_squared_to_truth`` is computed here (by the evaluator) where the run
+    did not store it.
 
     Returns
     -------
@@ -688,13 +706,20 @@ def summary_table(runs, generations=SNAPSHOTS):
     """
     import pandas as pd
 
+    from .evaluate import Evaluator
+
     rows = []
     for i, r in enumerate(_as_list(runs)):
         G = len(r) - 1
         gens = sorted({g for g in generations if g <= G} | {G})
+        ev = None
+        if r.truth is not None:
+            ev = Evaluator(r.family, r.generations[0].params, truth=r.truth, metrics=["w2_squared_to_truth"])
         for g in gens:
             rec = r.generations[g]
-            m = rec.metrics
+            m = dict(rec.metrics)
+            if "w2_squared_to_truth" not in m and ev is not None:
+                m.update(ev(rec.params))
             rows.append(
                 {
                     "replicate": i,
@@ -719,3 +744,34 @@ def timing_table(runs):
         t = {k: np.mean([g.timing.get(k, np.nan) for g in r.generations]) for k in ("fit", "sample", "metrics")}
         rows.append({"replicate": i, "generations": len(r), "wall_per_generation_s": float(np.mean(r.wall_times)), **{f"{k}_s": v for k, v in t.items()}})
     return pd.DataFrame(rows)
+
+
+def write_outputs(runs, out, *, params: dict | None = None) -> dict:
+    """Write figures (densities.png, metrics.png), summary.csv, timing.csv and summary.json (with provenance).
+
+    Returns
+    -------
+    dict
+        ``summary`` and ``timing`` DataFrames, and the paths written.
+    """
+    from .._provenance import provenance, write_json
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    runs = _as_list(runs)
+    summary = summary_table(runs)
+    timing = timing_table(runs)
+    paths = {"densities": out / "densities.png", "metrics": out / "metrics.png", "summary_csv": out / "summary.csv", "timing_csv": out / "timing.csv", "json": out / "summary.json"}
+    density_figure(runs).savefig(paths["densities"], dpi=110)
+    metric_figure(runs).savefig(paths["metrics"], dpi=110)
+    summary.to_csv(paths["summary_csv"], index=False)
+    timing.to_csv(paths["timing_csv"], index=False)
+    write_json(
+        paths["json"],
+        {
+            "provenance": provenance(params or {}, seed=runs[0].seed, config=runs[0].config, runs=[str(r.path) for r in runs]),
+            "summary": summary.to_dict(orient="records"),
+            "timing": timing.to_dict(orient="records"),
+        },
+    )
+    return {"summary": summary, "timing": timing, **paths}
