@@ -10,9 +10,14 @@ nor produces NaN):
 
 * 1-D: a dataset's sufficient statistics are ``(n, mean, log_scatter)`` with
   ``scatter = sum (x - mean)^2``; the model is ``(mu, log_var)``.
-* d-D: ``scatter = exp(2 s) L L^T`` with ``L`` lower triangular normalised so
-  that ``max |L_ij| = 1`` and ``s`` a log-scale; the model's covariance is
-  ``Sigma = exp(2 s) L L^T`` likewise.
+* d-D model: ``Sigma = C diag(exp(2 s)) C^T`` with ``C`` unit lower triangular
+  and ``s`` (d,) one log-scale per column (an LDL^T form): under replacement
+  ``C`` converges and ``s_j`` performs the random walk of the Bartlett
+  log-chi-squares, so even an anisotropic collapse (directions shrinking at
+  different exponential rates, ratios far beyond 1e308) stays finite.
+* d-D datasets (scatter of a batch or of the pool, which do not collapse):
+  ``scatter = exp(2 c) L L^T`` with ``L`` lower triangular normalised to
+  ``max |L_ij| = 1`` and ``c`` a scalar log-scale.
 
 Two datasets' statistics pool exactly (Chan, Golub & LeVeque 1979):
 
@@ -234,32 +239,75 @@ def _combine_nd(n1, m1, s1, l1, n2, m2, s2, l2, m_out, l_out, work):
     return n, c + _normalise(l_out)
 
 
-@njit(cache=True, parallel=True)
-def replace_nd(mu, lhat, ls, z, chi, off, inv_sqrt_m, half_log_denom, kdof, t0):
-    """Replace workflow, d-D: mean + Cholesky of Sigma via Bartlett, in place.
+@njit(cache=True)
+def _to_scaled(lc, s, out):
+    """(C, s) -> (c, L): L = C diag(exp(s - c)), c = max s; returns c."""
+    d = lc.shape[0]
+    c = s[0]
+    for j in range(1, d):
+        if s[j] > c:
+            c = s[j]
+    for i in range(d):
+        for j in range(d):
+            out[i, j] = lc[i, j] * np.exp(s[j] - c) if s[j] != _NEG_INF else 0.0
+    return c
 
-    mu : (B, G+1, d); lhat : (B, G+1, d, d) normalised factor; ls : (B, G+1) log-scale,
-    Sigma_t = exp(2 ls) lhat lhat^T. z : (B, Gc, d); chi : (B, Gc, d) chi2_{k_t - j};
-    off : (B, Gc, d(d-1)/2) normals; kdof : (G,) M_t - 1.
+
+@njit(cache=True)
+def _from_scaled(c, l, half_log_denom, lc_out, s_out):
+    """(c, L) of a scatter -> unit-lower C and per-column log-scales of scatter / denom."""
+    d = l.shape[0]
+    for j in range(d):
+        ljj = l[j, j]
+        if ljj > 0.0 and c != _NEG_INF:
+            s_out[j] = c + np.log(ljj) - half_log_denom
+            for i in range(d):
+                lc_out[i, j] = l[i, j] / ljj if i > j else (1.0 if i == j else 0.0)
+        else:
+            s_out[j] = _NEG_INF
+            for i in range(d):
+                lc_out[i, j] = 1.0 if i == j else 0.0
+
+
+@njit(cache=True, parallel=True)
+def replace_nd(mu, lc, ls, z, chi, off, inv_sqrt_m, half_log_denom, kdof, t0):
+    """Replace workflow, d-D: mean and LDL^T factor of Sigma via Bartlett, in place.
+
+    mu : (B, G+1, d); lc : (B, G+1, d, d) unit lower triangular; ls : (B, G+1, d)
+    log-scales, Sigma_t = lc diag(exp(2 ls)) lc^T. z : (B, Gc, d);
+    chi : (B, Gc, d) chi2_{k_t - j}; off : (B, Gc, d(d-1)/2) normals; kdof : (G,) M_t - 1.
+
+    With L = C diag(e^s) and the Bartlett factor A, the new factor is
+    L A / sqrt(D) = C B diag(e^s A_jj / sqrt(D)) with B_ij = A_ij e^{s_i - s_j} / A_jj
+    (unit diagonal); only ratios e^{s_i - s_j}, i > j, enter, which shrink.
     """
     B, gc, d = z.shape
     for r in prange(B):
         a = np.empty((d, d))
+        bm = np.empty((d, d))
         for j in range(gc):
             t = t0 + j
-            scale = np.exp(ls[r, t]) * inv_sqrt_m[t]
             for i in range(d):
                 acc = 0.0
                 for q in range(i + 1):
-                    acc += lhat[r, t, i, q] * z[r, j, q]
-                mu[r, t + 1, i] = mu[r, t, i] + scale * acc
+                    if ls[r, t, q] != _NEG_INF:
+                        acc += lc[r, t, i, q] * np.exp(ls[r, t, q]) * z[r, j, q]
+                mu[r, t + 1, i] = mu[r, t, i] + acc * inv_sqrt_m[t]
             _bartlett(chi[r, j], off[r, j], kdof[t], a)
-            _lower_matmul(lhat[r, t], a, lhat[r, t + 1])
-            ls[r, t + 1] = ls[r, t] + _normalise(lhat[r, t + 1]) - half_log_denom[t]
+            for i in range(d):
+                for q in range(d):
+                    if q < i:
+                        bm[i, q] = a[i, q] * np.exp(ls[r, t, i] - ls[r, t, q]) / a[q, q]
+                    elif q == i:
+                        bm[i, q] = 1.0
+                    else:
+                        bm[i, q] = 0.0
+                ls[r, t + 1, i] = ls[r, t, i] + np.log(a[i, i]) - half_log_denom[t]
+            _lower_matmul(lc[r, t], bm, lc[r, t + 1])
 
 
 @njit(cache=True, parallel=True)
-def mixed_nd(mu, lhat, ls, pool_n, pool_m, pool_s, pool_l, k, zr, chir, offr, zs, chis, offs,
+def mixed_nd(mu, lc, ls, pool_n, pool_m, pool_s, pool_l, k, zr, chir, offr, zs, chis, offs,
              sizes, ddof_denom, mu0, lhat0, ls0, pooled, t0):
     """Fresh data and/or accumulation, d-D, exact sufficient statistics, in place.
 
@@ -279,9 +327,11 @@ def mixed_nd(mu, lhat, ls, pool_n, pool_m, pool_s, pool_l, k, zr, chir, offr, zs
         work = np.empty((d, d))
         m_new = np.empty(d)
         l_new = np.empty((d, d))
+        lmod = np.empty((d, d))
         for j in range(gc):
             t = t0 + j
             m = sizes[t]
+            smod = _to_scaled(lc[r, t], ls[r, t], lmod)
             kr = k[r, j]
             ks = m - kr
             n1 = 0.0
@@ -304,15 +354,15 @@ def mixed_nd(mu, lhat, ls, pool_n, pool_m, pool_s, pool_l, k, zr, chir, offr, zs
             s2 = _NEG_INF
             if ks > 0:
                 n2 = float(ks)
-                sc = np.exp(ls[r, t]) / np.sqrt(n2)
+                sc = np.exp(smod) / np.sqrt(n2)
                 for i in range(d):
                     acc = 0.0
                     for q in range(i + 1):
-                        acc += lhat[r, t, i, q] * zs[r, j, q]
+                        acc += lmod[i, q] * zs[r, j, q]
                     msy[i] = mu[r, t, i] + sc * acc
                 _bartlett(chis[r, j], offs[r, j], ks - 1, a)
-                _lower_matmul(lhat[r, t], a, lsy)
-                s2 = ls[r, t] + _normalise(lsy)
+                _lower_matmul(lmod, a, lsy)
+                s2 = smod + _normalise(lsy)
             else:
                 msy[:] = 0.0
                 lsy[:, :] = 0.0
@@ -326,8 +376,7 @@ def mixed_nd(mu, lhat, ls, pool_n, pool_m, pool_s, pool_l, k, zr, chir, offr, zs
                 mb[:] = m_new
                 lb[:, :] = l_new
             mu[r, t + 1, :] = mb
-            lhat[r, t + 1, :, :] = lb
-            ls[r, t + 1] = sb - 0.5 * np.log(nb - ddof_denom)
+            _from_scaled(sb, lb, 0.5 * np.log(nb - ddof_denom), lc[r, t + 1], ls[r, t + 1])
 
 
 @njit(cache=True, parallel=True)
@@ -345,7 +394,7 @@ def pool_update_1d(pool, nb, mb, lb, pooled, ddof_denom, mu_out, lv_out):
 
 
 @njit(cache=True, parallel=True)
-def pool_update_nd(pool_n, pool_m, pool_s, pool_l, nb, mb, sb, lb, pooled, ddof_denom, mu_out, lhat_out, ls_out):
+def pool_update_nd(pool_n, pool_m, pool_s, pool_l, nb, mb, sb, lb, pooled, ddof_denom, mu_out, lc_out, ls_out):
     """Sample path, d-D: pool each replicate's batch statistics and set the next model."""
     R, d = mb.shape
     for r in prange(R):
@@ -363,8 +412,7 @@ def pool_update_nd(pool_n, pool_m, pool_s, pool_l, nb, mb, sb, lb, pooled, ddof_
             pool_m[r, :] = m_new
             pool_l[r, :, :] = l_new
         mu_out[r, :] = m_new
-        lhat_out[r, :, :] = l_new
-        ls_out[r] = s - 0.5 * np.log(n - ddof_denom)
+        _from_scaled(s, l_new, 0.5 * np.log(n - ddof_denom), lc_out[r], ls_out[r])
 
 
 @njit(cache=True, parallel=True)
@@ -393,6 +441,13 @@ def scatter_factor(y, ls_in, mean_out, lhat_out, ls_out):
         ls_out[r] = ls_in[r] + _normalise(lhat_out[r])
 
 
+@njit(cache=True, parallel=True)
+def to_scaled(lc, ls, l_out, c_out):
+    """Batch of (C, s) model factors -> (c, L) with L = C diag(exp(s - c)), c = max s."""
+    for r in prange(lc.shape[0]):
+        c_out[r] = _to_scaled(lc[r], ls[r], l_out[r])
+
+
 def warm():
     """Compile every kernel on tiny inputs (called once per test session)."""
     B, G = 2, 2
@@ -412,7 +467,7 @@ def warm():
     mun = np.zeros((B, G + 1, d))
     lh = np.zeros((B, G + 1, d, d))
     lh[:, 0] = np.eye(d)
-    lsn = np.zeros((B, G + 1))
+    lsn = np.zeros((B, G + 1, d))
     zn = np.ones((B, G, d))
     off = np.ones((B, G, 1))
     kd = np.full(G, 4, dtype=np.int64)
@@ -424,6 +479,7 @@ def warm():
     sizes5 = np.full(G, 5, dtype=np.int64)
     mixed_nd(mun, lh, lsn, pn, pm, ps, pl, k, zn, zn, off, zn, zn, off, sizes5, 1, np.zeros(d), np.eye(d), 0.0, True, 0)
     pool_update_nd(pn, pm, ps, pl, np.full(B, 5.0), np.zeros((B, d)), np.zeros(B), np.stack([np.eye(d)] * B), True, 1,
-                   np.zeros((B, d)), np.zeros((B, d, d)), np.zeros(B))
+                   np.zeros((B, d)), np.zeros((B, d, d)), np.zeros((B, d)))
+    to_scaled(np.stack([np.eye(d)] * B), np.zeros((B, d)), np.zeros((B, d, d)), np.zeros(B))
     scatter_factor(np.ones((B, 3, d)) + np.arange(3.0)[None, :, None] * np.array([1.0, -1.0]), np.zeros(B),
                    np.zeros((B, d)), np.zeros((B, d, d)), np.zeros(B))

@@ -83,8 +83,10 @@ class GaussianChainResult:
     trace, log_det : ndarray, shape (R, G+1), or None
         d-D: ``tr Sigma_t`` and ``log det Sigma_t``.
     chol_factor, log_scale : ndarray or None
-        d-D: ``Sigma_t = exp(2 log_scale) chol_factor chol_factor^T`` with
-        ``chol_factor`` (R, G+1, d, d) lower triangular, ``max |entry| = 1``.
+        d-D: ``Sigma_t = C diag(exp(2 s)) C^T`` with ``C = chol_factor`` (R, G+1,
+        d, d) unit lower triangular and ``s = log_scale`` (R, G+1, d): the
+        Cholesky factor is ``C diag(exp(s))``, kept in this form so that an
+        anisotropic collapse far below 1e-300 stays finite.
     reference_mean, reference_cov : ndarray
         Generation 0's mean and covariance.
     """
@@ -135,8 +137,16 @@ class GaussianChainResult:
         """d-D: ``Sigma_t``, shape (R, G+1, d, d) (computed from the Cholesky form)."""
         if self.chol_factor is None:
             raise AttributeError("cov is defined for d-D chains; use var or log_var")
-        lf = self.chol_factor
-        return np.exp(2.0 * self.log_scale)[..., None, None] * np.einsum("...ik,...jk->...ij", lf, lf)
+        lf = self.cholesky
+        return np.einsum("...ik,...jk->...ij", lf, lf)
+
+    @property
+    def cholesky(self) -> np.ndarray:
+        """d-D: the Cholesky factor of ``Sigma_t``, shape (R, G+1, d, d) (may underflow; see chol_factor)."""
+        if self.chol_factor is None:
+            raise AttributeError("cholesky is defined for d-D chains")
+        with np.errstate(under="ignore"):
+            return self.chol_factor * np.exp(self.log_scale)[..., None, :]
 
 
 class GaussianChain:
@@ -306,14 +316,14 @@ class GaussianChain:
             state = (mu, lv)
         else:
             mu = np.empty((R, G + 1, d))
-            lhat = np.empty((R, G + 1, d, d))
-            ls = np.empty((R, G + 1))
+            lc = np.empty((R, G + 1, d, d))
+            ls = np.empty((R, G + 1, d))
             l0 = np.linalg.cholesky(self.cov0)
-            mx = np.abs(l0).max()
+            dg = np.diag(l0)
             mu[:, 0] = self.mean0
-            lhat[:, 0] = l0 / mx
-            ls[:, 0] = np.log(mx)
-            state = (mu, lhat, ls)
+            lc[:, 0] = l0 / dg[None, :]
+            ls[:, 0] = np.log(dg)
+            state = (mu, lc, ls)
         run = self._run_exact if self.method == "exact" else self._run_sample
         bar = progress(total=nblocks * max(G, 1), desc=f"gaussian chain ({self.method})", show=show_progress)
         for b in range(nblocks):
@@ -338,9 +348,10 @@ class GaussianChain:
             pool = np.zeros((B, 3))
             pool[:, 2] = -np.inf
         else:
-            mu, lhat, ls = state
-            l0 = lhat[0, 0].copy()
-            s0 = float(ls[0, 0])
+            mu, lc, ls = state
+            l0 = np.linalg.cholesky(self.cov0)
+            s0 = float(np.log(np.abs(l0).max()))
+            l0 = l0 / np.exp(s0)
             pool_n = np.zeros(B)
             pool_m = np.zeros((B, d))
             pool_s = np.full(B, -np.inf)
@@ -354,7 +365,7 @@ class GaussianChain:
             if d == 1:
                 if plain:
                     z = gen.standard_normal((B, n))
-                    c = gen.chisquare(m - 1, size=(B, n))
+                    c = gen.chisquare(m - 1, size=(B, n)) if m.min() > 1 else _chisq(gen, np.broadcast_to(m - 1, (B, n)))
                     _k.replace_1d(mu, lv, z, c, 1.0 / np.sqrt(sizes.astype(np.float64)), np.log(denom), t0)
                 else:
                     k = gen.binomial(m, g, size=(B, n)).astype(np.int64)
@@ -369,7 +380,7 @@ class GaussianChain:
                     z = gen.standard_normal((B, n, d))
                     chi = gen.chisquare((m - 1)[:, None] - jj[None, :], size=(B, n, d))
                     off = gen.standard_normal((B, n, noff))
-                    _k.replace_nd(mu, lhat, ls, z, chi, off, 1.0 / np.sqrt(sizes.astype(np.float64)),
+                    _k.replace_nd(mu, lc, ls, z, chi, off, 1.0 / np.sqrt(sizes.astype(np.float64)),
                                   0.5 * np.log(denom), sizes - 1, t0)
                 else:
                     k = gen.binomial(m, g, size=(B, n)).astype(np.int64)
@@ -379,7 +390,7 @@ class GaussianChain:
                     zs = gen.standard_normal((B, n, d))
                     chis = _chisq(gen, (m - k - 1)[..., None] - jj)
                     offs = gen.standard_normal((B, n, noff))
-                    _k.mixed_nd(mu, lhat, ls, pool_n, pool_m, pool_s, pool_l, k, zr, chir, offr, zs, chis, offs,
+                    _k.mixed_nd(mu, lc, ls, pool_n, pool_m, pool_s, pool_l, k, zr, chir, offr, zs, chis, offs,
                                 sizes, ddof_denom, np.asarray(self.mean0, dtype=np.float64), l0, s0, pooled, t0)
             bar.update(n)
 
@@ -415,7 +426,7 @@ class GaussianChain:
             pool = np.zeros((B, 3))
             pool[:, 2] = -np.inf
         else:
-            mu, lhat, ls = state
+            mu, lc, ls = state
             pool_n = np.zeros(B)
             pool_m = np.zeros((B, d))
             pool_s = np.full(B, -np.inf)
@@ -423,6 +434,8 @@ class GaussianChain:
             mean_y = np.empty((B, d))
             lb = np.empty((B, d, d))
             sb = np.empty(B)
+            lmod = np.empty((B, d, d))
+            cmod = np.empty(B)
         for t in range(G):
             n = int(sizes[t])
             # generation 1 is fitted to D_0 itself; later real points with probability gamma
@@ -446,20 +459,22 @@ class GaussianChain:
                 mb = mu[:, t] + np.exp(0.5 * lv[:, t]) * ybar
                 _k.pool_update_1d(pool, np.full(B, float(n)), mb, lb1, pooled, ddof_denom, mu[:, t + 1], lv[:, t + 1])
             else:
-                y = np.einsum("rij,rpj->rpi", lhat[:, t], z)
+                # points in units of exp(c) around mu_t, c = the largest log-scale of the model
+                _k.to_scaled(np.ascontiguousarray(lc[:, t]), np.ascontiguousarray(ls[:, t]), lmod, cmod)
+                y = np.einsum("rij,rpj->rpi", lmod, z)
                 if mask is not None and mask.any():
                     xr = self._real_points(gen, (B, n), t)
-                    yr = (xr - mu[:, t, None, :]) * np.exp(-ls[:, t])[:, None, None]
+                    yr = (xr - mu[:, t, None, :]) * np.exp(-cmod)[:, None, None]
                     y = np.where(mask[..., None], yr, y)
-                _k.scatter_factor(np.ascontiguousarray(y), ls[:, t].copy(), mean_y, lb, sb)
-                mb = mu[:, t] + np.exp(ls[:, t])[:, None] * mean_y
+                _k.scatter_factor(np.ascontiguousarray(y), cmod, mean_y, lb, sb)
+                mb = mu[:, t] + np.exp(cmod)[:, None] * mean_y
                 mu_next = np.empty((B, d))
-                lh_next = np.empty((B, d, d))
-                ls_next = np.empty(B)
+                lc_next = np.empty((B, d, d))
+                ls_next = np.empty((B, d))
                 _k.pool_update_nd(pool_n, pool_m, pool_s, pool_l, np.full(B, float(n)), mb, sb, lb, pooled,
-                                  ddof_denom, mu_next, lh_next, ls_next)
+                                  ddof_denom, mu_next, lc_next, ls_next)
                 mu[:, t + 1] = mu_next
-                lhat[:, t + 1] = lh_next
+                lc[:, t + 1] = lc_next
                 ls[:, t + 1] = ls_next
             bar.update(1)
 
@@ -479,19 +494,14 @@ class GaussianChain:
                 mean=mu, log_var=lv, w2_squared_to_initial=w2,
                 reference_mean=np.asarray(self.mean0), reference_cov=np.asarray(self.cov0), **common,
             )
-        mu, lhat, ls = state
-        fro = np.einsum("rtij,rtij->rt", lhat, lhat)
-        trace = np.exp(2.0 * ls) * fro
-        diag = np.diagonal(lhat, axis1=2, axis2=3)
-        with np.errstate(divide="ignore"):
-            log_det = 2.0 * self.dim * ls + 2.0 * np.log(np.abs(diag)).sum(axis=-1)
+        mu, lc, ls = state
         res = GaussianChainResult(
-            mean=mu, w2_squared_to_initial=np.empty((R, G + 1)), trace=trace, log_det=log_det,
-            chol_factor=lhat, log_scale=ls, reference_mean=self.mean0, reference_cov=self.cov0, **common,
+            mean=mu, w2_squared_to_initial=np.empty((R, G + 1)), log_det=2.0 * ls.sum(axis=-1),
+            chol_factor=lc, log_scale=ls, reference_mean=self.mean0, reference_cov=self.cov0, **common,
         )
-        res.w2_squared_to_initial = w2_squared_gaussian_factors(
-            mu, np.exp(ls)[..., None, None] * lhat, self.mean0, np.linalg.cholesky(self.cov0)
-        )
+        chol = res.cholesky
+        res.trace = np.einsum("rtij,rtij->rt", chol, chol)
+        res.w2_squared_to_initial = w2_squared_gaussian_factors(mu, chol, self.mean0, np.linalg.cholesky(self.cov0))
         return res
 
 
