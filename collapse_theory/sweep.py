@@ -500,6 +500,16 @@ class _Store:
             ds.to_zarr(str(self.path), group=f"cells/{key}", mode="w", consolidated=False, zarr_format=3)
         zarr.open_group(str(self.path), path=f"cells/{key}", mode="r+").attrs["done"] = True
 
+    def write_dataset(self, ds) -> None:
+        """Write the gathered dataset at the root, replacing an earlier one (the cells stay)."""
+        import zarr
+
+        root = zarr.open_group(str(self.path), mode="r+")
+        for name in list(root.array_keys()):
+            del root[name]
+        with _quiet():
+            ds.to_zarr(str(self.path), mode="a", consolidated=True, zarr_format=3)
+
     def read(self, key: str) -> dict:
         import xarray as xr
 
@@ -752,8 +762,7 @@ def run(grid, out=None, *, scheduler=None, workers: int | None = None, retries: 
     n_failed = sum(1 for k in params_of if k not in records or records[k]["status"] != "ok")
     ds = _gather(grid, records, _attrs(grid, n_failed))
     if store is not None:
-        with _quiet():
-            ds.to_zarr(str(store.path), mode="a", consolidated=True, zarr_format=3)
+        store.write_dataset(ds)
     return ds
 
 

@@ -118,7 +118,7 @@ def gaussian_cell(
 
 
 def _light_tailed(M: int, gamma: float, workflow: str, G: int) -> bool:
-    """Whether a z-test of the Gaussian chain's moments at generation G is trustworthy.
+    r"""Whether a z-test of the Gaussian chain's moments at generation G is trustworthy.
 
     Near and below the stationary boundary (and under replacement once
     ``G`` is comparable to ``M``) :math:`\sigma_t^2` and
