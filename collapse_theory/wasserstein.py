@@ -523,9 +523,11 @@ def w2_squared_sliced(x, y, projections=100, *, rng=None, x_weights=None, y_weig
               \quad \theta_p \sim \mathrm{Unif}(S^{d-1})
 
     (Rabin et al. 2011; Bonneel et al. 2015). A Monte Carlo estimate of the
-    sliced distance, which is not W2 itself (:math:`SW_2^2 \le W_2^2 / 1`,
-    and in d-D it is smaller, about :math:`W_2^2 / d` for isotropic shifts).
-    All projections are computed and sorted at once.
+    sliced distance, which is not W2 itself: projections are 1-Lipschitz, so
+    :math:`SW_2^2 \le W_2^2`, and for a pure shift by :math:`v` in d-D,
+    :math:`SW_2^2 = \lVert v \rVert^2 / d`. Each 1-D term is exact (sorted
+    projections). Directions are projected and sorted in fixed blocks, run on
+    threads; the result does not depend on the number of threads.
 
     Parameters
     ----------

@@ -522,3 +522,21 @@ def test_gmm_against_lp_and_upper_bound_1d():
 def test_bad_input_names_the_argument(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+# ------------------------------------------------------------- report
+
+
+def test_report_section_quick():
+    from collapse_theory.report.sections.wasserstein import build
+
+    sec = build(quick=True, seed=0)
+    df = sec.tables["accuracy"]
+    assert set(df["scenario"]) == {"bures", "closed_form", "exact_ot"} and len(df) == 27
+    assert (df["ours_rel_error"] < 1e-5).all()
+    # POT's default empirical Bures estimator: reg = 1e-6 on covariances v I and 4v I (d = 2)
+    bures = df[df["scenario"] == "bures"]
+    predicted = 2 * (np.sqrt(4 * bures["variance"] + 1e-6) - np.sqrt(bures["variance"] + 1e-6)) ** 2
+    np.testing.assert_allclose(bures["pot_default"], predicted, rtol=1e-6)
+    assert "accuracy" in sec.figures
+    assert "reg=1e-6" in sec.caption
