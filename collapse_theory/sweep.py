@@ -740,7 +740,7 @@ def run(grid, out=None, *, scheduler=None, workers: int | None = None, retries: 
         else:
             records[key] = record
 
-    bar = progress(total=len(cells), desc=f"sweep {grid.study}", unit="cell", show=show_progress)
+    bar = progress(total=len(cells), desc=f"sweep {grid.study.rpartition(':')[2]}", unit="cell", show=show_progress)
     bar.update(len(cells) - len(todo))
     failed = 0
     try:

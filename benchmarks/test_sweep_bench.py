@@ -1,0 +1,104 @@
+"""Sweeps on Dask: speed-up from one to two worker processes, and the scheduler's per-cell overhead.
+
+* Speed-up: the same grid (8 cells of the discrete heterozygosity study, each
+  about 0.4 s on one core, Numba on one thread per worker) on a LocalCluster
+  of one and of two worker processes, both started and warmed before timing;
+  target >= 1.6x on a 2-core machine.
+* Overhead: a grid of 100 near-empty cells run through a one-worker cluster
+  against the same cells called in a plain Python loop; the difference over
+  the number of cells is the per-cell cost of scheduling, serialising and
+  gathering.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from collapse_theory import sweep
+
+distributed = pytest.importorskip("distributed")
+
+HEAVY = {
+    "study": "heterozygosity",
+    "seed": 1,
+    "replicates": 1000,
+    "fixed": {"K": 10, "generations": 200},
+    "axes": {"M": [50, 100, 150, 200], "real": [0.0, 0.1]},
+}
+LIGHT = {
+    "study": "heterozygosity",
+    "seed": 2,
+    "replicates": 2,
+    "fixed": {"K": 2, "generations": 1, "checkpoints": [1]},
+    "axes": {"M": list(range(2, 102))},
+}
+
+
+def _cluster(n):
+    cluster = distributed.LocalCluster(
+        n_workers=n,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+        env={"NUMBA_NUM_THREADS": "1"},
+    )
+    return cluster, distributed.Client(cluster)
+
+
+@pytest.fixture(scope="module")
+def clusters():
+    made = {}
+    try:
+        for n in (1, 2):
+            made[n] = _cluster(n)
+            # warm: imports and Numba (cached) kernels loaded in every worker
+            sweep.run({**HEAVY, "replicates": 2}, None, scheduler=made[n][1], show_progress=False)
+        yield {n: client for n, (_, client) in made.items()}
+    finally:
+        for cluster, client in made.values():
+            client.close()
+            cluster.close()
+
+
+def _median(fn, repeat=3):
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return sorted(times)[len(times) // 2]
+
+
+def test_two_workers_against_one(benchmark, clusters, ratio):
+    one = _median(lambda: sweep.run(HEAVY, None, scheduler=clusters[1], show_progress=False), repeat=2)
+    benchmark.pedantic(
+        lambda: sweep.run(HEAVY, None, scheduler=clusters[2], show_progress=False), rounds=2, warmup_rounds=0
+    )
+    ratio("sweep: 8 heavy cells, 2 worker processes vs 1", benchmark.stats.stats.median, one, target=1.6)
+
+
+def test_per_cell_overhead_against_plain_loop(benchmark, clusters, ratio):
+    from collapse_theory import studies
+
+    grid = sweep.load_grid(LIGHT)
+    cells = list(grid.cells())
+
+    def loop():
+        for index, params in cells:
+            studies.heterozygosity(**params, rng=sweep.cell_seed(grid.seed, index)).table()
+
+    loop()
+    plain = _median(loop)
+    benchmark.pedantic(lambda: sweep.run(grid, None, scheduler=clusters[1], show_progress=False), rounds=3, warmup_rounds=1)
+    dask_s = benchmark.stats.stats.median
+    in_process = _median(lambda: sweep.run(grid, None, workers=1, show_progress=False))
+    per_cell = (dask_s - plain) / len(cells)
+    ratio(
+        "sweep overhead: 100 empty cells, 1-worker cluster vs plain loop",
+        dask_s,
+        plain,
+        note=f"(scheduler overhead {per_cell * 1e3:.1f} ms/cell; in-process engine {in_process * 1e3:.0f} ms total)",
+    )
