@@ -176,9 +176,6 @@ def test_gaussian_factor_and_logvar_variants():
     assert w2_squared_gaussian_logvar(0.0, 0.0, 0.0, np.log1p(1e-12)) == pytest.approx(2.5e-25, rel=1e-6)
 
 
-spd = st.integers(0, 2**32 - 1).map(lambda s: np.random.default_rng(s))
-
-
 @given(seed=st.integers(0, 2**32 - 1), d=st.integers(1, 4), a=st.floats(0.01, 100), logscale=st.floats(-30, 3))
 def test_gaussian_properties(seed, d, a, logscale):
     """Symmetry, translation invariance, W2^2(aX, aY) = a^2 W2^2(X, Y), triangle inequality on W2."""
@@ -271,6 +268,27 @@ def test_empirical_1d_equals_lp_with_weights(n, m):
     a /= a.sum()
     xt = np.round(x, 0)
     assert w2_squared_empirical(xt, y, a, b) == pytest.approx(naive_w2_squared_lp(xt, y, a, b), rel=1e-9, abs=1e-12)
+
+
+@given(
+    x=hnp.arrays(np.float64, st.integers(1, 8), elements=st.integers(-3, 3).map(float)),
+    y=hnp.arrays(np.float64, st.integers(1, 8), elements=st.integers(-3, 3).map(float)),
+    seed=st.integers(0, 2**32 - 1),
+    weighted=st.booleans(),
+)
+@settings(max_examples=40)
+def test_empirical_1d_against_lp_with_ties(x, y, seed, weighted):
+    """Ties in values and in cumulative weights (e.g. sizes 2 and 4 share the breakpoint 1/2)."""
+    a = b = None
+    if weighted:
+        rng = np.random.default_rng(seed)
+        a = rng.integers(0, 3, x.size).astype(float)  # integer weights: zeros and equal partial sums
+        b = rng.integers(0, 3, y.size).astype(float)
+        a[0] += 1
+        b[-1] += 1
+        a /= a.sum()
+        b /= b.sum()
+    assert w2_squared_empirical(x, y, a, b) == pytest.approx(naive_w2_squared_lp(x, y, a, b), rel=1e-9, abs=1e-12)
 
 
 def test_empirical_1d_equals_dd_exact_ot():
