@@ -281,7 +281,7 @@ def test_interrupted_sweep_resumes_to_the_same_store(tmp_path, reference):
 def test_local_cluster_with_two_worker_processes(tmp_path, reference):
     out = tmp_path / "s.zarr"
     marker = tmp_path / "calls"
-    grid = toy_grid(fixed={"marker": str(marker), "delay": 0.2})
+    grid = toy_grid(fixed={"marker": str(marker), "delay": 0.5})  # long enough for both workers to take cells
     ds = sweep.run(grid, out, workers=2, show_progress=False)
     pids = {p.name.split("_")[0] for p in marker.iterdir()}
     assert len(pids) == 2 and str(os.getpid()) not in pids  # two worker processes, not this one
