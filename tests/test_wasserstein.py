@@ -167,6 +167,14 @@ def test_gaussian_factor_and_logvar_variants():
     # on a problem whose answer is representable: one side of size 1, the other 1e-200.
     got = w2_squared_gaussian_factors(np.zeros(3), L1, np.zeros(3), 1e-200 * L2)
     assert got == pytest.approx(np.trace(C1), rel=1e-14)
+    # batched factors (the Gaussian chain's (R, G+1, d, d) against one reference), column scales far apart
+    Ls = np.tril(rng.standard_normal((4, 6, 3, 3))) * 10.0 ** rng.uniform(-200, 0, size=(4, 6, 1, 3))
+    ms = rng.standard_normal((4, 6, 3))
+    out = w2_squared_gaussian_factors(ms, Ls, m2, L2)
+    assert out.shape == (4, 6)
+    for r, g in [(0, 0), (3, 5), (2, 1)]:
+        C = Ls[r, g] @ Ls[r, g].T
+        assert out[r, g] == pytest.approx(naive_w2_squared_gaussian_mp(ms[r, g], C, m2, C2), rel=1e-10)
     assert w2_squared_gaussian_logvar(0.3, np.log(4.0), -0.2, np.log(1e-8)) == pytest.approx(
         0.25 + (2 - 1e-4) ** 2, rel=1e-14
     )
