@@ -820,6 +820,8 @@ def run(generations: int = 9, *, rng=0, out=None, resume: bool = False, model=No
         base, tok = load_local_model(cfg["model"], device=dev)
     base.eval()
     blocks = {k: cut_blocks(_encode_lines(tok, lines[k]), L) for k in ("train", "valid", "test")}
+    if ground:  # the sampled texts are a little longer than needed
+        blocks = {k: b[: cfg["ground_truth"][f"{k}_blocks"]] for k, b in blocks.items()}
     for k, b in blocks.items():
         if b.shape[0] == 0:
             raise ValueError(f"the {k} split of the corpus has fewer than block_size={L} tokens")
