@@ -152,6 +152,50 @@ def _run_gmm(args) -> int:
     return 0
 
 
+def _add_lm(sub):
+    p = sub.add_parser("lm", help="the paper's language-model generational run (default: a ground-truth language); run directory, figures + table")
+    p.add_argument("--generations", type=int, default=9, help="last generation G (default 9: the paper's ten, 0..9)")
+    p.add_argument("--model", default=None, help="local Hugging Face causal-LM folder (e.g. a saved facebook/opt-125m); with --corpus")
+    p.add_argument("--corpus", default=None, help="local corpus folder: wiki.{train,valid,test}.raw, {train,valid,test}.txt or *.txt")
+    p.add_argument("--regime", choices=("paper-5ep", "paper-10ep-10pct"), default=None, help="the paper's preset epochs / original share")
+    p.add_argument("--epochs", type=int, default=None, help="fine-tuning epochs per generation (default 5)")
+    p.add_argument("--keep-original", type=float, default=None, help="share of original blocks kept per generation (default 0)")
+    p.add_argument("--block-size", type=int, default=None, help="tokens per block (default 64; 32 with --quick)")
+    p.add_argument("--new-tokens", type=int, default=None, help="tokens generated per block (default 64; 32 with --quick)")
+    p.add_argument("--num-beams", type=int, default=5, help="beam width (default 5)")
+    p.add_argument("--repetition-penalty", type=float, default=1.0, help="1.0 = none (the paper's ablation: 2.0)")
+    p.add_argument("--lr", type=float, default=None, help="AdamW learning rate (default 2e-5; 1e-3 for the ground-truth model)")
+    p.add_argument("--batch-size", type=int, default=None, help="training batch (default 128; 32 for the ground-truth model)")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: cuda if available)")
+    p.add_argument("--quick", action="store_true", help="tiny ground-truth setting (a few minutes on a laptop CPU)")
+    p.add_argument("--out", default="runs/lm", help="output directory: run/ (the record), figures and table (default runs/lm)")
+    p.add_argument("--resume", action="store_true", help="continue the run in OUT/run from its last complete generation")
+    p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    p.set_defaults(func=_run_lm)
+
+
+def _run_lm(args) -> int:
+    from pathlib import Path
+
+    from .runs import lm
+
+    out = Path(args.out)
+    try:
+        res = lm.run(
+            args.generations, rng=args.seed, out=out / "run", resume=args.resume, model=args.model, corpus=args.corpus,
+            block_size=args.block_size, new_tokens=args.new_tokens, num_beams=args.num_beams,
+            repetition_penalty=args.repetition_penalty, epochs=args.epochs, keep_original=args.keep_original,
+            lr=args.lr, batch_size=args.batch_size, regime=args.regime, quick=args.quick, device=args.device,
+        )
+    except FileExistsError as exc:
+        print(f"collapse-theory lm: error: {exc}", file=sys.stderr)
+        return 2
+    written = lm.write_outputs(res, out, params=vars(args) | {"func": None})
+    print(written["table"].to_string(index=False))
+    print(f"run in {out / 'run'}; figures, table and examples in {out}")
+    return 0
+
+
 def _add_sweep(sub):
     p = sub.add_parser("sweep", help="run a study over a parameter grid (TOML), locally or on a Dask cluster; write Zarr")
     p.add_argument("grid", metavar="GRID.toml", help="the grid: study, seed, replicates, [fixed], [axes]")
@@ -290,7 +334,7 @@ def _run_gaussian(args) -> int:
 
 
 #: Sub-command registration functions, in help order.
-_COMMANDS = [_add_reproduce, _add_verify, _add_gmm, _add_vae, _add_sweep, _add_absorb, _add_tails, _add_gaussian]
+_COMMANDS = [_add_reproduce, _add_verify, _add_gmm, _add_vae, _add_lm, _add_sweep, _add_absorb, _add_tails, _add_gaussian]
 
 
 def get_parser() -> argparse.ArgumentParser:
