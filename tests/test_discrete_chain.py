@@ -26,6 +26,8 @@ from collapse_theory.chains.discrete import PROBS_LIMIT_BYTES
 def _chi2_two_sample(a, b, max_bins=12):
     """Two-sample chi-square on integer-valued samples, bins of the pooled quantiles."""
     pooled = np.concatenate([a, b])
+    if np.unique(pooled).size == 1:  # both samples constant and equal
+        return 1.0
     edges = np.unique(np.quantile(pooled, np.linspace(0, 1, max_bins + 1)))
     edges[-1] += 1
     ca = np.histogram(a, bins=edges)[0]
@@ -34,10 +36,44 @@ def _chi2_two_sample(a, b, max_bins=12):
     return stats.chi2_contingency(np.vstack([ca[keep], cb[keep]]))[1]
 
 
-def test_absorb_matches_naive_in_distribution():
-    # Power: 1500 replicates each; a 5% shift in the absorption-time distribution
-    # or 0.05 in a fixation probability is detected with power > 0.8 at 1e-3.
-    p0, M, R = np.array([0.5, 0.3, 0.2]), 20, 1500
+@pytest.mark.parametrize("n, p", [(7, 0.3), (50, 0.2), (1000, 0.02), (200, 0.45), (1000, 0.8), (10_000, 0.3), (3, 0.999)])
+def test_binomial_sampler_matches_pmf(n, p):
+    # Chi-square of 40,000 draws against the exact pmf over bins of >= 1% mass;
+    # covers inversion (n p <= 30), BTPE's four regions and its Stirling squeeze
+    # (n p q = 2100), and the p > 1/2 reflection. Power: a 2% error in the
+    # variance moves the outer bins by > 5 standard errors.
+    from collapse_theory.chains._kernels_discrete import binomial_sample
+
+    x = binomial_sample(12345, n, p, 40_000)
+    assert x.min() >= 0 and x.max() <= n
+    pmf = stats.binom.pmf(np.arange(n + 1), n, p) * x.size
+    obs = np.bincount(x, minlength=n + 1).astype(float)
+    # bins: values with expected count >= 5 alone, the rest pooled (into the smallest bin if still < 5)
+    big = pmf >= 5
+    o, e = list(obs[big]), list(pmf[big])
+    rest_o, rest_e = obs[~big].sum(), pmf[~big].sum()
+    if rest_e >= 5:
+        o.append(rest_o)
+        e.append(rest_e)
+    else:
+        i = int(np.argmin(e))
+        o[i] += rest_o
+        e[i] += rest_e
+    o, e = np.array(o), np.array(e)
+    if len(o) > 200:  # merge neighbours for large n
+        cuts = np.linspace(0, len(o), 61).astype(int)
+        o = np.add.reduceat(o, cuts[:-1])
+        e = np.add.reduceat(e, cuts[:-1])
+    assert_consistent([stats.chisquare(o, e * o.sum() / e.sum()).pvalue], what=f"binomial({n}, {p})")
+
+
+@pytest.mark.parametrize("p0, M, R", [([0.5, 0.3, 0.2], 20, 1500), ([0.7, 0.25, 0.05], 120, 500)])
+def test_absorb_matches_naive_in_distribution(p0, M, R):
+    # Power: 1500 (500) replicates each; a 5% (10%) shift in the absorption-time
+    # distribution or 0.05 in a fixation probability is detected with power > 0.8
+    # at 1e-3. M = 20 draws every count by resampling copies; M = 120 mixes
+    # binomials (counts > 32) with resampling.
+    p0 = np.asarray(p0)
     ab = ct.DiscreteChain(p0, sample_size=M).absorb(R, rng=1)
     tn, sn = naive_absorb(p0, M, R, rng=2)
     p_time = _chi2_two_sample(ab.time, tn)
@@ -45,12 +81,27 @@ def test_absorb_matches_naive_in_distribution():
     assert_consistent([p_time, p_state], what="absorb vs naive")
 
 
-@pytest.mark.parametrize("real, pooled", [(0.0, False), (0.25, False), (0.0, True), (0.2, True)])
-def test_simulate_matches_naive_in_distribution(real, pooled):
+ZIPF400 = np.arange(1, 401) ** -1.1 / np.sum(np.arange(1, 401) ** -1.1)
+
+
+@pytest.mark.parametrize(
+    "p0, M, real, pooled",
+    [
+        ([0.4, 0.3, 0.2, 0.1], 15, 0.0, False),
+        ([0.4, 0.3, 0.2, 0.1], 15, 0.25, False),
+        ([0.4, 0.3, 0.2, 0.1], 15, 0.0, True),
+        ([0.4, 0.3, 0.2, 0.1], 15, 0.2, True),
+        ([0.4, 0.3, 0.2, 0.1], 150, 0.1, False),
+        (ZIPF400, 30, 0.0, False),
+        (ZIPF400, 30, 0.3, False),
+    ],
+)
+def test_simulate_matches_naive_in_distribution(p0, M, real, pooled):
     # Power: 1000 replicates each, chi-square of the first state's probability at
     # generations 1, 3 and 8 and of the support at 8; a 10% error in the
-    # variance of the drift is detected with power > 0.8.
-    p0, M, R, G = np.array([0.4, 0.3, 0.2, 0.1]), 15, 1000, 8
+    # variance of the drift is detected with power > 0.8. M = 150 exercises the
+    # binomials, Zipf over 400 states with M = 30 the alias draws from p0.
+    p0, R, G = np.asarray(p0), 1000, 8
     mix = ct.Mixing.accumulate(real) if pooled else (ct.Mixing.fresh(real) if real else ct.Mixing.replace())
     run = ct.DiscreteChain(p0, sample_size=M, mixing=mix).simulate(G, R, rng=7, record=("probs", "support"))
     ref = naive_simulate(p0, M, G, R, rng=8, real=real, pooled=pooled)

@@ -2,8 +2,9 @@
 
 The public wrapper (:mod:`collapse_theory.chains.discrete`) validates the
 input, normalises the rng into one 32-bit seed per replicate and shapes the
-result. Here every replicate is one ``prange`` iteration that seeds Numba's
-generator with its own seed first, so a replicate's path depends only on its
+result. Kernels use ``error_model="numpy"`` (no division-by-zero checks; the
+wrappers have validated every input) and never ``fastmath``. Every replicate is one ``prange`` iteration that seeds its own
+generator from its own seed first, so a replicate's path depends only on its
 seed, never on the number of threads.
 
 A multinomial draw is a sequence of conditional binomials on integer counts,
@@ -14,6 +15,25 @@ costs nothing afterwards; a draw stops as soon as all ``n`` samples are placed.
 Draws from ``p0`` visit the states in decreasing ``p0`` order with the exact
 remaining mass (``suffix``), so a draw of ``n`` samples from a long-tailed
 ``p0`` stops after the few states that receive them.
+
+Two exact shortcuts replace binomials where they are cheaper (a binomial
+draw costs as much as some tens of uniform integers):
+
+* states holding at most ``SMALL`` copies are drawn together: one binomial
+  gives how many of the ``n`` samples fall on them, and each of those picks
+  one of their copies uniformly (a multinomial split into a binomial between
+  two groups and a multinomial within the group, the latter drawn as the
+  sampling-with-replacement it is);
+* ``n`` samples from ``p0`` over many more states than ``n`` are drawn one by
+  one with Walker's alias table instead of one binomial per state.
+
+Every replicate draws from its own xoshiro256** stream (Blackman & Vigna
+2018) seeded by SplitMix64 from the replicate's seed: uniform integers
+bounded without bias by Lemire's method, binomials by inversion for
+``n p <= 30`` and BTPE otherwise (Kachitvichyanukul & Schmeiser 1988), ported
+from NumPy >= 2.5 (whose corrected Stirling squeeze Numba's legacy
+``np.random.binomial`` does not have), and faster than that generator
+because no thread-local state is looked up per draw.
 """
 
 from __future__ import annotations
@@ -21,14 +41,262 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["simulate_kernel", "absorb_kernel", "warm"]
+__all__ = ["simulate_kernel", "absorb_kernel", "build_alias", "binomial_sample", "warm"]
+
+#: Counts at or below this are drawn by resampling copies rather than by binomials.
+SMALL = 32
+
+#: Draw from p0 by the alias table when n * ALIAS_RATIO < number of states.
+ALIAS_RATIO = 8
+
+_U32 = np.uint64(0xFFFFFFFF)
 
 
-@njit(cache=True)
-def _draw_p0(n, p0, order, suffix, out, live, nlive, inlive):
-    """Add ``n`` samples from ``p0`` to ``out``; append newly present states to ``live``."""
-    n_left = n
+@njit(inline="always", error_model="numpy")
+def _rotl(x, k):
+    return (x << np.uint64(k)) | (x >> np.uint64(64 - k))
+
+
+@njit(error_model="numpy")
+def _xoshiro_next(s):
+    result = _rotl(s[1] * np.uint64(5), 7) * np.uint64(9)
+    t = s[1] << np.uint64(17)
+    s[2] ^= s[0]
+    s[3] ^= s[1]
+    s[1] ^= s[2]
+    s[0] ^= s[3]
+    s[2] ^= t
+    s[3] = _rotl(s[3], 45)
+    return result
+
+
+@njit(error_model="numpy")
+def _xoshiro_seed(seed):
+    s = np.empty(4, dtype=np.uint64)
+    z = np.uint64(seed)
+    for i in range(4):
+        z += np.uint64(0x9E3779B97F4A7C15)
+        x = z
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        s[i] = x ^ (x >> np.uint64(31))
+    return s
+
+
+@njit(error_model="numpy")
+def _bounded(s, bound):
+    """Uniform integer in [0, bound), bound < 2**32, without bias (Lemire 2019)."""
+    b = np.uint64(bound)
+    m = (_xoshiro_next(s) >> np.uint64(32)) * b
+    low = m & _U32
+    if low < b:
+        t = (np.uint64(0x100000000) - b) % b
+        while low < t:
+            m = (_xoshiro_next(s) >> np.uint64(32)) * b
+            low = m & _U32
+    return np.int64(m >> np.uint64(32))
+
+
+@njit(error_model="numpy")
+def _uniform(s):
+    return np.float64(_xoshiro_next(s) >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+
+
+@njit(error_model="numpy")
+def _binomial_inversion(s, n, p):
+    q = 1.0 - p
+    qn = np.exp(n * np.log(q))
+    np_ = n * p
+    bound = min(n, np_ + 10.0 * np.sqrt(np_ * q + 1))
+    x = 0
+    px = qn
+    u = _uniform(s)
+    while u > px:
+        x += 1
+        if x > bound:
+            x = 0
+            px = qn
+            u = _uniform(s)
+        else:
+            u -= px
+            px = ((n - x + 1) * p * px) / (x * q)
+    return x
+
+
+@njit(error_model="numpy")
+def _binomial_btpe(s, n, r):
+    """BTPE (Kachitvichyanukul & Schmeiser 1988) for ``r <= 1/2``, as in NumPy >= 2.5 (Stirling squeeze fixed)."""
+    q = 1.0 - r
+    fm = n * r + r
+    m = int(np.floor(fm))
+    p1 = np.floor(2.195 * np.sqrt(n * r * q) - 4.6 * q) + 0.5
+    xm = m + 0.5
+    xl = xm - p1
+    xr = xm + p1
+    c = 0.134 + 20.5 / (15.3 + m)
+    a = (fm - xl) / (fm - xl * r)
+    laml = a * (1.0 + a / 2.0)
+    a = (xr - fm) / (xr * q)
+    lamr = a * (1.0 + a / 2.0)
+    p2 = p1 * (1.0 + 2.0 * c)
+    p3 = p2 + c / laml
+    p4 = p3 + c / lamr
+    nrq = n * r * q
+    while True:
+        u = _uniform(s) * p4
+        v = _uniform(s)
+        if u <= p1:
+            return int(np.floor(xm - p1 * v + u))
+        if u <= p2:
+            x = xl + (u - p1) / c
+            v = v * c + 1.0 - np.abs(m - x + 0.5) / p1
+            if v > 1.0:
+                continue
+            y = int(np.floor(x))
+        elif u <= p3:
+            y = int(np.floor(xl + np.log(v) / laml))
+            if y < 0 or v == 0.0:
+                continue
+            v = v * (u - p2) * laml
+        else:
+            y = int(np.floor(xr - np.log(v) / lamr))
+            if y > n or v == 0.0:
+                continue
+            v = v * (u - p3) * lamr
+        k = abs(y - m)
+        if not (k > 20 and k < (nrq / 2.0 - 1)):
+            # explicit evaluation of f(y) / f(m)
+            sr = r / q
+            aa = sr * (n + 1)
+            F = 1.0
+            if m < y:
+                for i in range(m + 1, y + 1):
+                    F = F * (aa / i - sr)
+            elif m > y:
+                for i in range(y + 1, m + 1):
+                    F = F / (aa / i - sr)
+            if v > F:
+                continue
+            return y
+        # squeezing with the normal bounds, then Stirling's formula
+        rho = (k / nrq) * ((k * (k / 3.0 + 0.625) + 0.16666666666666666) / nrq + 0.5)
+        t = -k * k / (2 * nrq)
+        A = np.log(v)
+        if A < (t - rho):
+            return y
+        if A > (t + rho):
+            continue
+        x1 = y + 1
+        f1 = m + 1
+        z = n + 1 - m
+        w = n - y + 1
+        x2 = x1 * x1
+        f2 = f1 * f1
+        z2 = z * z
+        w2 = w * w
+        bound = (
+            xm * np.log(f1 / x1)
+            + (n - m + 0.5) * np.log(z / w)
+            + (y - m) * np.log(w * r / (x1 * q))
+            + (13860.0 - (462.0 - (132.0 - (99.0 - 140.0 / f2) / f2) / f2) / f2) / f1 / 166320.0
+            + (13860.0 - (462.0 - (132.0 - (99.0 - 140.0 / z2) / z2) / z2) / z2) / z / 166320.0
+            - (13860.0 - (462.0 - (132.0 - (99.0 - 140.0 / x2) / x2) / x2) / x2) / x1 / 166320.0
+            - (13860.0 - (462.0 - (132.0 - (99.0 - 140.0 / w2) / w2) / w2) / w2) / w / 166320.0
+        )
+        if A > bound:
+            continue
+        return y
+
+
+@njit(error_model="numpy")
+def _binomial(s, n, p):
+    """Binomial(n, p) from the xoshiro stream ``s``: inversion for n p <= 30, BTPE otherwise (as NumPy)."""
+    if n <= 0 or p <= 0.0:
+        return 0
+    if p >= 1.0:
+        return n
+    if p <= 0.5:
+        if p * n <= 30.0:
+            return _binomial_inversion(s, n, p)
+        return _binomial_btpe(s, n, p)
+    q = 1.0 - p
+    if q * n <= 30.0:
+        return n - _binomial_inversion(s, n, q)
+    return n - _binomial_btpe(s, n, q)
+
+
+@njit(cache=True, error_model="numpy")
+def binomial_sample(seed, n, p, size):
+    """``size`` Binomial(n, p) draws from a fresh stream seeded with ``seed`` (for tests and benchmarks)."""
+    xs = _xoshiro_seed(seed)
+    out = np.empty(size, dtype=np.int64)
+    for i in range(size):
+        out[i] = _binomial(xs, n, p)
+    return out
+
+
+@njit(cache=True, error_model="numpy")
+def build_alias(w):
+    """Walker/Vose alias table for the probability vector ``w`` (positive entries)."""
+    n = w.size
+    prob = np.empty(n)
+    alias = np.zeros(n, dtype=np.int64)
+    scaled = w * (n / w.sum())
+    small = np.empty(n, dtype=np.int64)
+    large = np.empty(n, dtype=np.int64)
+    ns = 0
+    nl = 0
+    for i in range(n):
+        if scaled[i] < 1.0:
+            small[ns] = i
+            ns += 1
+        else:
+            large[nl] = i
+            nl += 1
+    while ns > 0 and nl > 0:
+        ns -= 1
+        a = small[ns]
+        nl -= 1
+        g = large[nl]
+        prob[a] = scaled[a]
+        alias[a] = g
+        scaled[g] = (scaled[g] + scaled[a]) - 1.0
+        if scaled[g] < 1.0:
+            small[ns] = g
+            ns += 1
+        else:
+            large[nl] = g
+            nl += 1
+    while nl > 0:
+        nl -= 1
+        prob[large[nl]] = 1.0
+    while ns > 0:  # round-off leftovers
+        ns -= 1
+        prob[small[ns]] = 1.0
+    return prob, alias
+
+
+@njit(cache=True, error_model="numpy")
+def _draw_p0(n, p0, order, suffix, aprob, alias, xs, out, live, nlive, inlive):
+    """Add ``n`` samples from ``p0`` to ``out``; append newly present states to ``live``.
+
+    ``aprob``, ``alias``: alias table over ``order`` (used when ``n`` is small
+    against the number of states).
+    """
     m = order.size
+    if n * ALIAS_RATIO < m:
+        for _ in range(n):
+            i = _bounded(xs, m)
+            if _uniform(xs) >= aprob[i]:
+                i = alias[i]
+            k = order[i]
+            if not inlive[k]:
+                inlive[k] = True
+                live[nlive] = k
+                nlive += 1
+            out[k] += 1
+        return nlive
+    n_left = n
     for j in range(m):
         if n_left == 0:
             break
@@ -38,7 +306,7 @@ def _draw_p0(n, p0, order, suffix, out, live, nlive, inlive):
         if j == m - 1 or pk >= rem:
             x = n_left
         else:
-            x = np.random.binomial(n_left, pk / rem)
+            x = _binomial(xs, n_left, pk / rem)
         if x > 0:
             if not inlive[k]:
                 inlive[k] = True
@@ -49,27 +317,51 @@ def _draw_p0(n, p0, order, suffix, out, live, nlive, inlive):
     return nlive
 
 
-@njit(cache=True)
-def _draw_counts(n, counts, total, live, nlive, out):
-    """Add ``n`` samples from the empirical distribution ``counts / total`` (live states only) to ``out``."""
-    n_left = n
-    c_left = total
+@njit(cache=True, error_model="numpy")
+def _draw_counts(n, counts, total, live, nlive, out, xs, labels):
+    """Add ``n`` samples from the empirical distribution ``counts / total`` (live states only) to ``out``.
+
+    States with at most ``SMALL`` copies share one binomial and are then
+    resampled copy by copy; the others get a conditional binomial each.
+    """
+    m_small = 0
     for j in range(nlive):
-        if n_left == 0:
-            break
+        c = counts[live[j]]
+        if c <= SMALL:
+            m_small += c
+    n_small = 0
+    if m_small > labels.size:
+        m_small = 0  # no room to list the copies (pooled data): binomials throughout
+    elif m_small == total:
+        n_small = n
+    elif m_small > 0:
+        n_small = _binomial(xs, n, m_small / total)
+    n_left = n - n_small
+    c_left = total - m_small
+    pos = 0
+    for j in range(nlive):
         k = live[j]
         c = counts[k]
+        if m_small > 0 and c <= SMALL:
+            for _ in range(c):
+                labels[pos] = k
+                pos += 1
+            continue
+        if n_left == 0:
+            continue
         if c >= c_left:
             x = n_left
         else:
-            x = np.random.binomial(n_left, c / c_left)
+            x = _binomial(xs, n_left, c / c_left)
         out[k] += x
         n_left -= x
         c_left -= c
+    for _ in range(n_small):
+        out[labels[_bounded(xs, pos)]] += 1
 
 
-@njit(cache=True)
-def _draw_float(n, q, out):
+@njit(cache=True, error_model="numpy")
+def _draw_float(n, q, out, xs):
     """Add ``n`` samples from the probability vector ``q`` (all states) to ``out``."""
     n_left = n
     rem = 1.0
@@ -85,13 +377,13 @@ def _draw_float(n, q, out):
         elif q[k] <= 0.0:
             x = 0
         else:
-            x = np.random.binomial(n_left, q[k] / rem)
+            x = _binomial(xs, n_left, q[k] / rem)
         out[k] += x
         n_left -= x
         rem -= q[k]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _record(t, cur, total, live, nlive, p0, rs, sup, ent, het, mass, probs, r):
     inv = 1.0 / total
     if rs[0]:
@@ -118,8 +410,8 @@ def _record(t, cur, total, live, nlive, p0, rs, sup, ent, het, mass, probs, r):
             probs[r, t, k] = cur[k] * inv
 
 
-@njit(cache=True, parallel=True)
-def simulate_kernel(p0, order, suffix, sizes, alpha, beta, gamma, pooled, seeds, rs, sup, ent, het, mass, probs):
+@njit(cache=True, parallel=True, error_model="numpy")
+def simulate_kernel(p0, order, suffix, aprob, alias, sizes, alpha, beta, gamma, pooled, seeds, rs, sup, ent, het, mass, probs):
     """Run ``R = seeds.size`` replicates for ``G = sizes.size`` generations.
 
     ``rs`` (bool, 5): record support, entropy, heterozygosity, alive mass,
@@ -127,12 +419,18 @@ def simulate_kernel(p0, order, suffix, sizes, alpha, beta, gamma, pooled, seeds,
     caller. ``pooled``: accumulate (counts are the pool of all data so far).
     ``beta > 0`` (not pooled): the sampling distribution is carried as a float
     vector ``q_t = alpha m_t + beta q_{t-1} + gamma p0`` over all states.
+    ``aprob``, ``alias``: alias table of ``p0[order]``.
     """
     R = seeds.size
     G = sizes.size
     K = p0.size
+    nlab = 0
+    if not pooled:
+        for t in range(G):
+            nlab = max(nlab, sizes[t])
     for r in prange(R):
-        np.random.seed(np.uint32(seeds[r]))
+        xs = _xoshiro_seed(seeds[r])
+        labels = np.empty(nlab, dtype=np.int64)
         cur = np.zeros(K, dtype=np.int64)
         nxt = np.zeros(K, dtype=np.int64)
         live = np.empty(K, dtype=np.int64)
@@ -141,7 +439,7 @@ def simulate_kernel(p0, order, suffix, sizes, alpha, beta, gamma, pooled, seeds,
         if beta > 0.0:
             q = p0.copy()
         # generation 1: M_1 samples from p0 itself
-        nlive = _draw_p0(sizes[0], p0, order, suffix, cur, live, 0, inlive)
+        nlive = _draw_p0(sizes[0], p0, order, suffix, aprob, alias, xs, cur, live, 0, inlive)
         total = sizes[0]
         if G >= 1:
             _record(1, cur, total, live, nlive, p0, rs, sup, ent, het, mass, probs, r)
@@ -150,7 +448,7 @@ def simulate_kernel(p0, order, suffix, sizes, alpha, beta, gamma, pooled, seeds,
             if beta > 0.0:
                 for k in range(K):
                     q[k] = alpha * cur[k] / total + beta * q[k] + gamma * p0[k]
-                _draw_float(M, q, nxt)
+                _draw_float(M, q, nxt, xs)
                 nlive = 0
                 for k in range(K):
                     cur[k] = nxt[k]
@@ -163,10 +461,10 @@ def simulate_kernel(p0, order, suffix, sizes, alpha, beta, gamma, pooled, seeds,
             else:
                 n_real = 0
                 if gamma > 0.0:
-                    n_real = np.random.binomial(M, gamma)
-                _draw_counts(M - n_real, cur, total, live, nlive, nxt)
+                    n_real = _binomial(xs, M, gamma)
+                _draw_counts(M - n_real, cur, total, live, nlive, nxt, xs, labels)
                 if n_real > 0:
-                    nlive = _draw_p0(n_real, p0, order, suffix, nxt, live, nlive, inlive)
+                    nlive = _draw_p0(n_real, p0, order, suffix, aprob, alias, xs, nxt, live, nlive, inlive)
                 if pooled:
                     for j in range(nlive):
                         k = live[j]
@@ -189,8 +487,8 @@ def simulate_kernel(p0, order, suffix, sizes, alpha, beta, gamma, pooled, seeds,
             _record(t + 1, cur, total, live, nlive, p0, rs, sup, ent, het, mass, probs, r)
 
 
-@njit(cache=True, parallel=True)
-def absorb_kernel(p0, order, suffix, sizes, seeds, time, state, extinction):
+@njit(cache=True, parallel=True, error_model="numpy")
+def absorb_kernel(p0, order, suffix, aprob, alias, sizes, seeds, time, state, extinction):
     """Replace workflow until one state holds all mass or ``sizes.size`` generations.
 
     ``extinction`` (R, K) must be filled with -1 by the caller; states with
@@ -199,8 +497,11 @@ def absorb_kernel(p0, order, suffix, sizes, seeds, time, state, extinction):
     R = seeds.size
     G = sizes.size
     K = p0.size
+    nlab = 0
+    for t in range(G):
+        nlab = max(nlab, sizes[t])
     for r in prange(R):
-        np.random.seed(np.uint32(seeds[r]))
+        xs = _xoshiro_seed(seeds[r])
         for k in range(K):
             if p0[k] <= 0.0:
                 extinction[r, k] = 0
@@ -212,11 +513,12 @@ def absorb_kernel(p0, order, suffix, sizes, seeds, time, state, extinction):
         nxt = np.zeros(K, dtype=np.int64)
         live = np.empty(K, dtype=np.int64)
         inlive = np.zeros(K, dtype=np.bool_)
+        labels = np.empty(nlab, dtype=np.int64)
         t = 0
         nlive = 0
         total = 0
         if G >= 1:
-            nlive = _draw_p0(sizes[0], p0, order, suffix, cur, live, 0, inlive)
+            nlive = _draw_p0(sizes[0], p0, order, suffix, aprob, alias, xs, cur, live, 0, inlive)
             total = sizes[0]
             t = 1
             for j in range(order.size):
@@ -225,7 +527,7 @@ def absorb_kernel(p0, order, suffix, sizes, seeds, time, state, extinction):
                     extinction[r, k] = 1
         while nlive > 1 and t < G:
             M = sizes[t]
-            _draw_counts(M, cur, total, live, nlive, nxt)
+            _draw_counts(M, cur, total, live, nlive, nxt, xs, labels)
             t += 1
             keep = 0
             for j in range(nlive):
@@ -248,14 +550,16 @@ def warm() -> None:
     p0 = np.array([0.5, 0.3, 0.2])
     order = np.array([0, 1, 2], dtype=np.int64)
     suffix = np.array([1.0, 0.5, 0.2])
+    aprob, alias = build_alias(p0[order])
     sizes = np.array([4, 4, 4], dtype=np.int64)
     seeds = np.array([1, 2], dtype=np.uint32)
     rs = np.ones(5, dtype=np.bool_)
     sup = np.zeros((2, 4), dtype=np.int64)
     f = np.zeros((2, 4))
     probs = np.zeros((2, 4, 3))
-    simulate_kernel(p0, order, suffix, sizes, 1.0, 0.0, 0.0, False, seeds, rs, sup, f, f.copy(), f.copy(), probs)
+    simulate_kernel(p0, order, suffix, aprob, alias, sizes, 1.0, 0.0, 0.0, False, seeds, rs, sup, f, f.copy(), f.copy(), probs)
     time = np.zeros(2, dtype=np.int64)
     state = np.zeros(2, dtype=np.int64)
     ext = np.full((2, 3), -1, dtype=np.int64)
-    absorb_kernel(p0, order, suffix, sizes, seeds, time, state, ext)
+    absorb_kernel(p0, order, suffix, aprob, alias, sizes, seeds, time, state, ext)
+    binomial_sample(1, 10, 0.5, 2)

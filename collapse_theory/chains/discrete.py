@@ -43,11 +43,14 @@ _CHUNK = 256
 
 
 def _p0_order(p0: np.ndarray):
-    """Indices of the states with ``p0 > 0`` by decreasing ``p0`` and the mass from each onward."""
+    """States with ``p0 > 0`` by decreasing ``p0``, the mass from each onward, and their alias table."""
+    from ._kernels_discrete import build_alias
+
     order = np.flatnonzero(p0 > 0)
     order = order[np.argsort(-p0[order], kind="stable")].astype(np.int64)
     suffix = np.cumsum(p0[order][::-1])[::-1].copy()
-    return order, suffix
+    aprob, alias = build_alias(np.ascontiguousarray(p0[order]))
+    return order, suffix, aprob, alias
 
 
 @dataclass
@@ -220,7 +223,7 @@ class DiscreteChain:
         seeds = replicate_seeds(rng, R)
         sizes = self.sample_size.sizes(G)
         p0 = np.ascontiguousarray(self.p0, dtype=np.float64)
-        order, suffix = _p0_order(p0)
+        order, suffix, aprob, alias = _p0_order(p0)
         rs = np.array([name in rec for name in RECORDABLE[:5]], dtype=np.bool_)
         sup = np.zeros((R, G + 1) if rs[0] else (1, 1), dtype=np.int64)
         ent = np.zeros((R, G + 1) if rs[1] else (1, 1))
@@ -237,7 +240,7 @@ class DiscreteChain:
                 hi = min(R, lo + chunk)
                 s = slice(lo, hi)
                 simulate_kernel(
-                    p0, order, suffix, sizes, m.synthetic, m.previous, m.real, m.pooled, seeds[s], rs,
+                    p0, order, suffix, aprob, alias, sizes, m.synthetic, m.previous, m.real, m.pooled, seeds[s], rs,
                     sup[s] if rs[0] else sup, ent[s] if rs[1] else ent, het[s] if rs[2] else het,
                     mass[s] if rs[3] else mass, probs[s] if rs[4] else probs,
                 )
@@ -314,7 +317,7 @@ class DiscreteChain:
         sizes = self.sample_size.sizes(G)
         seeds = replicate_seeds(rng, R)
         p0 = np.ascontiguousarray(self.p0, dtype=np.float64)
-        order, suffix = _p0_order(p0)
+        order, suffix, aprob, alias = _p0_order(p0)
         time = np.zeros(R, dtype=np.int64)
         state = np.zeros(R, dtype=np.int64)
         extinction = np.full((R, self.K), -1, dtype=np.int64)
@@ -324,7 +327,7 @@ class DiscreteChain:
         bar = progress(total=R, desc="absorb", show=show_progress, unit="replicate")
         for lo in range(0, R, chunk):
             s = slice(lo, min(R, lo + chunk))
-            absorb_kernel(p0, order, suffix, sizes, seeds[s], time[s], state[s], extinction[s])
+            absorb_kernel(p0, order, suffix, aprob, alias, sizes, seeds[s], time[s], state[s], extinction[s])
             bar.update(s.stop - lo)
         bar.close()
         return Absorption(
