@@ -81,7 +81,7 @@ def test_interrupt_and_resume_equals_uninterrupted(tmp_path, kw):
 
 def test_truncated_final_generation_is_redone(tmp_path):
     full = gmm.run(5, rng=2, out=tmp_path / "r", **SMALL)
-    p = tmp_path / "r" / "gen-000005" / "params.npz"
+    p = tmp_path / "r" / "gen-000005" / "data.npz"
     p.write_bytes(p.read_bytes()[: p.stat().st_size // 2])
     with pytest.warns(UserWarning, match="generation 5 is not valid"):
         assert len(GenerationalRun.load(tmp_path / "r")) == 5

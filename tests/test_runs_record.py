@@ -106,10 +106,10 @@ def test_damaged_last_generation_is_detected_and_redone(tmp_path, damage):
     full = _toy_run(tmp_path / "r", 5)
     last = tmp_path / "r" / "gen-000004"
     if damage == "truncate":
-        p = last / "params.npz"
+        p = last / "data.npz"
         p.write_bytes(p.read_bytes()[:-7])
     elif damage == "flip":
-        p = last / "sample.npy"
+        p = last / "data.npz"
         b = bytearray(p.read_bytes())
         b[-1] ^= 0xFF
         p.write_bytes(bytes(b))

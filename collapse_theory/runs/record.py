@@ -41,7 +41,7 @@ API
   either parametric (``{"weights", "means", "covariances"}`` for a Gaussian
   mixture, ``{"mean", "cov"}`` for a Gaussian) or a sample (``{"sample": x}``).
 
-On-disk format (``FORMAT = 1``)
+On-disk format (``FORMAT = 2``)
 -------------------------------
 ::
 
@@ -50,10 +50,13 @@ On-disk format (``FORMAT = 1``)
                                   resumes (one timestamped entry per resume)
     DIR/truth.npz                 optional, the true distribution's arrays
     DIR/gen-000000/               one folder per generation (6+ digits)
-        params.npz                fitted parameters, name -> array
-        metrics.npz               metrics, name -> float or small array
-        arrays.npz                sample-level arrays (e.g. per-sample scores)
-        sample.npy                optional bounded subsample, shape (k, ...)
+        data.npz                  every array of the record, by key:
+                                  params/NAME   fitted parameters
+                                  metrics/NAME  metrics (0-d: a float)
+                                  arrays/NAME   sample-level arrays (e.g.
+                                                per-sample scores)
+                                  sample        optional bounded subsample,
+                                                shape (k, ...)
         artifacts/NAME            adapter files (state_dict, token arrays ...)
         record.json               generation, wall_time, timing, info,
                                   artifact names, and {file: [size, sha256]}
@@ -77,6 +80,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import io
 import json
 import os
 import re
@@ -97,13 +101,14 @@ from .._validate import check_int
 __all__ = ["GenerationalRun", "GenerationRecord", "FORMAT"]
 
 #: Version of the on-disk format.
-FORMAT = 1
+FORMAT = 2
 
 _GEN_RE = re.compile(r"^gen-(\d{6,})$")
 _MANIFEST = "run.json"
 _TRUTH = "truth.npz"
 _COMPLETE = "COMPLETE"
 _RECORD = "record.json"
+_DATA = "data.npz"
 
 
 def _gen_name(t: int) -> str:
@@ -230,43 +235,61 @@ def _validate_record(rec: GenerationRecord) -> None:
     rec.info = dict(rec.info or {})
 
 
+def _store_artifact(name: str, src, dst: Path) -> None:
+    """Write artifact ``name`` at ``dst`` from bytes, an existing file's path, or a callable(path)."""
+    if isinstance(src, (bytes, bytearray, memoryview)):
+        dst.write_bytes(bytes(src))
+    elif isinstance(src, (str, os.PathLike)):
+        shutil.copyfile(src, dst)
+    elif callable(src):
+        src(dst)
+        if not dst.is_file():
+            raise ValueError(f"artifact writer for {name!r} did not create a file at the path it was given")
+    else:
+        raise TypeError(
+            f"artifact {name!r} must be bytes, a path to an existing file, or a callable(path) that "
+            f"writes it; got {type(src).__name__}"
+        )
+
+
+def _artifact_bytes(name: str, src) -> bytes:
+    """The bytes of an artifact (for runs held in memory)."""
+    if isinstance(src, (bytes, bytearray, memoryview)):
+        return bytes(src)
+    with tempfile.TemporaryDirectory() as tmp:
+        dst = Path(tmp) / name
+        _store_artifact(name, src, dst)
+        return dst.read_bytes()
+
+
 def _write_generation(folder: Path, rec: GenerationRecord, artifacts: dict) -> None:
     """Write a generation's files into ``folder`` (which must exist), COMPLETE last."""
     files = {}
-    _save_npz(folder / "params.npz", rec.params)
-    _save_npz(folder / "metrics.npz", {k: np.asarray(v) for k, v in rec.metrics.items()})
-    _save_npz(folder / "arrays.npz", rec.arrays)
-    names = ["params.npz", "metrics.npz", "arrays.npz"]
+    # one in-memory npz: a single file to open and a checksum without reading it back
+    arrays = {f"params/{k}": v for k, v in rec.params.items()}
+    arrays.update({f"metrics/{k}": np.asarray(v) for k, v in rec.metrics.items()})
+    arrays.update({f"arrays/{k}": v for k, v in rec.arrays.items()})
     if rec.sample is not None:
-        with open(folder / "sample.npy", "wb") as fh:
-            np.save(fh, rec.sample, allow_pickle=False)
-        names.append("sample.npy")
+        arrays["sample"] = rec.sample
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    data = buf.getvalue()
+    (folder / _DATA).write_bytes(data)
+    files[_DATA] = [len(data), hashlib.sha256(data).hexdigest()]
+    names = []
     if artifacts:
         (folder / "artifacts").mkdir()
     for name, src in artifacts.items():
-        dst = folder / "artifacts" / name
-        if isinstance(src, (bytes, bytearray, memoryview)):
-            dst.write_bytes(bytes(src))
-        elif isinstance(src, (str, os.PathLike)):
-            shutil.copyfile(src, dst)
-        elif callable(src):
-            src(dst)
-            if not dst.is_file():
-                raise ValueError(f"artifact writer for {name!r} did not create a file at the path it was given")
-        else:
-            raise TypeError(
-                f"artifact {name!r} must be bytes, a path to an existing file, or a callable(path) that "
-                f"writes it; got {type(src).__name__}"
-            )
+        _store_artifact(name, src, folder / "artifacts" / name)
         names.append(f"artifacts/{name}")
-    for name in names:
+    for name in names:  # artifacts: hashed from disk (they may be large files written by a callable)
         p = folder / name
         files[name] = [p.stat().st_size, _sha256_file(p)]
     meta = {
         "format": FORMAT,
         "generation": rec.generation,
-        "wall_time": rec.wall_time,
-        "timing": rec.timing,
+        "wall_time": to_jsonable(rec.wall_time),  # non-finite values as strings: strict JSON
+        "timing": to_jsonable(rec.timing),
         "info": to_jsonable(rec.info),
         "artifacts": list(artifacts),
         "files": files,
@@ -294,14 +317,18 @@ def _read_generation(folder: Path, t: int, verify: bool) -> GenerationRecord:
             raise ValueError(f"{folder.name}: {name} is missing or has the wrong size")
         if verify and _sha256_file(p) != digest:
             raise ValueError(f"{folder.name}: checksum of {name} does not match")
-    metrics = {k: (float(v) if v.ndim == 0 else v) for k, v in _load_npz(folder / "metrics.npz").items()}
-    sample = np.load(folder / "sample.npy", allow_pickle=False) if "sample.npy" in meta["files"] else None
+    data = _load_npz(folder / _DATA)
+
+    def part(prefix):
+        return {k[len(prefix) + 1 :]: v for k, v in data.items() if k.startswith(prefix + "/")}
+
+    metrics = {k: (float(v) if v.ndim == 0 else v) for k, v in part("metrics").items()}
     return GenerationRecord(
         generation=t,
-        params=_load_npz(folder / "params.npz"),
-        sample=sample,
+        params=part("params"),
+        sample=data.get("sample"),
         metrics=metrics,
-        arrays=_load_npz(folder / "arrays.npz"),
+        arrays=part("arrays"),
         wall_time=float(meta["wall_time"]),
         timing={k: float(v) for k, v in meta["timing"].items()},
         info=meta["info"],
@@ -587,11 +614,7 @@ class GenerationalRun:
             record.sample = record.sample[: self.sample_keep].copy()
         t = record.generation
         if self.path is None:
-            if artifacts:
-                with tempfile.TemporaryDirectory() as tmp:
-                    (Path(tmp) / "x").mkdir()
-                    _write_generation(Path(tmp) / "x", record, artifacts)
-                    record._artifacts = {n: (Path(tmp) / "x" / "artifacts" / n).read_bytes() for n in artifacts}
+            record._artifacts = {n: _artifact_bytes(n, src) for n, src in artifacts.items()}
             self.generations.append(record)
             return record
         final = self.path / _gen_name(t)
