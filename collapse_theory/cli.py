@@ -191,7 +191,10 @@ def _run_lm(args) -> int:
         print(f"collapse-theory lm: error: {exc}", file=sys.stderr)
         return 2
     written = lm.write_outputs(res, out, params=vars(args) | {"func": None})
-    print(written["table"].to_string(index=False))
+    import pandas as pd
+
+    with pd.option_context("display.width", 200, "display.max_columns", 30, "display.precision", 4):
+        print(written["table"].to_string(index=False))
     print(f"run in {out / 'run'}; figures, table and examples in {out}")
     return 0
 

@@ -986,6 +986,8 @@ class LMRun:
         """Figures: ``perplexity`` (test perplexity against generation), ``histograms``
         (per-sequence perplexity under generation 0, paper Fig. 1b,c) and, with the
         ground-truth language, ``tails`` (words still produced beside the resampling chain)."""
+        from matplotlib.ticker import MaxNLocator
+
         from ..plotting import SIM_COLOR, THEORY_COLOR, new_figure
 
         figs = {}
@@ -994,20 +996,29 @@ class LMRun:
         ax.set_xlabel("generation")
         ax.set_ylabel("perplexity on the real test set")
         ax.set_title("Test perplexity per generation")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         figs["perplexity"] = fig
 
+        from .evaluate import log_density_histograms
+
+        # paper Fig. 1b,c: the scores are log-likelihoods per token under model 0, -log(perplexity)
+        real = -np.log(self.real_perplexity_under_initial)
+        alls = np.concatenate([real] + [-np.log(p) for p in self.perplexity_under_initial])
+        lo, hi = float(np.quantile(alls, 0.001)), float(alls.max())
+        hist = log_density_histograms(self.record, bins=40, range=(lo, hi if hi > lo else lo + 1.0))
+        ppl_edges = np.exp(-hist.edges[::-1])  # increasing perplexity
         fig, ax = new_figure()
-        allp = np.concatenate(self.perplexity_under_initial + [self.real_perplexity_under_initial])
-        bins = np.geomspace(max(allp.min(), 1.0), allp.max() * 1.01 + 1e-9, 40)
         cmap = __import__("matplotlib").colormaps["viridis"]
-        T = len(self.generation)
-        ax.hist(self.real_perplexity_under_initial, bins=bins, density=True, histtype="step", color="k",
-                linestyle="--", label="real test data")
-        for i, (g, p) in enumerate(zip(self.generation, self.perplexity_under_initial)):
-            ax.hist(p, bins=bins, density=True, histtype="step", color=cmap(i / max(T - 1, 1)), label=f"generation {g}")
+        T = len(hist.generations)
+        real_counts = np.histogram(np.clip(real, hist.edges[0], hist.edges[-1]), bins=hist.edges)[0]
+        ax.stairs((real_counts / real_counts.sum() / np.diff(hist.edges))[::-1], ppl_edges, color="k", linestyle="--",
+                  label="real test data")
+        for i, (g, d) in enumerate(zip(hist.generations, hist.density)):
+            ax.stairs(d[::-1], ppl_edges, color=cmap(i / max(T - 1, 1)), label=f"generation {g}")
         ax.set_xscale("log")
         ax.set_xlabel("per-sequence perplexity under the generation-0 model")
-        ax.set_ylabel("density")
+        ax.set_ylabel("density (per unit of log perplexity)")
+        ax.set_title("Generated data scored by the generation-0 model")
         ax.legend(fontsize="small")
         figs["histograms"] = fig
 
@@ -1022,6 +1033,7 @@ class LMRun:
                 ax.axhline(self.reference["support"], color="k", lw=0.8, ls=":", label="real training data")
             ax.set_xlabel("generation")
             ax.set_ylabel("distinct words produced")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.legend(fontsize="small")
             ax = axes[1]
             if "rare_words_present" in self.truth:
@@ -1033,6 +1045,7 @@ class LMRun:
                 ax.axhline(self.reference["rare_words_present"], color="k", lw=0.8, ls=":", label="real training data")
             ax.set_xlabel("generation")
             ax.set_ylabel("distinct rare words (rarest 10% of mass)")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.legend(fontsize="small")
             figs["tails"] = fig
         return figs
