@@ -183,3 +183,16 @@ def test_errors():
         evaluate(run, quantiles=(0.5, 1.5))
     with pytest.raises(ValueError, match="generation-0 parameters"):
         Evaluator("gmm", None)
+
+
+def test_public_name_is_the_function_and_doctests_pass():
+    import doctest
+    import importlib
+
+    import collapse_theory as ct
+
+    module = importlib.import_module("collapse_theory.runs.evaluate")  # importing the submodule must not shadow
+    assert callable(ct.runs.evaluate) and ct.runs.evaluate is module.evaluate
+    for name in ("collapse_theory.runs.evaluate", "collapse_theory.runs.record", "collapse_theory.runs.gmm"):
+        result = doctest.testmod(importlib.import_module(name))
+        assert result.failed == 0, name

@@ -21,3 +21,9 @@ def __getattr__(name):
     if name in _SUBMODULES:
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# ``evaluate`` names both a submodule and its function: the first import of the
+# submodule (by an adapter, say) would rebind ``runs.evaluate`` to the module,
+# so bind the function now (evaluate.py imports only NumPy and the record).
+from .evaluate import evaluate  # noqa: E402
