@@ -13,6 +13,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import ot
 import pytest
@@ -70,7 +72,16 @@ def test_sliced(benchmark, ratio):
     pot = float(ot.sliced_wasserstein_distance(x, y, projections=theta.T)) ** 2  # POT returns the square root
     assert same == pytest.approx(pot, rel=1e-8)
     naive = median_time(lambda: ot.sliced_wasserstein_distance(x, y, n_projections=100, seed=0), repeat=1)
-    ratio("sliced W2^2 n=1e5 d=10 P=100 vs ot.sliced_wasserstein_distance", fast, naive, note=f"(ours {fast:.2f} s; goal < 1 s)")
+    # CPU time as well as wall time: on a shared machine the wall time mostly measures the other jobs.
+    cpu = time.process_time()
+    w2_squared_sliced(x, y, projections=100, rng=0)
+    cpu = time.process_time() - cpu
+    ratio(
+        "sliced W2^2 n=1e5 d=10 P=100 vs ot.sliced_wasserstein_distance",
+        fast,
+        naive,
+        note=f"(ours {fast:.2f} s wall, {cpu:.2f} s CPU over all threads; goal < 1 s)",
+    )
 
 
 def test_gaussian_batched(benchmark, ratio):
