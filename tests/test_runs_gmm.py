@@ -134,6 +134,17 @@ def test_theory_and_fresh_data_bound_collapse():
     assert p_grow < 1e-3, f"replace W2^2 {np.median(w_rep):.3g} vs fresh {np.median(w_fresh):.3g}: p = {p_grow:.3g}"
 
 
+def test_dataset_sizes_follow_the_workflow():
+    acc = gmm.run(3, mixing=ct.Mixing.accumulate(), rng=0, metrics=(), **SMALL)
+    fresh = gmm.run(3, mixing=ct.Mixing.fresh(real=0.5), rng=0, metrics=(), **SMALL)
+    sched = gmm.run(3, rng=0, metrics=(), sample_size=ct.schedules.linear(60, 10), show_progress=False)
+    assert [g.info["n_data"] for g in acc.generations] == [60, 120, 180, 240]  # the pool grows by M
+    assert [g.info["n_data"] for g in fresh.generations] == [60] * 4
+    assert [g.info["n_data"] for g in sched.generations] == [60, 70, 80, 90]
+    assert sched.generations[3].sample.shape[0] == 100  # model t draws M_{t+1}
+    assert acc.generations[1].metrics == {}
+
+
 @pytest.mark.parametrize("ctype", ["tied", "diag", "spherical"])
 def test_covariance_types_give_full_matrices(ctype):
     r = gmm.run(2, covariance_type=ctype, rng=0, **SMALL)

@@ -584,6 +584,10 @@ def run(
     outs = [None if out is None else Path(out) / f"replicate-{r:02d}" for r in range(R)]
     jobs = [(spec, seeds[r], outs[r], resume, f"replicate {r}", show_progress) for r in range(R)]
     workers = min(R, check_int("max_workers", max_workers, min=1) if max_workers is not None else (os.cpu_count() or 1))
+    import multiprocessing
+
+    if multiprocessing.current_process().daemon:  # a daemonic worker may not start processes of its own
+        workers = 1
     if workers == 1:
         return [_run_one_star(j) for j in jobs]
     with ProcessPoolExecutor(max_workers=workers) as pool:
