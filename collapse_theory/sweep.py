@@ -716,8 +716,17 @@ def run(grid, out=None, *, scheduler=None, workers: int | None = None, retries: 
         Dimensions: the grid's axes, ``quantity`` and (where the study has
         one) ``generation``. Variables ``simulated``, ``ci_low``, ``ci_high``,
         ``theory``, ``p_value``, ``p_adjusted`` (axes..., quantity); the
-        study's numeric curves (axes..., generation, ...); ``ok`` and
-        ``error`` per cell. Attributes: study, grid, seeds, versions.
+        study's numeric curves (axes..., generation, ...; a curve whose name
+        is taken, e.g. ``theory``, becomes ``curve_theory``); ``ok`` and
+        ``error`` per cell (a cell never run reads 'not run'). Attributes:
+        study, grid, seeds, versions, created, command, failed_cells.
+
+    Examples
+    --------
+    >>> grid = {"study": "heterozygosity", "seed": 0, "replicates": 50,
+    ...         "fixed": {"K": 2, "generations": 5}, "axes": {"M": [10, 20]}}
+    >>> ds = run(grid, workers=1, show_progress=False)  # doctest: +SKIP
+    >>> ds["theory"].sel(M=10, quantity="E heterozygosity, generation 5")  # doctest: +SKIP
     """
     grid = load_grid(grid)
     if workers is not None:
