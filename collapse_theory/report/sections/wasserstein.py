@@ -198,7 +198,7 @@ def build(*, quick: bool, seed: int) -> Section:
     return Section(
         title="Wasserstein-2 estimators in the collapsed regime",
         caption=caption,
-        command=f"python -m pytest benchmarks/test_wasserstein_bench.py -s  (table: collapse_theory.report.sections.wasserstein.accuracy_table(n={n}, seed={seed}))",
+        command="collapse-theory reproduce --only wasserstein" + (" --quick" if quick else "") + f" --seed {seed}",
         figures={"accuracy": _figure(df)},
         tables={"accuracy": df},
         data={"n": n, "seed": seed, "variances": list(VARIANCES), "pot_regulariser": _REG, "rows": df.to_dict(orient="records")},
