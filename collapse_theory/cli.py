@@ -169,7 +169,8 @@ def _add_lm(sub):
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: cuda if available)")
     p.add_argument("--quick", action="store_true", help="tiny ground-truth setting (a few minutes on a laptop CPU)")
     p.add_argument("--out", default="runs/lm", help="output directory: run/ (the record), figures and table (default runs/lm)")
-    p.add_argument("--resume", action="store_true", help="continue the run in OUT/run from its last complete generation")
+    p.add_argument("--replicates", type=int, default=1, help="independent runs, one after another (the paper: 5; default 1)")
+    p.add_argument("--resume", action="store_true", help="continue the run(s) in OUT/run* from the last complete generation")
     p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     p.set_defaults(func=_run_lm)
 
@@ -180,22 +181,27 @@ def _run_lm(args) -> int:
     from .runs import lm
 
     out = Path(args.out)
+    rngs = lm.replicate_rngs(args.seed, args.replicates)
     try:
-        res = lm.run(
-            args.generations, rng=args.seed, out=out / "run", resume=args.resume, model=args.model, corpus=args.corpus,
-            block_size=args.block_size, new_tokens=args.new_tokens, num_beams=args.num_beams,
-            repetition_penalty=args.repetition_penalty, epochs=args.epochs, keep_original=args.keep_original,
-            lr=args.lr, batch_size=args.batch_size, regime=args.regime, quick=args.quick, device=args.device,
-        )
+        res = [
+            lm.run(
+                args.generations, rng=rng, out=out / ("run" if len(rngs) == 1 else f"run-{r}"), resume=args.resume,
+                model=args.model, corpus=args.corpus, block_size=args.block_size, new_tokens=args.new_tokens,
+                num_beams=args.num_beams, repetition_penalty=args.repetition_penalty, epochs=args.epochs,
+                keep_original=args.keep_original, lr=args.lr, batch_size=args.batch_size, regime=args.regime,
+                quick=args.quick, device=args.device,
+            )
+            for r, rng in enumerate(rngs)
+        ]
     except FileExistsError as exc:
         print(f"collapse-theory lm: error: {exc}", file=sys.stderr)
         return 2
-    written = lm.write_outputs(res, out, params=vars(args) | {"func": None})
+    written = lm.write_outputs(res if len(res) > 1 else res[0], out, params=vars(args) | {"func": None})
     import pandas as pd
 
     with pd.option_context("display.width", 200, "display.max_columns", 30, "display.precision", 4):
         print(written["table"].to_string(index=False))
-    print(f"run in {out / 'run'}; figures, table and examples in {out}")
+    print(f"run{'s' if len(res) > 1 else ''} in {out}/run*; figures, table and examples in {out}")
     return 0
 
 

@@ -215,11 +215,18 @@ def test_local_model_and_corpus_folders(tmp_path):
     out = tmp_path / "out"
     argv = ["lm", "--model", str(folder), "--corpus", str(corpus), "--generations", "1", "--block-size", "8",
             "--new-tokens", "8", "--epochs", "1", "--batch-size", "8", "--lr", "1e-3", "--num-beams", "2",
-            "--device", "cpu", "--out", str(out)]
+            "--device", "cpu", "--out", str(out), "--replicates", "2"]
     assert main(argv) == 0
     from collapse_theory.runs import GenerationalRun
 
-    run = GenerationalRun.load(out / "run")
+    run, run1 = GenerationalRun.load(out / "run-0"), GenerationalRun.load(out / "run-1")
+    assert run.seed.spawn_key != run1.seed.spawn_key  # independent replicate seeds
+    import pandas as pd
+
+    spread = pd.read_csv(out / "test_perplexity_runs.csv")
+    ppl = np.array([[g.metrics["test_perplexity"] for g in r.generations] for r in (run, run1)])
+    np.testing.assert_allclose(spread.test_perplexity_mean, ppl.mean(axis=0))
+    np.testing.assert_allclose(spread.test_perplexity_std, ppl.std(axis=0, ddof=1))
     assert run.config["model"] == str(folder.resolve())
     n_train = run.generations[0].arrays["perplexity_under_initial"].size
     assert lm._npy_load(run.generations[1].read_artifact("synthetic.npy")).shape == (n_train, 8)
@@ -241,3 +248,14 @@ def test_missing_model_or_corpus_explains_what_to_place_where(tmp_path):
         lm.run(1, model=tmp_path)
     with pytest.raises(ValueError, match="setting has unknown keys"):
         lm.run(1, setting={"layerz": 2})
+
+
+def test_report_section_says_it_was_skipped_without_the_extra(monkeypatch):
+    import sys
+
+    from collapse_theory.report.sections import lm as section
+
+    monkeypatch.setitem(sys.modules, "transformers", None)  # makes `import transformers` raise ImportError
+    sec = section.build(quick=True, seed=0)
+    assert sec.skipped == "the [lm] extra is not installed: pip install collapse_theory[lm]"
+    assert not sec.figures

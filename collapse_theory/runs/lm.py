@@ -84,6 +84,9 @@ __all__ = [
     "train_word_tokenizer",
     "ground_truth_setting",
     "write_outputs",
+    "replicate_rngs",
+    "replicates_table",
+    "replicates_figure",
 ]
 
 #: Preset regimes of the paper: epochs and share of original blocks kept per generation.
@@ -287,8 +290,9 @@ def tiny_opt(vocab_size: int, *, layers: int = 2, hidden: int = 64, heads: int =
         word_embed_proj_dim=int(hidden), pad_token_id=pad_token_id, bos_token_id=eos_token_id,
         eos_token_id=eos_token_id, dropout=0.0, attention_dropout=0.0, activation_dropout=0.0,
     )
-    torch.manual_seed(seed)
-    return OPTForCausalLM(cfg)
+    with torch.random.fork_rng(devices=[]):  # initialise from ``seed`` without touching the global stream
+        torch.manual_seed(seed)
+        return OPTForCausalLM(cfg)
 
 
 def train_word_tokenizer(texts):
@@ -463,35 +467,38 @@ def fine_tune(model, train_blocks, valid_blocks, *, epochs: int = 5, lr: float =
     lr_min = check_float("lr_min", lr_min, min=0.0, max=lr)
     batch_size = check_int("batch_size", batch_size, min=1)
     gen = default_rng(rng)
-    torch.manual_seed(int(gen.integers(2**31)))
+    seed = int(gen.integers(2**31))
     dev = next(model.parameters()).device
-    x = torch.as_tensor(np.asarray(train_blocks, dtype=np.int64))
-    steps_per_epoch = math.ceil(x.shape[0] / batch_size)
-    total = epochs * steps_per_epoch
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: (lr_min + 0.5 * (lr - lr_min) * (1 + math.cos(math.pi * min(s, total) / total))) / lr if lr > 0 else 1.0
-    )
-    best = BestCheckpoint()
-    valid_loss, train_loss = [], []
-    for epoch in progress(range(1, epochs + 1), desc="fine-tune", show=show_progress):
-        model.train()
-        order = gen.permutation(x.shape[0])
-        losses = []
-        for sl in _batches(x.shape[0], batch_size):
-            xb = x[order[sl]].to(dev)
-            loss = model(input_ids=xb, labels=xb).loss
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            losses.append(float(loss.detach()))
-        train_loss.append(float(np.mean(losses)))
-        vl = float(np.mean(sequence_nll(model, valid_blocks, batch_size=batch_size)))
-        valid_loss.append(vl)
-        best.update(vl, model, epoch)
-    model.load_state_dict(best.state)
-    model.eval()
+    # PyTorch's global generator (dropout) is seeded inside a fork, so the caller's stream is left alone
+    with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
+        torch.manual_seed(seed)
+        x = torch.as_tensor(np.asarray(train_blocks, dtype=np.int64))
+        steps_per_epoch = math.ceil(x.shape[0] / batch_size)
+        total = epochs * steps_per_epoch
+        opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda s: (lr_min + 0.5 * (lr - lr_min) * (1 + math.cos(math.pi * min(s, total) / total))) / lr if lr > 0 else 1.0
+        )
+        best = BestCheckpoint()
+        valid_loss, train_loss = [], []
+        for epoch in progress(range(1, epochs + 1), desc="fine-tune", show=show_progress):
+            model.train()
+            order = gen.permutation(x.shape[0])
+            losses = []
+            for sl in _batches(x.shape[0], batch_size):
+                xb = x[order[sl]].to(dev)
+                loss = model(input_ids=xb, labels=xb).loss
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+                losses.append(float(loss.detach()))
+            train_loss.append(float(np.mean(losses)))
+            vl = float(np.mean(sequence_nll(model, valid_blocks, batch_size=batch_size)))
+            valid_loss.append(vl)
+            best.update(vl, model, epoch)
+        model.load_state_dict(best.state)
+        model.eval()
     return FineTuneResult(model, best.state, np.array(valid_loss), np.array(train_loss), int(best.step))
 
 
@@ -1051,15 +1058,69 @@ class LMRun:
         return figs
 
 
-def write_outputs(result: LMRun, out, *, params: dict | None = None) -> dict:
+def replicate_rngs(rng, replicates: int) -> list:
+    """Seeds of ``replicates`` independent runs: ``rng`` itself for one run, else its spawned children.
+
+    (The paper shows five runs with different seeds.)
+    """
+    replicates = check_int("replicates", replicates, min=1)
+    if replicates == 1:
+        return [rng]
+    ss = seed_sequence(rng)
+    return [np.random.SeedSequence(ss.entropy, spawn_key=(*ss.spawn_key, r)) for r in range(replicates)]
+
+
+def replicates_table(results):
+    """Test perplexity over runs per generation: mean, standard deviation, min, max (pandas DataFrame)."""
+    import pandas as pd
+
+    T = min(len(r.generation) for r in results)
+    P = np.stack([r.test_perplexity[:T] for r in results])
+    return pd.DataFrame({
+        "generation": np.arange(T), "runs": len(results), "test_perplexity_mean": P.mean(axis=0),
+        "test_perplexity_std": P.std(axis=0, ddof=1) if len(results) > 1 else np.zeros(T),
+        "test_perplexity_min": P.min(axis=0), "test_perplexity_max": P.max(axis=0),
+    })
+
+
+def replicates_figure(results):
+    """Test perplexity against generation for every run, with the mean (paper Fig. 1b,c right-hand panels)."""
+    from matplotlib.ticker import MaxNLocator
+
+    from ..plotting import SIM_COLOR, new_figure
+
+    fig, ax = new_figure()
+    for i, r in enumerate(results):
+        ax.plot(r.generation, r.test_perplexity, "-", color=SIM_COLOR, alpha=0.35, lw=1, label="runs" if i == 0 else None)
+    tab = replicates_table(results)
+    ax.plot(tab.generation, tab.test_perplexity_mean, "o-", color=SIM_COLOR, lw=2, label=f"mean of {len(results)}")
+    ax.set_xlabel("generation")
+    ax.set_ylabel("perplexity on the real test set")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.legend(fontsize="small")
+    return fig
+
+
+def write_outputs(result, out, *, params: dict | None = None) -> dict:
     """Write the figures (PNG), the per-generation table (CSV), the example continuations and a
-    summary with provenance into folder ``out``; return ``{"table": DataFrame, "files": [...]}``."""
+    summary with provenance into folder ``out``; return ``{"table": DataFrame, "files": [...]}``.
+
+    ``result`` is an :class:`LMRun` or a list of them (replicate runs: the
+    figures and examples of the first, plus the perplexity of all runs).
+    """
     from .._provenance import atomic_write, provenance, write_json
 
+    results = list(result) if isinstance(result, (list, tuple)) else [result]
+    result = results[0]
     out = Path(out)
     (out / "figures").mkdir(parents=True, exist_ok=True)
     files = []
-    for name, fig in result.figures().items():
+    figs = result.figures()
+    if len(results) > 1:
+        figs["perplexity_runs"] = replicates_figure(results)
+        atomic_write(out / "test_perplexity_runs.csv", replicates_table(results).to_csv(index=False))
+        files.append(out / "test_perplexity_runs.csv")
+    for name, fig in figs.items():
         path = out / "figures" / f"lm_{name}.png"
         fig.savefig(path, dpi=110)
         files.append(path)
@@ -1069,14 +1130,14 @@ def write_outputs(result: LMRun, out, *, params: dict | None = None) -> dict:
     atomic_write(out / "examples.txt", "\n".join(lines) + "\n")
     summary = {
         "config": result.record.config,
-        "test_perplexity": result.test_perplexity,
+        "test_perplexity": [r.test_perplexity for r in results],
         "reference": result.reference,
         "truth": result.truth,
         "examples": result.examples,
-        "wall_time": result.record.wall_times,
+        "wall_time": [r.record.wall_times for r in results],
         "provenance": provenance(params or result.record.config, seed=result.record.seed,
                                  extra_packages=("torch", "transformers", "tokenizers")),
     }
     write_json(out / "summary.json", summary)
     files += [out / "generations.csv", out / "examples.txt", out / "summary.json"]
-    return {"table": table, "files": files}
+    return {"table": table if len(results) == 1 else replicates_table(results), "files": files}
