@@ -46,17 +46,24 @@ def naive_chain(mean, cov, M, G, R, *, rng, real=0.0, pooled=False, ddof=1):
     return means, covs
 
 
+def _quad_chi2(f, k):
+    """Integral of f(x) chi2_k(x) dx over the whole mass (the density is split at its bulk)."""
+    hi = k + 40 * np.sqrt(2 * k) + 60
+    pts = [max(k - 2.0, 0.0) / 2, k, (k + hi) / 2]
+    val, _ = integrate.quad(lambda x: f(x) * stats.chi2.pdf(x, k), 0, hi, points=pts, limit=500, epsabs=0, epsrel=1e-11)
+    return val
+
+
 def naive_chi2_moment(k, r):
     """E (chi2_k)^r by numerical integration of the density."""
-    val, _ = integrate.quad(lambda x: x**r * stats.chi2.pdf(x, k), 0, np.inf, limit=200)
-    return val
+    return _quad_chi2(lambda x: x**r, k)
 
 
 def naive_log_chi2_moments(k):
     """(E log chi2_k, Var log chi2_k) by numerical integration."""
-    m1, _ = integrate.quad(lambda x: np.log(x) * stats.chi2.pdf(x, k), 0, np.inf, limit=200)
-    m2, _ = integrate.quad(lambda x: np.log(x) ** 2 * stats.chi2.pdf(x, k), 0, np.inf, limit=200)
-    return m1, m2 - m1**2
+    m1 = _quad_chi2(np.log, k)
+    m2 = _quad_chi2(lambda x: (np.log(x) - m1) ** 2, k)
+    return m1, m2
 
 
 def naive_expected_w2_squared(sizes, sigma0=1.0, ddof=1):
