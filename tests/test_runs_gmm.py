@@ -196,6 +196,8 @@ def test_figures_and_tables():
     assert len(fig.axes) == 2 * 3  # generations 0, 2 and the last (4)
     fig2 = gmm.metric_figure(runs)
     assert len(fig2.axes) == 6
+    fig3 = gmm.log_density_figure(runs, generations=(0, 2))
+    assert len(fig3.axes[0].lines) == 3  # generations 0, 2 and the last
     tab = gmm.summary_table(runs)
     assert list(tab.generation) == [0, 4, 0, 4]
     assert np.all(tab.w2_squared_to_initial.iloc[[0, 2]] < 1e-12)  # generation 0 against itself

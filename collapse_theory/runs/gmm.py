@@ -58,6 +58,7 @@ __all__ = [
     "RUN_METRICS",
     "density_figure",
     "metric_figure",
+    "log_density_figure",
     "summary_table",
     "timing_table",
     "write_outputs",
@@ -695,6 +696,33 @@ def metric_figure(runs):
                 ax.plot(gens[1:], v[1:], color=SIM_COLOR, lw=0.8, alpha=0.7)
         if logy:
             ax.set_yscale("log")
+    return fig
+
+
+def log_density_figure(run, generations=SNAPSHOTS, *, bins: int = 40):
+    """Histograms of log f_0(x) over samples of snapshot generations (the paper's Fig. 1b,c analogue).
+
+    Each generation's stored sample is scored by the generation-0 mixture
+    (:func:`collapse_theory.runs.evaluate.log_density_histograms`, common
+    bins). Collapse moves mass towards the modes (high log f_0) and thins the
+    low tail; drift away from the original adds a tail of low scores.
+    """
+    from ..plotting import new_figure
+    from .evaluate import log_density_histograms
+
+    run = _as_list(run)[0]
+    G = len(run) - 1
+    gens = sorted({g for g in generations if g <= G} | {G})
+    h = log_density_histograms(run, generations=gens, bins=bins)
+    fig, ax = new_figure(1, 1, width=5.0, height=3.4)
+    centres = 0.5 * (h.edges[1:] + h.edges[:-1])
+    colours = [f"C{i % 10}" for i in range(len(gens))]
+    for g, dens, c in zip(gens, h.density, colours):
+        ax.step(centres, dens, where="mid", color=c, lw=1.0, label=f"generation {g}")
+    ax.set_yscale("log")
+    ax.set_xlabel(r"$\log f_0(x)$, $x \sim$ model $t$")
+    ax.set_ylabel("density")
+    ax.legend(fontsize=7)
     return fig
 
 

@@ -41,6 +41,7 @@ def build(*, quick: bool, seed: int) -> Section:
     figures = {
         "densities_replace": gmm.density_figure(rep),
         "metrics_replace": gmm.metric_figure(rep),
+        "log_density_replace": gmm.log_density_figure(rep[0]),
         "densities_fresh": gmm.density_figure(fresh),
         "metrics_fresh": gmm.metric_figure(fresh),
     }
