@@ -796,11 +796,12 @@ def _run_dask(grid: Grid, todo, scheduler, n_local: int, retries: int, finish, b
                 pure=False,
             )
             futures[fut] = idx
-        for fut in as_completed(list(futures)):
+        # results travel with the completion events (no round trip per cell)
+        for fut, rec in as_completed(list(futures), with_results=True, raise_errors=False):
             idx = futures[fut]
-            try:
-                rec = fut.result()
-            except Exception as exc:  # noqa: BLE001 - e.g. KilledWorker after repeated deaths
+            if isinstance(rec, BaseException) or fut.status == "error":
+                # e.g. KilledWorker after the cell's workers died repeatedly
+                exc = rec if isinstance(rec, BaseException) else fut.exception()
                 rec = {"index": list(idx), "status": "error", "error": f"{type(exc).__name__}: {exc}"}
             failed += rec["status"] != "ok"
             finish(rec)
