@@ -123,7 +123,7 @@ class Absorption:
     params: dict = field(default_factory=dict)
 
 
-@dataclass(frozen=True, init=False)
+@dataclass(frozen=True, init=False, eq=False)
 class DiscreteChain:
     """Recursive fitting of the empirical distribution (neutral Wright–Fisher drift).
 

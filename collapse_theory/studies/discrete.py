@@ -197,8 +197,8 @@ def absorption(
         "p0": p,
         "fixation_simulated": fix / max(n_ok, 1),
         "time": ab.time,
-        "mean_theory": theory.mean,
-        "mean_diffusion": diff.mean,
+        "mean_theory": np.asarray(theory.mean),
+        "mean_diffusion": np.asarray(diff.mean),
     }
     params = {"p0": p0 if isinstance(p0, str) or p0 is None else p.tolist(), "K": int(p.size), "exponent": exponent,
               "M": M, "replicates": R, "max_generations": ab.max_generations}
@@ -404,7 +404,7 @@ def heterozygosity(
             rows.append(make_row(f"mean heterozygosity over generations {late.start}..{G}", m, lo, hi, target, z_test(avg, target)))
             rows.append(make_row("stationary heterozygosity (limit)", m, lo, hi, stationary))
     b = _band(run.heterozygosity)
-    curves = {"generation": gens, "mean": b["mean"], "low": b["low"], "high": b["high"], "theory": theory, "stationary": stationary}
+    curves = {"generation": gens, "mean": b["mean"], "low": b["low"], "high": b["high"], "theory": theory, "stationary": np.asarray(stationary)}
     params = {"p0": p0 if isinstance(p0, str) or p0 is None else p.tolist(), "K": int(p.size), "exponent": exponent,
               "M": M, "generations": G, "replicates": R, "mixing": mix.to_dict()}
     return StudyResult(

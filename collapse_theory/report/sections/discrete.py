@@ -77,7 +77,7 @@ def build(*, quick: bool, seed: int) -> Section:
         lo.append(row["ci_low"])
         hi.append(row["ci_high"])
         rows.append({"real": g, "simulated": row["simulated"], "ci_low": row["ci_low"], "ci_high": row["ci_high"],
-                     "theory_average": row["theory"], "stationary": res.curves["stationary"], "p_value": row["p_value"]})
+                     "theory_average": row["theory"], "stationary": float(res.curves["stationary"]), "p_value": row["p_value"]})
     fresh = pd.DataFrame(rows)
     tables["fresh_stationary"] = fresh
     grid = np.geomspace(min(gammas) / 2, 1.0, 200)
@@ -93,7 +93,7 @@ def build(*, quick: bool, seed: int) -> Section:
     data = {
         "seed": seed,
         "quick": quick,
-        "absorption_K2_M50": {"mean_exact": ab2.curves["mean_theory"], "mean_diffusion": ab2.curves["mean_diffusion"],
+        "absorption_K2_M50": {"mean_exact": float(ab2.curves["mean_theory"]), "mean_diffusion": float(ab2.curves["mean_diffusion"]),
                               "replicates": R_abs},
         "studies_passed": {r.name + ("" if r is not ab10 else "_K10"): r.passed() for r in all_tables},
         "fresh_stationary": fresh.to_dict(orient="list"),
@@ -103,7 +103,7 @@ def build(*, quick: bool, seed: int) -> Section:
         "The paper: with the empirical distribution as the model, states of small probability are lost first and "
         "the chain ends in a delta, at state i with probability p0_i. Measured: absorption time of the two-state chain "
         f"(M = 50) {m_sim['simulated']:.2f} generations [{m_sim['ci_low']:.2f}, {m_sim['ci_high']:.2f}] against the exact "
-        f"{ab2.curves['mean_theory']:.2f} (fundamental matrix; diffusion {ab2.curves['mean_diffusion']:.2f}); fixation "
+        f"{float(ab2.curves['mean_theory']):.2f} (fundamental matrix; diffusion {float(ab2.curves['mean_diffusion']):.2f}); fixation "
         "frequencies against p0; expected support and the p0-mass of surviving states of a Zipf(1.1) distribution against "
         "their exact values; heterozygosity against H0 (1 - 1/M)^t; and, with a share gamma of fresh data, the stationary "
         "heterozygosity against its exact value. Each table row carries a two-sided p-value (Bonferroni-adjusted in "
