@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 REPORT ?= report
 
-.PHONY: run test bench quick chromium clean
+.PHONY: run test bench quick verify chromium clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ run: $(STAMP)
 
 quick: $(STAMP)
 	$(BIN)/collapse-theory reproduce --quick --out $(REPORT)
+
+# Every theory function against simulation (p-values, QQ plots in verify/).
+verify: $(STAMP)
+	$(BIN)/collapse-theory verify --level full --out verify
 
 # The page test renders the report in headless Chromium (Debian's package).
 chromium:
@@ -33,4 +37,4 @@ bench: $(STAMP)
 	$(BIN)/python -m pytest benchmarks --benchmark-only --benchmark-columns=min,median,max,rounds -s
 
 clean:
-	rm -rf $(VENV) $(REPORT) .pytest_cache .benchmarks .hypothesis
+	rm -rf $(VENV) $(REPORT) verify .pytest_cache .benchmarks .hypothesis
