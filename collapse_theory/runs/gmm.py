@@ -604,7 +604,9 @@ def density_figure(runs, generations=SNAPSHOTS, *, grid: int = 150):
     """Density contours of the fitted mixtures at the snapshot generations (paper's supplementary figure).
 
     One row per replicate (at most 3), one column per snapshot generation that
-    the run reached; the generation's stored sample is shown as dots.
+    the run reached (and the last); contours of the log-density at the same
+    levels in every panel (generation 0's, at Mahalanobis radii 0.5 to 3 from
+    its peak), component means as crosses, the stored sample as dots.
     """
     from ..plotting import new_figure
 
@@ -625,14 +627,18 @@ def density_figure(runs, generations=SNAPSHOTS, *, grid: int = 150):
     xs, ys = np.linspace(lo[0], hi[0], grid), np.linspace(lo[1], hi[1], grid)
     X, Y = np.meshgrid(xs, ys)
     pts = np.column_stack([X.ravel(), Y.ravel()])
+    # the same absolute levels in every panel: those of generation 0 at Mahalanobis radii 0.5..3
+    # from its peak, so a collapsing component shows as a tightening bundle
+    peak = gmm_log_density(m0[:, :2], w0, m0[:, :2], C0[:, :2, :2]).max()
+    levels = peak - 0.5 * np.array([3.0, 2.5, 2.0, 1.5, 1.0, 0.5]) ** 2
     for i, r in enumerate(runs):
         for j, g in enumerate(gens):
             ax = axes[i, j]
             p = r.generations[g].params
             w, m, C = p["weights"], p["means"][:, :2], p["covariances"][:, :2, :2]
-            with np.errstate(under="ignore"):
-                f = np.exp(gmm_log_density(pts, w, m, C)).reshape(X.shape)
-            ax.contour(X, Y, f, levels=8, linewidths=0.8, cmap="viridis")
+            logf = gmm_log_density(pts, w, m, C).reshape(X.shape)
+            ax.contour(X, Y, logf, levels=levels, linewidths=0.8, cmap="viridis")
+            ax.plot(m[:, 0], m[:, 1], "+", color="k", ms=5, mew=0.8)
             smp = r.generations[g].sample
             if smp is not None and len(smp):
                 ax.scatter(smp[:, 0], smp[:, 1], s=1.5, color="0.4", alpha=0.5, linewidths=0)
