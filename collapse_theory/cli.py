@@ -169,6 +169,8 @@ def _add_lm(sub):
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: cuda if available)")
     p.add_argument("--quick", action="store_true", help="tiny ground-truth setting (a few minutes on a laptop CPU)")
     p.add_argument("--out", default="runs/lm", help="output directory: run/ (the record), figures and table (default runs/lm)")
+    p.add_argument("--save-checkpoints", action=argparse.BooleanOptionalAction, default=True,
+                   help="store every generation's best checkpoint (--no-save-checkpoints: generation 0's only)")
     p.add_argument("--replicates", type=int, default=1, help="independent runs, one after another (the paper: 5; default 1)")
     p.add_argument("--resume", action="store_true", help="continue the run(s) in OUT/run* from the last complete generation")
     p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
@@ -189,7 +191,7 @@ def _run_lm(args) -> int:
                 model=args.model, corpus=args.corpus, block_size=args.block_size, new_tokens=args.new_tokens,
                 num_beams=args.num_beams, repetition_penalty=args.repetition_penalty, epochs=args.epochs,
                 keep_original=args.keep_original, lr=args.lr, batch_size=args.batch_size, regime=args.regime,
-                quick=args.quick, device=args.device,
+                quick=args.quick, device=args.device, save_checkpoints=args.save_checkpoints,
             )
             for r, rng in enumerate(rngs)
         ]

@@ -215,7 +215,7 @@ def test_local_model_and_corpus_folders(tmp_path):
     out = tmp_path / "out"
     argv = ["lm", "--model", str(folder), "--corpus", str(corpus), "--generations", "1", "--block-size", "8",
             "--new-tokens", "8", "--epochs", "1", "--batch-size", "8", "--lr", "1e-3", "--num-beams", "2",
-            "--device", "cpu", "--out", str(out), "--replicates", "2"]
+            "--device", "cpu", "--out", str(out), "--replicates", "2", "--no-save-checkpoints"]
     assert main(argv) == 0
     from collapse_theory.runs import GenerationalRun
 
@@ -230,6 +230,8 @@ def test_local_model_and_corpus_folders(tmp_path):
     assert run.config["model"] == str(folder.resolve())
     n_train = run.generations[0].arrays["perplexity_under_initial"].size
     assert lm._npy_load(run.generations[1].read_artifact("synthetic.npy")).shape == (n_train, 8)
+    # --no-save-checkpoints keeps only generation 0's model (scoring and resuming need it)
+    assert "model.pt" in run.generations[0].artifacts and "model.pt" not in run.generations[1].artifacts
     assert (out / "figures" / "lm_perplexity.png").is_file() and (out / "summary.json").is_file()
     assert "true_nll_per_token" not in run.generations[0].metrics  # no ground truth for a user's corpus
     # running again into the same folder without --resume is refused, not overwritten
