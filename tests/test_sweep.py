@@ -289,27 +289,6 @@ def test_local_cluster_with_two_worker_processes(tmp_path, reference):
     xr.testing.assert_identical(ds[["simulated", "mean"]].drop_attrs(), reference[["simulated", "mean"]].drop_attrs())
 
 
-def test_real_study_on_local_cluster(tmp_path):
-    """Where a real study exists, its cells on two workers equal direct calls with the cell's seed."""
-    from collapse_theory import studies
-
-    name = next((n for n in ("heterozygosity", "variance_decay", "absorption") if hasattr(studies, n)), None)
-    if name is None:
-        pytest.skip("no real study available yet")
-    grids = {
-        "heterozygosity": {"fixed": {"generations": 5, "p0": [0.5, 0.5]}, "axes": {"M": [10, 20]}},
-        "variance_decay": {"fixed": {"generations": 5}, "axes": {"M": [10, 20]}},
-        "absorption": {"fixed": {"p0": [0.5, 0.5]}, "axes": {"M": [10, 20]}},
-    }
-    grid = {"study": name, "seed": 3, "replicates": 200, **grids[name]}
-    ds = sweep.run(grid, tmp_path / "r.zarr", workers=2, show_progress=False)
-    assert ds["ok"].values.all(), ds["error"].values
-    for index, params in sweep.load_grid(grid).cells():
-        direct = getattr(studies, name)(**params, rng=sweep.cell_seed(3, index)).table()
-        got = ds["simulated"].isel(M=index[0]).sel(quantity=list(direct["quantity"])).values
-        np.testing.assert_array_equal(got, direct["simulated"].to_numpy())
-
-
 @pytest.fixture(scope="module")
 def dask_cluster(tmp_path_factory):
     """A scheduler and two workers started as separate processes on loopback."""
@@ -358,6 +337,27 @@ def test_cli_sweep_through_scheduler_address(tmp_path, dask_cluster, reference):
     assert pids <= {w.pid for w in dask_cluster["workers"]}
     ds = xr.open_zarr(out).load()
     xr.testing.assert_identical(ds[["simulated", "mean"]].drop_attrs(), reference[["simulated", "mean"]].drop_attrs())
+
+
+def test_real_study_on_external_cluster(tmp_path, dask_cluster):
+    """Where a real study exists, its cells on the two external workers equal direct calls with the cell's seed."""
+    from collapse_theory import studies
+
+    name = next((n for n in ("heterozygosity", "variance_decay", "absorption") if hasattr(studies, n)), None)
+    if name is None:
+        pytest.skip("no real study available yet")
+    grids = {
+        "heterozygosity": {"fixed": {"generations": 5, "p0": [0.5, 0.5]}, "axes": {"M": [10, 20]}},
+        "variance_decay": {"fixed": {"generations": 5}, "axes": {"M": [10, 20]}},
+        "absorption": {"fixed": {"p0": [0.5, 0.5]}, "axes": {"M": [10, 20]}},
+    }
+    grid = {"study": name, "seed": 3, "replicates": 200, **grids[name]}
+    ds = sweep.run(grid, tmp_path / "r.zarr", scheduler=dask_cluster["address"], show_progress=False)
+    assert ds["ok"].values.all(), ds["error"].values
+    for index, params in sweep.load_grid(grid).cells():
+        direct = getattr(studies, name)(**params, rng=sweep.cell_seed(3, index)).table()
+        got = ds["simulated"].isel(M=index[0]).sel(quantity=list(direct["quantity"])).values
+        np.testing.assert_array_equal(got, direct["simulated"].to_numpy())
 
 
 def test_worker_killed_mid_cell_is_retried_elsewhere(tmp_path, dask_cluster, reference):
