@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from collapse_theory import sweep
 from collapse_theory._rng import default_rng
@@ -186,6 +188,23 @@ def test_cli_rejects_bad_toml_naming_the_key(tmp_path, capsys):
     assert main(["sweep", str(path), "--out", str(tmp_path / "x.zarr"), "--workers", "1"]) == 2
     assert "axes.K" in capsys.readouterr().err
     assert not (tmp_path / "x.zarr").exists()
+
+
+@given(
+    sizes=st.lists(st.integers(1, 3), min_size=1, max_size=3),
+    seed=st.integers(0, 2**32),
+)
+def test_grid_cells_enumerate_the_product_once_with_distinct_seeds(sizes, seed):
+    names = ["M", "generations", "replicates"][: len(sizes)]
+    axes = {n: [int(10 + 7 * i) for i in range(k)] for n, k in zip(names, sizes)}
+    grid = sweep.load_grid({"study": STUDY, "seed": seed, "axes": axes})
+    cells = list(grid.cells())
+    assert [idx for idx, _ in cells] == list(np.ndindex(*sizes)) and grid.size == len(cells)
+    for idx, params in cells:
+        assert all(params[n] == axes[n][i] for n, i in zip(names, idx))
+    states = {tuple(sweep.cell_seed(seed, idx).generate_state(4)) for idx, _ in cells}
+    assert len(states) == len(cells)
+    assert sweep.load_grid(grid.to_dict()) == grid
 
 
 # ---------------------------------------------------------- seeds and store
