@@ -20,7 +20,7 @@ def _toy_step(run, t, prev):
         generation=t,
         params={"mean": m, "cov": np.cov(x.T)},
         sample=x,
-        metrics={"norm": float(np.linalg.norm(m)), "pair": np.array([t, 2.0 * t])},
+        metrics={"norm": float(np.linalg.norm(m)), "pair": np.array([t, 2.0 * t]), "odd": np.array([[np.nan, -np.inf], [1 / 3, t]])},
         arrays={"score": -0.5 * (x**2).sum(axis=1)},
         wall_time=0.01 * t,
         timing={"fit": 0.005 * t},
@@ -79,7 +79,7 @@ def test_round_trip_memory_and_disk(tmp_path):
     man = json.loads((tmp_path / "c" / "run.json").read_text())
     assert man["kind"] == "toy" and "versions" in man["provenance"]
     df = loaded.metrics_frame()
-    assert set(df.columns) == {"generation", "metric", "index", "value"} and len(df) == 6 * 3
+    assert set(df.columns) == {"generation", "metric", "index", "value"} and len(df) == 6 * 7
 
 
 def test_generation_seed_depends_on_seed_and_t_only():

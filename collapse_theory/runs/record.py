@@ -52,13 +52,14 @@ On-disk format (``FORMAT = 2``)
     DIR/gen-000000/               one folder per generation (6+ digits)
         data.npz                  every array of the record, by key:
                                   params/NAME   fitted parameters
-                                  metrics/NAME  metrics (0-d: a float)
                                   arrays/NAME   sample-level arrays (e.g.
                                                 per-sample scores)
                                   sample        optional bounded subsample,
                                                 shape (k, ...)
         artifacts/NAME            adapter files (state_dict, token arrays ...)
         record.json               generation, wall_time, timing, info,
+                                  metrics (floats and nested lists of
+                                  floats; non-finite as "nan"/"inf"),
                                   artifact names, and {file: [size, sha256]}
                                   of every file above
         COMPLETE                  written last: sha256 of record.json
@@ -164,7 +165,7 @@ class GenerationRecord:
         A bounded subsample of the data this generation's model produced
         (trimmed to the run's ``sample_keep`` rows on append).
     metrics : dict of str -> float or ndarray
-        Per-generation metrics (scalars or small arrays).
+        Per-generation metrics (scalars or small arrays; stored as float64).
     arrays : dict of str -> ndarray
         Sample-level arrays, e.g. ``log_density_under_initial`` (k,): each
         sample scored by the generation-0 model (the evaluator summarises it).
@@ -224,7 +225,7 @@ def _validate_record(rec: GenerationRecord) -> None:
         a = np.asarray(v)
         if not np.issubdtype(a.dtype, np.number) and a.dtype != np.bool_:
             raise TypeError(f"record.metrics[{k!r}] must be a number or numeric array, got {v!r}")
-        metrics[str(k)] = float(a) if a.ndim == 0 else a
+        metrics[str(k)] = float(a) if a.ndim == 0 else a.astype(float)
     rec.metrics = metrics
     if rec.sample is not None:
         rec.sample = np.asarray(rec.sample)
@@ -267,7 +268,6 @@ def _write_generation(folder: Path, rec: GenerationRecord, artifacts: dict) -> N
     files = {}
     # one in-memory npz: a single file to open and a checksum without reading it back
     arrays = {f"params/{k}": v for k, v in rec.params.items()}
-    arrays.update({f"metrics/{k}": np.asarray(v) for k, v in rec.metrics.items()})
     arrays.update({f"arrays/{k}": v for k, v in rec.arrays.items()})
     if rec.sample is not None:
         arrays["sample"] = rec.sample
@@ -291,6 +291,7 @@ def _write_generation(folder: Path, rec: GenerationRecord, artifacts: dict) -> N
         "wall_time": to_jsonable(rec.wall_time),  # non-finite values as strings: strict JSON
         "timing": to_jsonable(rec.timing),
         "info": to_jsonable(rec.info),
+        "metrics": to_jsonable(rec.metrics),  # floats round-trip exactly through JSON (repr)
         "artifacts": list(artifacts),
         "files": files,
     }
@@ -322,7 +323,7 @@ def _read_generation(folder: Path, t: int, verify: bool) -> GenerationRecord:
     def part(prefix):
         return {k[len(prefix) + 1 :]: v for k, v in data.items() if k.startswith(prefix + "/")}
 
-    metrics = {k: (float(v) if v.ndim == 0 else v) for k, v in part("metrics").items()}
+    metrics = {k: (np.array(v, dtype=float) if isinstance(v, list) else float(v)) for k, v in meta["metrics"].items()}
     return GenerationRecord(
         generation=t,
         params=part("params"),
