@@ -109,6 +109,22 @@ def test_expected_support_and_survival_match_dense_matrix_powers():
     np.testing.assert_allclose(th.loss_probability(q), 1 - q)
 
 
+def test_truncated_sparse_propagation_matches_dense_powers():
+    # the sparse path keeps only the rows a rare state can reach; compare with dense powers
+    M = 300
+    w = np.arange(1, 51) ** -1.5
+    p0 = w / w.sum()
+    P = th.transition_matrix(M)  # dense, untruncated
+    for t in (1, 3, 8):
+        Pt = np.linalg.matrix_power(P, t - 1)
+        b = stats.binom.pmf(np.arange(M + 1)[None, :], M, p0[:, None])
+        np.testing.assert_allclose(th.extinction_probability(p0, M, t), b @ Pt[:, 0], atol=1e-12)
+    Pt = np.linalg.matrix_power(P, 6)
+    np.testing.assert_allclose(th.survival_probability([1, 4, 30], M, 6), 1 - Pt[[1, 4, 30], 0], atol=1e-12)
+    cdf = sum(stats.binom.pmf(np.arange(M + 1), M, q) @ np.linalg.matrix_power(P, 4)[:, M] for q in p0)
+    assert th.absorption_time_cdf(p0, M, 5) == pytest.approx(cdf, abs=1e-12)
+
+
 def test_derivations_agree_with_numeric_functions():
     d = th.derivations()
     M, H0, g, x, t = sp.symbols("M H_0 gamma x t", positive=True)
