@@ -292,8 +292,9 @@ def tail_loss(
     )
     gens = np.arange(G + 1)
     if mix.workflow == "replace":
-        sup_th = th.expected_support(p, M, gens)
-        mass_th = th.expected_alive_mass(p, M, gens)
+        alive = 1.0 - th.extinction_probability(p, M, gens)  # (K, G + 1)
+        sup_th = alive.sum(axis=0)  # = th.expected_support(p, M, gens)
+        mass_th = p @ alive  # = th.expected_alive_mass(p, M, gens)
     else:
         sup_th = mass_th = None
     pts = _checkpoints(G, checkpoints)

@@ -256,7 +256,7 @@ def _sparse_binomial_rows(M: int, p: np.ndarray, ncols: int):
     return sparse.csr_matrix((vals, cols, indptr), shape=(p.size, ncols))
 
 
-@lru_cache(maxsize=8)
+@lru_cache(maxsize=2)
 def _sparse_rows(M: int, nrows: int):
     """Rows ``0..nrows-1`` of the (truncated) binomial transition matrix, shape (nrows, M + 1)."""
     return _sparse_binomial_rows(M, np.arange(nrows) / M, M + 1)
