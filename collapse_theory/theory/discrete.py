@@ -375,9 +375,9 @@ def expected_support(p0, M: int, t):
     with each state's count a two-type binomial chain (see
     :func:`extinction_probability`). Exact up to the 1e-15 tail truncation.
     Cost: the transition rows a state can reach in ``t`` generations, about
-    :math:`(A^{3/2})` binomial probabilities with
-    :math:`A \approx M p_{max} + 10 t \sqrt{M p_{max}}` (seconds for
-    ``M = 10^4``; ``M = 2 \cdot 10^5`` with ``p_max = 0.1`` and ``t = 10``
+    :math:`A^{3/2}` binomial probabilities with
+    :math:`A \\approx M p_{max} + 10 t \\sqrt{M p_{max}}` (seconds for
+    ``M = 10^4``; ``M = 2 10^5`` with ``p_max = 0.1`` and ``t = 10``
     takes about a minute).
 
     Parameters
