@@ -116,7 +116,7 @@ def test_deep_collapse_stays_finite_nd():
 
 
 def test_sample_path_collapse_stays_finite():
-    run = ct.GaussianChain(0.0, 1.0, 3, method="sample").simulate(3000, 3, rng=0)
+    run = ct.GaussianChain(0.0, 1.0, 3, method="sample").simulate(1500, 3, rng=0)
     assert np.all(np.isfinite(run.log_var)) and run.log_var[:, -1].max() < -500
 
 
@@ -136,14 +136,20 @@ def test_same_seed_same_result_and_thread_independent():
     assert not np.array_equal(a.mean, c.mean)
 
 
-def test_replicate_paths_do_not_depend_on_replicate_count():
+def test_rng_forms_and_blocks():
     chain = ct.GaussianChain(0.0, 1.0, 9)
     a = chain.simulate(10, 5, rng=8)
-    b = chain.simulate(10, 12, rng=8)
-    # variates are drawn per block of replicates in array order: a smaller R is not a prefix,
-    # but the same R and seed give the same paths, and the generation-0 row is the start
+    b = chain.simulate(10, 5, rng=np.random.SeedSequence(8))
+    np.testing.assert_array_equal(a.log_var, b.log_var)  # an int seed is its SeedSequence
+    gen = np.random.default_rng(8)
+    c, d = chain.simulate(10, 5, rng=gen), chain.simulate(10, 5, rng=gen)
+    assert not np.array_equal(c.log_var, d.log_var)  # a Generator advances
     np.testing.assert_array_equal(a.log_var[:, 0], 0.0)
-    assert b.log_var.shape == (12, 11)
+    # replicates beyond one block (BLOCK) come from their own streams, all distinct
+    from collapse_theory.chains.gaussian import BLOCK
+
+    big = chain.simulate(2, BLOCK + 3, rng=1)
+    assert np.unique(big.log_var[:, 1]).size == BLOCK + 3
 
 
 # ----------------------------------------------------------------------------- non-Gaussian D_0

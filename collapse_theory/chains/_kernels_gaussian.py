@@ -1,6 +1,7 @@
 """Numba kernels of the Gaussian refit chain (private; no validation here).
 
-The kernels do arithmetic only: every random variate (normals, chi-squares,
+The kernels do arithmetic only (the 1-D replace chain, two cumulative sums,
+is vectorised NumPy in ``gaussian.py``, faster than a scalar loop): every random variate (normals, chi-squares,
 binomial splits) is drawn beforehand with NumPy's ``Generator`` by
 :mod:`collapse_theory.chains.gaussian`, so a result depends only on the seed,
 never on the number of threads. ``prange`` runs over replicates.
@@ -65,22 +66,6 @@ def _combine_1d(n1, m1, ls1, n2, m2, ls2):
     if diff > 0.0:
         ls = _logaddexp(ls, np.log(n1 * n2 / n) + 2.0 * np.log(diff))
     return n, m, ls
-
-
-@njit(cache=True, parallel=True)
-def replace_1d(mu, lv, z, c, inv_sqrt_m, log_denom, t0):
-    """Replace workflow, 1-D, generations ``t0 .. t0 + z.shape[1] - 1`` in place.
-
-    mu, lv : (B, G+1) model mean and log-variance (column t0 already set).
-    z, c : (B, Gc) standard normal and chi2_{M_t - 1} variates.
-    inv_sqrt_m, log_denom : (G,) 1/sqrt(M_t) and log of the estimator's denominator.
-    """
-    B, gc = z.shape
-    for r in prange(B):
-        for j in range(gc):
-            t = t0 + j
-            mu[r, t + 1] = mu[r, t] + np.exp(0.5 * lv[r, t]) * z[r, j] * inv_sqrt_m[t]
-            lv[r, t + 1] = lv[r, t] + np.log(c[r, j]) - log_denom[t]
 
 
 @njit(cache=True, parallel=True)
@@ -285,19 +270,32 @@ def replace_nd(mu, lc, ls, z, chi, off, inv_sqrt_m, half_log_denom, kdof, t0):
     for r in prange(B):
         a = np.empty((d, d))
         bm = np.empty((d, d))
+        e = np.empty(d)
         for j in range(gc):
             t = t0 + j
+            lo = ls[r, t, 0]
+            hi = ls[r, t, 0]
+            for q in range(d):
+                e[q] = np.exp(ls[r, t, q])  # may underflow: only scales the mean step
+                lo = min(lo, ls[r, t, q])
+                hi = max(hi, ls[r, t, q])
             for i in range(d):
                 acc = 0.0
                 for q in range(i + 1):
-                    if ls[r, t, q] != _NEG_INF:
-                        acc += lc[r, t, i, q] * np.exp(ls[r, t, q]) * z[r, j, q]
+                    acc += lc[r, t, i, q] * e[q] * z[r, j, q]
                 mu[r, t + 1, i] = mu[r, t, i] + acc * inv_sqrt_m[t]
             _bartlett(chi[r, j], off[r, j], kdof[t], a)
+            # ratios e^{s_i - s_j}: from d exponentials while the scales are within 1e200
+            # of each other, pair by pair beyond (anisotropic collapse)
+            fast = hi - lo < 460.0
+            if fast:
+                for q in range(d):
+                    e[q] = np.exp(ls[r, t, q] - hi)
             for i in range(d):
                 for q in range(d):
                     if q < i:
-                        bm[i, q] = a[i, q] * np.exp(ls[r, t, i] - ls[r, t, q]) / a[q, q]
+                        ratio = e[i] / e[q] if fast else np.exp(ls[r, t, i] - ls[r, t, q])
+                        bm[i, q] = a[i, q] * ratio / a[q, q]
                     elif q == i:
                         bm[i, q] = 1.0
                     else:
@@ -456,7 +454,6 @@ def warm():
     z = np.ones((B, G))
     c = np.ones((B, G))
     v = np.ones(G)
-    replace_1d(mu, lv, z, c, v, np.zeros(G), 0)
     pool = np.zeros((B, 3))
     pool[:, 2] = -np.inf
     k = np.ones((B, G), dtype=np.int64)

@@ -42,7 +42,7 @@ from .._progress import progress
 from .._rng import seed_sequence
 from .._validate import check_array, check_choice, check_covariance, check_int
 from ..process import Mixing, as_schedule
-from ..wasserstein import w2_squared_gaussian_factors, w2_squared_gaussian_logvar
+from ..wasserstein import w2_squared_gaussian_factors
 from . import _kernels_gaussian as _k
 
 __all__ = ["GaussianChain", "GaussianChainResult", "BLOCK"]
@@ -72,6 +72,7 @@ class GaussianChainResult:
     mean : ndarray, shape (R, G+1) or (R, G+1, d)
         ``mu_t`` per replicate and generation.
     w2_squared_to_initial : ndarray, shape (R, G+1)
+        (property, computed on first access; in d-D one SVD per entry)
         ``W2^2(N(mu_t, Sigma_t), N(mean, cov))``: squared 2-Wasserstein distance
         to the generation-0 Gaussian. With Gaussian ``D_0`` this is Theorem
         3.1's ``W2^2`` to ``D_0``; with ``initial`` data it is the distance to the
@@ -96,7 +97,6 @@ class GaussianChainResult:
     workflow: str
     sample_sizes: np.ndarray
     mean: np.ndarray
-    w2_squared_to_initial: np.ndarray
     reference_mean: np.ndarray
     reference_cov: np.ndarray
     log_var: np.ndarray | None = None
@@ -105,6 +105,30 @@ class GaussianChainResult:
     chol_factor: np.ndarray | None = field(default=None, repr=False)
     log_scale: np.ndarray | None = None
     params: dict = field(default_factory=dict)
+    _w2: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def w2_squared_to_initial(self) -> np.ndarray:
+        """W2^2 to the generation-0 Gaussian, shape (R, G+1) (d-D: computed on first access)."""
+        if self._w2 is None:
+            if self.log_var is not None:
+                # the formula of wasserstein.w2_squared_gaussian_logvar,
+                # (mu - mu0)^2 + sigma0^2 expm1((lv - lv0)/2)^2: exact near sigma0, no underflow
+                # far below it (lv = -inf gives sigma0^2); inlined because the generic
+                # function's validation costs more than the whole exact simulation
+                lv0 = float(np.log(self.reference_cov))
+                w2 = self.mean - float(self.reference_mean)
+                w2 *= w2
+                ds = np.expm1(0.5 * (self.log_var - lv0))
+                ds *= np.exp(0.5 * lv0)
+                ds *= ds
+                w2 += ds
+                self._w2 = w2
+            else:
+                self._w2 = w2_squared_gaussian_factors(
+                    self.mean, self.cholesky, self.reference_mean, np.linalg.cholesky(self.reference_cov)
+                )
+        return self._w2
 
     @property
     def replicates(self) -> int:
@@ -365,8 +389,24 @@ class GaussianChain:
             if d == 1:
                 if plain:
                     z = gen.standard_normal((B, n))
-                    c = gen.chisquare(m - 1, size=(B, n)) if m.min() > 1 else _chisq(gen, np.broadcast_to(m - 1, (B, n)))
-                    _k.replace_1d(mu, lv, z, c, 1.0 / np.sqrt(sizes.astype(np.float64)), np.log(denom), t0)
+                    if m.min() <= 1:  # MLE with M = 1: a zero variance
+                        c = _chisq(gen, np.broadcast_to(m - 1, (B, n)))
+                    else:  # a scalar df draws about twice as fast as an array of them
+                        c = gen.chisquare(int(m[0]) - 1 if np.all(m == m[0]) else m - 1, size=(B, n))
+                    # log sigma_{t+1}^2 = log sigma_t^2 + log(chi2 / D);  mu_{t+1} = mu_t + sigma_t z / sqrt(M)
+                    # (two cumulative sums over generations, vectorised over replicates)
+                    nxt = slice(t0 + 1, t0 + n + 1)
+                    with np.errstate(divide="ignore"):
+                        inc = np.log(c, out=c)
+                    inc -= np.log(denom[tt])
+                    np.cumsum(inc, axis=1, out=lv[:, nxt])
+                    lv[:, nxt] += lv[:, t0, None]
+                    step = np.multiply(lv[:, t0 : t0 + n], 0.5)
+                    np.exp(step, out=step)
+                    step *= z
+                    step *= 1.0 / np.sqrt(m.astype(np.float64))
+                    np.cumsum(step, axis=1, out=mu[:, nxt])
+                    mu[:, nxt] += mu[:, t0, None]
                 else:
                     k = gen.binomial(m, g, size=(B, n)).astype(np.int64)
                     zr = gen.standard_normal((B, n))
@@ -378,7 +418,10 @@ class GaussianChain:
             else:
                 if plain:
                     z = gen.standard_normal((B, n, d))
-                    chi = gen.chisquare((m - 1)[:, None] - jj[None, :], size=(B, n, d))
+                    if np.all(m == m[0]):  # scalar degrees of freedom draw about twice as fast
+                        chi = np.stack([gen.chisquare(int(m[0]) - 1 - j, size=(B, n)) for j in range(d)], axis=-1)
+                    else:
+                        chi = gen.chisquare((m - 1)[:, None] - jj[None, :], size=(B, n, d))
                     off = gen.standard_normal((B, n, noff))
                     _k.replace_nd(mu, lc, ls, z, chi, off, 1.0 / np.sqrt(sizes.astype(np.float64)),
                                   0.5 * np.log(denom), sizes - 1, t0)
@@ -489,19 +532,17 @@ class GaussianChain:
         )
         if self.dim == 1:
             mu, lv = state
-            w2 = w2_squared_gaussian_logvar(mu, lv, self.mean0, np.log(self.cov0))
             return GaussianChainResult(
-                mean=mu, log_var=lv, w2_squared_to_initial=w2,
+                mean=mu, log_var=lv,
                 reference_mean=np.asarray(self.mean0), reference_cov=np.asarray(self.cov0), **common,
             )
         mu, lc, ls = state
         res = GaussianChainResult(
-            mean=mu, w2_squared_to_initial=np.empty((R, G + 1)), log_det=2.0 * ls.sum(axis=-1),
+            mean=mu, log_det=2.0 * ls.sum(axis=-1),
             chol_factor=lc, log_scale=ls, reference_mean=self.mean0, reference_cov=self.cov0, **common,
         )
-        chol = res.cholesky
-        res.trace = np.einsum("rtij,rtij->rt", chol, chol)
-        res.w2_squared_to_initial = w2_squared_gaussian_factors(mu, chol, self.mean0, np.linalg.cholesky(self.cov0))
+        with np.errstate(under="ignore"):
+            res.trace = np.einsum("rtij,rtj->rt", lc * lc, np.exp(2.0 * ls))
         return res
 
 
