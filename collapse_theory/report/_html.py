@@ -27,7 +27,7 @@ h1{border-bottom:2px solid #444}h2{margin-top:2em;border-bottom:1px solid #bbb}
 img{max-width:100%;border:1px solid #ddd;margin:.5em 0}
 table{border-collapse:collapse;font-size:.85em;margin:.5em 0}
 th,td{border:1px solid #ccc;padding:.2em .5em;text-align:right}th{background:#f3f3f3}
-td:first-child{text-align:left}
+td:first-child,td.t{text-align:left}
 .caption{background:#f8f8f8;padding:.6em;border-left:4px solid #888}
 code{background:#f1f1f1;padding:.1em .3em}
 .failed{color:#a00}.skipped{color:#a60}.fail-row{background:#fdd}
@@ -72,6 +72,14 @@ def _status_class(status: str) -> str:
     return "status-" + status.split(":")[0].split(" (")[0].strip().replace(" ", "-").lower()
 
 
+def _td(v) -> str:
+    """A table cell; text is left-aligned, numbers right-aligned."""
+    text = format_value(v)
+    if isinstance(v, str):
+        return f'<td class="t">{text}</td>'
+    return f"<td>{text}</td>"
+
+
 def _table_html(df: pd.DataFrame, name: str, rel: str | None = None, *, status_column: str | None = None) -> str:
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
     rows = []
@@ -82,7 +90,7 @@ def _table_html(df: pd.DataFrame, name: str, rel: str | None = None, *, status_c
             cls = ' class="fail-row"'
         elif status_column is not None:
             cls = f' class="{_status_class(str(r[status_column]))}"'
-        rows.append(f"<tr{cls}>" + "".join(f"<td>{format_value(v)}</td>" for v in r.tolist()) + "</tr>")
+        rows.append(f"<tr{cls}>" + "".join(_td(v) for v in r.tolist()) + "</tr>")
     file_attr = f' data-file="{html.escape(rel)}"' if rel else ""
     return (
         f'<table data-table="{html.escape(name)}"{file_attr}><thead><tr>{head}</tr></thead>'
