@@ -841,7 +841,7 @@ def run(generations: int = 9, *, rng=0, out=None, resume: bool = False, model=No
         previous = _npy_load(record.generations[t0 - 1].read_artifact("synthetic.npy"))
     else:
         model0, previous = None, None
-    reference, tail = None, None
+    tail = None
     if ground:
         train_states = token_states[blocks["train"]]
         counts = np.bincount(train_states[train_states >= 1], minlength=language.vocab_size + 1)[1:].astype(float)
