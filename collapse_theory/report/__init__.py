@@ -81,7 +81,7 @@ def _is_done(out: Path, key: str, quick: bool, seed: int) -> bool:
     return all(f.exists() for f in files)
 
 
-def _write_section(out: Path, key: str, section: Section, *, quick: bool, seed: int, wall: float) -> dict:
+def _write_section(out: Path, key: str, section: Section, *, quick: bool, seed: int, wall: float, cpu: float = float("nan")) -> dict:
     from ..plotting import figure_png
 
     figures = {}
@@ -107,6 +107,7 @@ def _write_section(out: Path, key: str, section: Section, *, quick: bool, seed: 
         "quick": quick,
         "seed": seed,
         "wall_time_s": wall,
+        "cpu_time_s": cpu,
         "provenance": provenance({"section": key, "quick": quick}, seed=seed),
     }
     write_json(_record_path(out, key), rec)
@@ -160,7 +161,8 @@ def summary_table(out, records=None):
     Returns
     -------
     pandas.DataFrame
-        Columns: section, title, status, settings, wall_time_s, tests, failing, failing_checks.
+        Columns: section, title, status, settings, wall_time_s, cpu_time_s (CPU seconds of
+        this process, all threads), tests, failing, failing_checks.
         ``status`` is "ok", "checks failing", "skipped", "failed" or "not run".
     """
     import pandas as pd
@@ -171,7 +173,7 @@ def summary_table(out, records=None):
     for key in SECTIONS:
         rec = by_key.get(key)
         if rec is None:
-            rows.append({"section": key, "title": "", "status": "not run", "settings": "", "wall_time_s": float("nan"),
+            rows.append({"section": key, "title": "", "status": "not run", "settings": "", "wall_time_s": float("nan"), "cpu_time_s": float("nan"),
                          "tests": 0, "failing": 0, "failing_checks": ""})
             continue
         n, failing = _table_checks(out, rec)
@@ -190,12 +192,13 @@ def summary_table(out, records=None):
                 "status": status,
                 "settings": "quick" if rec.get("quick") else "full",
                 "wall_time_s": round(float(rec.get("wall_time_s") or 0.0), 2),
+                "cpu_time_s": round(float(rec.get("cpu_time_s", float("nan"))), 2),
                 "tests": n,
                 "failing": len(failing),
                 "failing_checks": note,
             }
         )
-    return pd.DataFrame(rows, columns=["section", "title", "status", "settings", "wall_time_s", "tests", "failing", "failing_checks"])
+    return pd.DataFrame(rows, columns=["section", "title", "status", "settings", "wall_time_s", "cpu_time_s", "tests", "failing", "failing_checks"])
 
 
 def write_index(out) -> Path:
@@ -253,10 +256,10 @@ def reproduce(out="report", *, quick: bool = False, only=None, seed: int = 0, sh
             continue
         if show:
             print(f"{prefix}: running...", flush=True)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         try:
             section = _builder(key)(quick=quick, seed=seed)
-            rec = _write_section(out, key, section, quick=quick, seed=seed, wall=time.perf_counter() - t0)
+            rec = _write_section(out, key, section, quick=quick, seed=seed, wall=time.perf_counter() - t0, cpu=time.process_time() - c0)
             (result.skipped if rec["status"] == "skipped" else result.ran).append(key)
             status = f"skipped ({section.skipped})" if section.skipped else "done"
         except Exception as exc:  # a failing section is reported, the others still run
@@ -272,12 +275,13 @@ def reproduce(out="report", *, quick: bool = False, only=None, seed: int = 0, sh
                     "quick": quick,
                     "seed": seed,
                     "wall_time_s": time.perf_counter() - t0,
+                    "cpu_time_s": time.process_time() - c0,
                     "provenance": provenance({"section": key, "quick": quick}, seed=seed),
                 },
             )
             status = f"FAILED: {type(exc).__name__}: {exc}"
         if show:
-            print(f"{prefix}: {status} ({time.perf_counter() - t0:.1f} s)", flush=True)
+            print(f"{prefix}: {status} ({time.perf_counter() - t0:.1f} s, CPU {time.process_time() - c0:.1f} s)", flush=True)
     write_index(out)
     if show:
         print(f"report written to {result.index}", flush=True)
