@@ -766,6 +766,9 @@ def latent_std_figure(run, *, paper: bool = True):
         ax.plot(
             np.arange(len(PAPER_LATENT_STD)), PAPER_LATENT_STD, "s--", color=THEORY_COLOR, label="paper (MNIST, 30 epochs)"
         )
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("generation")
     ax.set_ylabel("std of latent means")
     ax.legend(fontsize="small")
