@@ -165,6 +165,22 @@ def test_initial_data_first_generation_is_its_fit():
     np.testing.assert_allclose(run.reference_mean, data.mean())
 
 
+def test_w2_to_non_gaussian_data():
+    from collapse_theory.wasserstein import w2_squared_to_gaussian
+
+    x = np.random.default_rng(3).exponential(size=500)
+    run = ct.GaussianChain(None, None, 10, initial=x).simulate(400, 3, rng=4)
+    w = run.w2_squared_to_data(x, generations=[0, 1, 400])
+    # generation 0 is N(mean(x), var(x)), not D_0 itself: a positive distance
+    np.testing.assert_allclose(w[:, 0], w2_squared_to_gaussian(x, x.mean(), x.var(ddof=1)), rtol=1e-12)
+    assert np.all(w[:, 0] > 0.01)
+    # collapsed models (variance -> 0) are point masses: W2^2 -> E (x - mu)^2
+    collapsed = run.log_var[:, 400] < np.log(1e-12)
+    mu = run.mean[collapsed, 400]
+    np.testing.assert_allclose(w[collapsed, 2], ((x[None, :] - mu[:, None]) ** 2).mean(axis=1), rtol=1e-5)
+    assert collapsed.any()
+
+
 def test_callable_initial_martingale_holds_for_non_gaussian_d0():
     # Theorem 3.1 allows any D_0: the unbiased mean is a martingale, so
     # E (mu_n - mu_0)^2 = sigma0^2 sum 1/M_t for D_0 = Exp(1) (mu_0 = sigma_0 = 1);

@@ -130,6 +130,42 @@ class GaussianChainResult:
                 )
         return self._w2
 
+    def w2_squared_to_data(self, x, generations=None) -> np.ndarray:
+        """W2^2 between each model N(mu_t, Sigma_t) and the empirical distribution of ``x``.
+
+        Theorem 3.1 measures the distance to ``D_0`` itself, which need not be
+        Gaussian: pass its sample (e.g. the ``initial`` data). Computed by
+        :func:`collapse_theory.wasserstein.w2_squared_to_gaussian` (1-D: exact,
+        by quantile functions; d-D: its Gelbrich lower bound), one call per
+        replicate and generation.
+
+        Parameters
+        ----------
+        x : array_like, shape (n,) or (n, d)
+        generations : sequence of int, optional
+            Generations to evaluate (default all).
+
+        Returns
+        -------
+        ndarray, shape (R, len(generations))
+        """
+        from ..wasserstein import w2_squared_to_gaussian
+
+        gens = np.arange(self.generations + 1) if generations is None else np.asarray(generations, dtype=np.int64)
+        if gens.ndim != 1 or gens.size == 0 or gens.min() < 0 or gens.max() > self.generations:
+            raise ValueError(f"generations must be a non-empty sequence of ints in [0, {self.generations}], got {generations!r}")
+        out = np.empty((self.replicates, gens.size))
+        for r in range(self.replicates):
+            for j, t in enumerate(gens):
+                if self.log_var is not None:
+                    with np.errstate(under="ignore"):
+                        C = float(np.exp(self.log_var[r, t]))
+                    out[r, j] = w2_squared_to_gaussian(x, float(self.mean[r, t]), C)
+                else:
+                    L = self.cholesky[r, t]
+                    out[r, j] = w2_squared_to_gaussian(x, self.mean[r, t], L @ L.T)
+        return out
+
     @property
     def replicates(self) -> int:
         return self.mean.shape[0]
