@@ -181,3 +181,13 @@ def test_bad_input():
         verify.run(correction="fdr")
     with pytest.raises(ValueError, match="rng"):
         verify.run(rng=-1, checks=[])
+
+
+def test_sample_without_spread_gets_the_exact_bound():
+    """All R chains absorbed (H = 0): consistent with E H = 1e-5, not with E H = 1e-2."""
+    zeros = np.zeros(20_000)
+    ok = verify._z_outcome("E[H_t]", {}, zeros, 1e-5, bounds=(0.0, 1.0))
+    assert ok.test == "bound" and ok.p_value == pytest.approx((1 - 1e-5) ** 20_000)
+    bad = verify._z_outcome("E[H_t]", {}, zeros, 1e-2, bounds=(0.0, 1.0))
+    assert bad.p_value < 1e-80
+    assert verify._z_outcome("x", {}, zeros, 1e-5).p_value == 0.0  # no bounds: a z-test cannot explain it
