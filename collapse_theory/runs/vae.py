@@ -494,7 +494,7 @@ def run(
     mnist=None,
     mixing: Mixing | None = None,
     epochs: int | None = None,
-    batch_size: int = 256,
+    batch_size: int | None = None,
     lr: float = 1e-3,
     weight_decay: float = 1e-5,
     latent_dim: int = 20,
@@ -539,15 +539,18 @@ def run(
         ``Mixing.replace()`` (default, the paper) or ``Mixing.fresh(real=g)``.
     epochs : int, optional
         Epochs per generation (default 30 with ``mnist``, as in the paper;
-        20 otherwise; 4 under ``quick``).
-    batch_size, lr, weight_decay : int, float, float
-        Adam settings (256, 1e-3, 1e-5, as in the paper).
+        20 otherwise; 3 under ``quick``).
+    batch_size : int, optional
+        Batch size (256, as in the paper; 64 under ``quick``, so that the few
+        images of a smoke run still give enough optimiser steps).
+    lr, weight_decay : float
+        Adam settings (1e-3, 1e-5, as in the paper).
     latent_dim : int
         Latent dimension (20).
     channels : tuple of two ints
         Convolution channels (64, 128).
     n_train : int, optional
-        Use only the first ``n_train`` images (default all; 600 under ``quick``).
+        Use only the first ``n_train`` images (default all; 400 under ``quick``).
     latent_draws : int, optional
         Size of the probe (default 1000; 300 under ``quick``; the paper used 100).
     metrics : sequence of str, optional
@@ -593,6 +596,8 @@ def run(
 
     generations = check_int("generations", generations, min=1)
     latent_dim = check_int("latent_dim", latent_dim, min=1)
+    if batch_size is None:
+        batch_size = 64 if quick else 256
     batch_size = check_int("batch_size", batch_size, min=1)
     lr = check_float("lr", lr, min=0.0, min_inclusive=False)
     weight_decay = check_float("weight_decay", weight_decay, min=0.0)
@@ -606,10 +611,10 @@ def run(
     channels = tuple(check_int("channels", c, min=1) for c in channels)
     mixing = _check_mixing(mixing)
     if epochs is None:
-        epochs = 4 if quick else (_EPOCHS_MNIST if mnist is not None else _EPOCHS_DIGITS)
+        epochs = 3 if quick else (_EPOCHS_MNIST if mnist is not None else _EPOCHS_DIGITS)
     epochs = check_int("epochs", epochs, min=1)
     if n_train is None and quick:
-        n_train = 600
+        n_train = 400
     if latent_draws is None:
         latent_draws = 300 if quick else 1000
     latent_draws = check_int("latent_draws", latent_draws, min=2)
