@@ -25,7 +25,7 @@ _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 h1{border-bottom:2px solid #444}h2{margin-top:2em;border-bottom:1px solid #bbb}
 img{max-width:100%;border:1px solid #ddd;margin:.5em 0}
-table{border-collapse:collapse;font-size:.85em;margin:.5em 0}
+table{border-collapse:collapse;font-size:.85em;margin:.5em 0;display:block;overflow-x:auto;max-width:100%}
 th,td{border:1px solid #ccc;padding:.2em .5em;text-align:right}th{background:#f3f3f3}
 td:first-child,td.t{text-align:left}
 .caption{background:#f8f8f8;padding:.6em;border-left:4px solid #888}
