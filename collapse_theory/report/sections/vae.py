@@ -17,11 +17,11 @@ TITLE = "VAE: latent codes of generated digits contract over generations"
 SKIP_REASON = "the [vae] extra (PyTorch) is not installed: pip install collapse_theory[vae]"
 
 #: Run settings by ``quick``. Full: about 1.5-2 minutes on two idle CPU cores
-#: (1797 digits, 10 epochs per generation); quick: about 25 seconds (400
+#: (1797 digits, 8 epochs per generation); quick: about 25 seconds (400
 #: digits, 3 epochs of batch 64, see ``vae.run(quick=True)``).
 SETTINGS = {
     True: {"generations": 5, "quick": True},
-    False: {"generations": 5, "epochs": 10, "latent_draws": 1000},
+    False: {"generations": 5, "epochs": 8, "latent_draws": 1000},
 }
 
 
