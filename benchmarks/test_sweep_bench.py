@@ -1,7 +1,7 @@
 """Sweeps on Dask: speed-up from one to two worker processes, and the scheduler's per-cell overhead.
 
 * Speed-up: the same grid (8 cells of the discrete heterozygosity study, each
-  about 0.4 s on one core, Numba on one thread per worker) on a LocalCluster
+  about 1 s on one core, Numba on one thread per worker) on a LocalCluster
   of one and of two worker processes, both started and warmed before timing;
   target >= 1.6x on a 2-core machine.
 * Overhead: a grid of 100 empty cells (:func:`empty_study`: one draw, one
@@ -25,7 +25,7 @@ distributed = pytest.importorskip("distributed")
 HEAVY = {
     "study": "heterozygosity",
     "seed": 1,
-    "replicates": 1000,
+    "replicates": 3000,
     "fixed": {"K": 10, "generations": 200},
     "axes": {"M": [50, 100, 150, 200], "real": [0.0, 0.1]},
 }
