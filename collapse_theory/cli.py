@@ -348,7 +348,7 @@ def _run_gaussian(args) -> int:
 
 
 #: Sub-command registration functions, in help order.
-_COMMANDS = [_add_reproduce, _add_verify, _add_gmm, _add_vae, _add_lm, _add_sweep, _add_absorb, _add_tails, _add_gaussian]
+_COMMANDS = [_add_reproduce, _add_verify, _add_absorb, _add_tails, _add_gaussian, _add_gmm, _add_vae, _add_lm, _add_sweep]
 
 
 def get_parser() -> argparse.ArgumentParser:
