@@ -58,6 +58,7 @@ import re
 import time
 import tomllib
 import traceback
+import uuid
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -776,11 +777,15 @@ def run(grid, out=None, *, scheduler=None, workers: int | None = None, retries: 
 
 
 def _run_dask(grid: Grid, todo, scheduler, n_local: int, retries: int, finish, bar) -> int:
-    from dask.base import tokenize
     from distributed import as_completed
 
     client, cluster = _client(scheduler, n_local)
-    token = tokenize(json.dumps(grid.to_dict(), sort_keys=True))
+    # Task keys name the cell (readable on the dashboard) and this call: a key
+    # reused by a second sweep of the same grid on the same cluster races the
+    # release of the first call's futures, and the scheduler can forget the
+    # new task (seen as a hang). Results do not depend on keys: seeds come
+    # from the cell's coordinates.
+    token = uuid.uuid4().hex[:12]
     failed = 0
     futures = {}
     try:
@@ -791,7 +796,7 @@ def _run_dask(grid: Grid, todo, scheduler, n_local: int, retries: int, finish, b
                 p,
                 grid.seed,
                 idx,
-                key=f"sweep-{token[:12]}-{_cell_key(idx)}",
+                key=f"sweep-{_cell_key(idx)}-{token}",
                 retries=retries,
                 pure=False,
             )
