@@ -1031,29 +1031,22 @@ class LMRun:
 
         if "support" in self.truth:
             fig, axes = new_figure(1, 2)
-            ax = axes[0]
-            ax.plot(self.generation, self.truth["support"], "o-", color=SIM_COLOR, label="language model")
-            if "theory_expected_support" in self.truth:
-                ax.plot(self.generation, self.truth["theory_expected_support"], "s--", color=THEORY_COLOR,
-                        label="resampling chain (expected_support)")
-            if "support" in self.reference:
-                ax.axhline(self.reference["support"], color="k", lw=0.8, ls=":", label="real training data")
-            ax.set_xlabel("generation")
-            ax.set_ylabel("distinct words produced")
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-            ax.legend(fontsize="small")
-            ax = axes[1]
-            if "rare_words_present" in self.truth:
-                ax.plot(self.generation, self.truth["rare_words_present"], "o-", color=SIM_COLOR, label="language model")
-            if "theory_rare_words_present" in self.truth:
-                ax.plot(self.generation, self.truth["theory_rare_words_present"], "s--", color=THEORY_COLOR,
-                        label="resampling chain")
-            if "rare_words_present" in self.reference:
-                ax.axhline(self.reference["rare_words_present"], color="k", lw=0.8, ls=":", label="real training data")
-            ax.set_xlabel("generation")
-            ax.set_ylabel("distinct rare words (rarest 10% of mass)")
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-            ax.legend(fontsize="small")
+            panels = (
+                ("support", "theory_expected_support", "resampling chain (expected_support)", "distinct words produced"),
+                ("rare_words_present", "theory_rare_words_present", "resampling chain",
+                 "distinct rare words (rarest 10% of mass)"),
+            )
+            for ax, (key, theory_key, theory_label, ylabel) in zip(axes, panels):
+                if key in self.truth:
+                    ax.plot(self.generation, self.truth[key], "o-", color=SIM_COLOR, label="language model")
+                if theory_key in self.truth:
+                    ax.plot(self.generation, self.truth[theory_key], "s--", color=THEORY_COLOR, label=theory_label)
+                if key in self.reference:
+                    ax.axhline(self.reference[key], color="k", lw=0.8, ls=":", label="real training data")
+                ax.set_xlabel("generation")
+                ax.set_ylabel(ylabel)
+                ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+                ax.legend(fontsize="small")
             figs["tails"] = fig
         return figs
 
