@@ -15,7 +15,7 @@ import numbers
 
 import numpy as np
 
-__all__ = ["default_rng", "seed_sequence", "replicate_seeds", "spawn_generators"]
+__all__ = ["default_rng", "seed_sequence", "replicate_seeds", "spawn_generators", "child"]
 
 _RNG_TYPES = "None, a non-negative int, a numpy.random.SeedSequence or a numpy.random.Generator"
 
@@ -84,3 +84,17 @@ def replicate_seeds(rng, n: int) -> np.ndarray:
 def spawn_generators(rng, n: int) -> list[np.random.Generator]:
     """``n`` independent Generators spawned from the SeedSequence of ``rng``."""
     return [np.random.default_rng(s) for s in seed_sequence(rng).spawn(n)]
+
+
+def child(ss, *key: int) -> np.random.SeedSequence:
+    """The one way to derive a named sub-stream: ``SeedSequence(ss.entropy, spawn_key=(*ss.spawn_key, *key))``.
+
+    ``ss`` is anything :func:`seed_sequence` accepts. The child depends only
+    on ``ss`` and ``key`` (non-negative ints), so a generation, a replicate or
+    a section can be recomputed alone and gets the same stream.
+    """
+    ss = seed_sequence(ss)
+    for k in key:
+        if not isinstance(k, numbers.Integral) or isinstance(k, bool) or k < 0:
+            raise ValueError(f"child: every key must be a non-negative int, got {k!r}")
+    return np.random.SeedSequence(ss.entropy, spawn_key=(*ss.spawn_key, *(int(k) for k in key)))

@@ -29,27 +29,60 @@ import numpy as np
 
 from ._validate import check_array, check_float, check_int
 
-__all__ = ["Mixing", "Schedule", "schedules", "as_schedule"]
+__all__ = ["Mixing", "WORKFLOWS", "check_mixing", "Schedule", "schedules", "as_schedule"]
+
+
+#: Every workflow name :attr:`Mixing.workflow` can return, in the order the docs list them.
+WORKFLOWS = ("replace", "fresh", "mixture", "accumulate", "accumulate-subsample", "augment")
 
 
 @dataclass(frozen=True)
 class Mixing:
-    """Where each generation's data come from.
+    """Where each generation's data come from: the one vocabulary of the toolkit.
+
+    Chains, theory functions, studies, learned runs, sweeps and the command
+    line all take a ``Mixing``; nothing else says where data come from.
 
     Parameters
     ----------
     synthetic, previous, real : float
         ``alpha``, ``beta``, ``gamma`` of the paper's mixture; non-negative,
-        summing to 1 (within 1e-12).
+        summing to 1 (within 1e-12). Each of a generation's ``M`` new samples
+        independently comes from the new model, the previous generation's
+        distribution or the original distribution with these probabilities.
     pooled : bool
-        If True (the accumulate workflow), new samples are added to the pool
+        If True (the accumulate workflows), new samples are added to the pool
         of all data so far instead of replacing the previous dataset.
+    subsample : bool
+        Only with ``pooled``: each model is fitted to a uniform random subset
+        of size ``M`` of the pool, drawn without replacement (Kazdan et al.
+        2024, "Collapse or thrive?"), instead of to the whole pool.
+    synthetic_ratio : float or None
+        The augmentation workflow (Bertrand et al., ICLR 2024; Alemohammad et
+        al., ICLR 2024): every generation is fitted to the same original
+        sample ``D_0`` plus ``round(synthetic_ratio * |D_0|)`` fresh draws from
+        the current model. ``None`` for every other workflow; when set,
+        ``synthetic`` is 1 and ``pooled`` False.
+
+    Examples
+    --------
+    >>> from collapse_theory import Mixing
+    >>> Mixing.fresh(real=0.1).workflow
+    'fresh'
+    >>> Mixing.from_spec("accumulate-subsample") == Mixing.accumulate(subsample=True)
+    True
+    >>> Mixing.from_spec("augment:2").synthetic_ratio
+    2.0
+    >>> Mixing.fresh(0.25).to_spec()
+    'fresh:0.25'
     """
 
     synthetic: float = 1.0
     previous: float = 0.0
     real: float = 0.0
     pooled: bool = False
+    subsample: bool = False
+    synthetic_ratio: float | None = None
 
     def __post_init__(self):
         for name in ("synthetic", "previous", "real"):
@@ -61,42 +94,139 @@ class Mixing:
                 f"mixing: synthetic + previous + real must sum to 1, got "
                 f"{self.synthetic} + {self.previous} + {self.real} = {total}"
             )
-        if not isinstance(self.pooled, (bool, np.bool_)):
-            raise TypeError(f"mixing.pooled must be a bool, got {self.pooled!r}")
-        object.__setattr__(self, "pooled", bool(self.pooled))
+        for name in ("pooled", "subsample"):
+            v = getattr(self, name)
+            if not isinstance(v, (bool, np.bool_)):
+                raise TypeError(f"mixing.{name} must be a bool, got {v!r}")
+            object.__setattr__(self, name, bool(v))
+        if self.subsample and not self.pooled:
+            raise ValueError(
+                "mixing.subsample=True needs pooled=True: subsampling draws from the pool of all data "
+                "(use Mixing.accumulate(subsample=True))"
+            )
+        if self.pooled and self.previous > 0:
+            raise ValueError(
+                "mixing: previous > 0 has no meaning with pooled=True (the pool already keeps every "
+                "previous dataset); use Mixing.accumulate(real=...) or previous = 0"
+            )
+        if self.synthetic_ratio is not None:
+            r = check_float("mixing.synthetic_ratio", self.synthetic_ratio)
+            if not r > 0:
+                raise ValueError(f"mixing.synthetic_ratio must be > 0 (synthetic draws per original sample), got {r}")
+            object.__setattr__(self, "synthetic_ratio", r)
+            if self.pooled or self.synthetic != 1.0:
+                raise ValueError(
+                    "mixing.synthetic_ratio (augmentation) cannot be combined with pooled=True or with "
+                    "previous/real shares; use Mixing.augment(synthetic_ratio=...)"
+                )
 
     @classmethod
     def replace(cls) -> "Mixing":
-        """alpha = 1: each generation is trained only on its predecessor's samples."""
+        """alpha = 1: each generation is trained only on its predecessor's samples (the paper's theory)."""
         return cls(1.0, 0.0, 0.0)
 
     @classmethod
     def fresh(cls, real: float = 0.1) -> "Mixing":
-        """A share ``real`` of every dataset is drawn afresh from ``p0``."""
+        """A share ``real`` of every dataset is drawn afresh from ``p0`` (each sample independently)."""
         real = check_float("real", real, min=0.0, max=1.0)
         return cls(1.0 - real, 0.0, real)
 
     @classmethod
-    def accumulate(cls, real: float = 0.0) -> "Mixing":
+    def accumulate(cls, real: float = 0.0, *, subsample: bool = False) -> "Mixing":
         """The pool of all data drawn so far is kept (Gerstgrasser et al. 2024).
 
         Each generation draws ``M`` new samples (a share ``real`` of them fresh
         original data, the rest from the current model) and adds them to the
-        pool; the next model is fitted to the whole pool.
+        pool; the next model is fitted to the whole pool, or, with
+        ``subsample=True``, to a uniform random subset of size ``M`` of it
+        drawn without replacement (Kazdan et al. 2024).
         """
         real = check_float("real", real, min=0.0, max=1.0)
-        return cls(1.0 - real, 0.0, real, pooled=True)
+        return cls(1.0 - real, 0.0, real, pooled=True, subsample=subsample)
+
+    @classmethod
+    def augment(cls, synthetic_ratio: float = 1.0) -> "Mixing":
+        """Fixed real data plus fresh synthetic data (Bertrand et al., ICLR 2024).
+
+        Every generation is fitted to the original sample ``D_0`` (kept fixed)
+        plus ``round(synthetic_ratio * |D_0|)`` new draws from the current model.
+        """
+        return cls(1.0, 0.0, 0.0, synthetic_ratio=synthetic_ratio)
 
     @property
     def workflow(self) -> str:
-        """'replace', 'fresh', 'accumulate' or 'mixture' (beta > 0 without accumulation)."""
+        """One of :data:`WORKFLOWS`: 'replace', 'fresh', 'mixture' (beta > 0 without
+        accumulation), 'accumulate', 'accumulate-subsample' or 'augment'."""
+        if self.synthetic_ratio is not None:
+            return "augment"
         if self.pooled:
-            return "accumulate"
+            return "accumulate-subsample" if self.subsample else "accumulate"
         if self.previous > 0:
             return "mixture"
         if self.real > 0:
             return "fresh"
         return "replace"
+
+    @classmethod
+    def from_spec(cls, spec) -> "Mixing":
+        """Parse the one text form used by grids, flags and records.
+
+        Accepted: ``"replace"``, ``"fresh"`` (share 0.1) or ``"fresh:G"``,
+        ``"accumulate"`` or ``"accumulate:G"`` (fresh share ``G`` added to the
+        pool), ``"accumulate-subsample"`` (or ``"accumulate-subsample:G"``),
+        ``"augment:R"`` (``R`` synthetic draws per original sample; ``"augment"``
+        alone is ``R = 1``) and ``"mixture:A,B,G"`` (synthetic, previous, real).
+        A ``Mixing`` is returned as is, and a dict is passed to the constructor
+        (as :meth:`to_dict` writes it).
+        """
+        if isinstance(spec, Mixing):
+            return spec
+        if isinstance(spec, dict):
+            d = {k: v for k, v in spec.items() if k != "workflow"}
+            unknown = set(d) - {"synthetic", "previous", "real", "pooled", "subsample", "synthetic_ratio"}
+            if unknown:
+                raise ValueError(f"mixing: unknown keys {sorted(unknown)} in {spec!r}")
+            return cls(**d)
+        if not isinstance(spec, str):
+            raise TypeError(f"mixing must be a ct.Mixing, a dict or a spec string such as 'fresh:0.1', got {type(spec).__name__}")
+        name, _, arg = spec.strip().partition(":")
+        name = name.strip().lower()
+        accepted = "'replace', 'fresh[:G]', 'accumulate[:G]', 'accumulate-subsample[:G]', 'augment[:R]' or 'mixture:A,B,G'"
+
+        def num(text, what):
+            try:
+                return float(text)
+            except ValueError:
+                raise ValueError(f"mixing: {what} in {spec!r} must be a number, got {text!r}") from None
+
+        if name == "replace" and not arg:
+            return cls.replace()
+        if name == "fresh":
+            return cls.fresh(num(arg, "the fresh share") if arg else 0.1)
+        if name in ("accumulate", "accumulate-subsample"):
+            return cls.accumulate(num(arg, "the fresh share") if arg else 0.0, subsample=name == "accumulate-subsample")
+        if name == "augment":
+            return cls.augment(num(arg, "the synthetic ratio") if arg else 1.0)
+        if name == "mixture" and arg:
+            parts = [p for p in arg.split(",")]
+            if len(parts) != 3:
+                raise ValueError(f"mixing: 'mixture:' takes three shares A,B,G (synthetic, previous, real), got {spec!r}")
+            a, b, g = (num(p, "a share") for p in parts)
+            return cls(a, b, g)
+        raise ValueError(f"mixing: unknown workflow {spec!r}; accepted: {accepted}")
+
+    def to_spec(self) -> str:
+        """The text form read by :meth:`from_spec` (round trip: ``from_spec(m.to_spec()) == m``)."""
+        wf = self.workflow
+        if wf == "replace":
+            return "replace"
+        if wf == "augment":
+            return f"augment:{self.synthetic_ratio:g}"
+        if wf == "mixture":
+            return f"mixture:{self.synthetic!r},{self.previous!r},{self.real!r}"
+        if wf == "fresh":
+            return f"fresh:{self.real!r}"
+        return wf if self.real == 0 else f"{wf}:{self.real!r}"
 
     def to_dict(self) -> dict:
         return {
@@ -104,8 +234,28 @@ class Mixing:
             "previous": self.previous,
             "real": self.real,
             "pooled": self.pooled,
+            "subsample": self.subsample,
+            "synthetic_ratio": self.synthetic_ratio,
             "workflow": self.workflow,
         }
+
+
+def check_mixing(mixing, accepted=WORKFLOWS, *, where: str = "") -> Mixing:
+    """Normalise ``mixing`` (a Mixing, spec string, dict or None for replace) and check its workflow.
+
+    Raises ``ValueError`` naming ``mixing`` and the workflows ``where`` accepts
+    when the workflow is not among ``accepted``; ``TypeError`` for other types.
+    """
+    if mixing is None:
+        return Mixing.replace()
+    m = Mixing.from_spec(mixing)
+    if m.workflow not in accepted:
+        place = f"{where} " if where else ""
+        raise ValueError(
+            f"mixing: {place}cannot honour the {m.workflow!r} workflow ({m.to_spec()}); "
+            f"accepted workflows: {', '.join(accepted)}"
+        )
+    return m
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,9 @@ class Section:
     command : str
         The exact command that regenerates this section.
     figures : dict of str to matplotlib Figure
+    captions : dict of str to str
+        One caption per figure key (plain text, may hold ``$...$`` math): what
+        is plotted, the setting, and what to look for. The page numbers them.
     tables : dict of str to pandas DataFrame
         Study tables (quantity, simulated, ci_low, ci_high, theory, p_value, ...).
     data : dict
@@ -31,6 +34,7 @@ class Section:
     caption: str = ""
     command: str = ""
     figures: dict = field(default_factory=dict)
+    captions: dict = field(default_factory=dict)
     tables: dict = field(default_factory=dict)
     data: dict = field(default_factory=dict)
     skipped: str | None = None
