@@ -39,6 +39,7 @@ from scipy import sparse, special, stats
 
 from .._validate import check_array, check_choice, check_int, check_probability_vector
 from ..process import Mixing, Schedule, as_schedule
+from ._derivation import Derivation
 
 __all__ = [
     "fixation_probability",
@@ -548,33 +549,6 @@ def absorption_time_cdf(p0, M: int, t):
 
 
 # ----------------------------------------------------------------------------- derivations
-
-
-@dataclass
-class Derivation:
-    """A SymPy derivation: named steps and the result.
-
-    Attributes
-    ----------
-    name : str
-    steps : list of (str, sympy expression)
-    result : sympy expression
-    """
-
-    name: str
-    steps: list
-    result: object
-
-    def __str__(self) -> str:
-        lines = [self.name]
-        lines += [f"  {d}: {e}" for d, e in self.steps]
-        lines.append(f"  => {self.result}")
-        return "\n".join(lines)
-
-    def latex(self) -> str:
-        import sympy as sp
-
-        return "\n".join([f"% {d}\n{sp.latex(e)}" for d, e in self.steps] + [sp.latex(self.result)])
 
 
 def derivations() -> dict:
