@@ -10,9 +10,82 @@ that ``collapse-theory --help`` stays fast.
 from __future__ import annotations
 
 import argparse
+import re
+import shutil
 import sys
+from pathlib import Path
 
 __all__ = ["get_parser", "main"]
+
+#: Optional dependencies by command: (extra, top-level modules it installs).
+_EXTRAS = {
+    "vae": ("vae", ("torch",)),
+    "lm": ("lm", ("torch", "transformers", "tokenizers")),
+    "sweep": ("sweep", ("dask", "distributed", "xarray", "zarr")),
+}
+
+
+def _add_force(p) -> None:
+    """The one overwrite rule: ``--force`` lets a command write into an --out that already holds files."""
+    p.add_argument("--force", action="store_true",
+                   help="write into --out although it already holds files (a run record there is replaced)")
+
+
+def _check_out(args, *, records: bool = False) -> Path:
+    """Check ``--out`` before any computation; the one rule for every command that writes a directory.
+
+    * ``--out`` naming an existing file (not a directory) is an error.
+    * A directory that already holds files is refused unless ``--force``
+      (write over it; with ``records``, the run records ``OUT/run*`` found
+      there are deleted first) or, for commands that can continue a run,
+      ``--resume``.
+    """
+    out = Path(args.out)
+    resume = bool(getattr(args, "resume", False))
+    force = bool(getattr(args, "force", False))
+    if resume and force:
+        raise ValueError("--resume and --force exclude each other: --resume continues the run in --out, --force replaces it")
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {str(out)!r} exists and is not a directory; choose a directory")
+    for parent in out.parents:
+        if parent.exists() and not parent.is_dir():
+            raise ValueError(f"--out {str(out)!r}: {str(parent)!r} is a file, not a directory")
+    if out.is_dir() and any(out.iterdir()) and not resume:
+        if not force:
+            more = ", or --resume to continue the run there" if hasattr(args, "resume") else ""
+            raise ValueError(f"--out {str(out)!r} already holds files; pass --force to write over them{more}")
+        if records:
+            for run_dir in sorted(out.glob("run*")):
+                if run_dir.is_dir() and (run_dir / "run.json").is_file():
+                    shutil.rmtree(run_dir)
+    return out
+
+
+_API_WORDS = (
+    (re.compile(r"\bpass resume=True\b"), "pass --resume"),
+    (re.compile(r"\bresume=True\b"), "--resume"),
+    (re.compile(r"\bout=(?=['\"])"), "--out "),
+    (re.compile(r"\bn_mc\b"), "--n-mc"),
+    (re.compile(r"\bnp\.(?:float|int|uint|bool_?|str_)\d*\(([^()]*)\)"), r"\1"),
+)
+
+
+def _message(exc: BaseException) -> str:
+    """An exception as a one-line message for the command line: flags, not API keywords; no NumPy reprs."""
+    text = str(exc)
+    for pattern, repl in _API_WORDS:
+        text = pattern.sub(repl, text)
+    return text
+
+
+def _missing_extra(command: str, exc: ImportError) -> str | None:
+    """'install collapse_theory[EXTRA]' if ``exc`` is a missing optional dependency of ``command``."""
+    name = (getattr(exc, "name", None) or "").partition(".")[0]
+    for cmd, (extra, modules) in _EXTRAS.items():
+        if name in modules and (cmd == command or command not in _EXTRAS):
+            return (f"this command needs the optional dependency {name!r}: "
+                    f"install collapse_theory[{extra}] (pip install 'collapse_theory[{extra}]')")
+    return None
 
 
 def _add_reproduce(sub):
@@ -27,6 +100,9 @@ def _add_reproduce(sub):
 def _run_reproduce(args) -> int:
     from .report import reproduce
 
+    out = Path(args.out)  # an existing report directory is resumed (finished sections are reused)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {str(out)!r} exists and is not a directory; choose a directory")
     result = reproduce(args.out, quick=args.quick, only=args.only, seed=args.seed)
     if result.failed:
         print(f"failed sections: {', '.join(result.failed)}", file=sys.stderr)
@@ -42,12 +118,14 @@ def _add_verify(sub):
     p.add_argument("--alpha", type=float, default=1e-3, help="family-wise significance level (default 1e-3)")
     p.add_argument("--correction", choices=("holm", "bonferroni"), default="holm", help="multiple-testing correction (default holm)")
     p.add_argument("--check", nargs="+", metavar="NAME", help="run only these checks")
+    _add_force(p)
     p.set_defaults(func=_run_verify)
 
 
 def _run_verify(args) -> int:
     from . import verify
 
+    _check_out(args)
     res = verify.run(args.level, out=args.out, rng=args.seed, alpha=args.alpha, correction=args.correction, checks=args.check)
     with_p = res.summary()
     print(with_p.drop(columns=["note"]).to_string(index=False))
@@ -81,20 +159,16 @@ def _add_vae(sub):
     p.add_argument("--threads", type=int, default=2, help="CPU threads for PyTorch (default 2)")
     p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     p.add_argument("--quick", action="store_true", help="small settings (under two minutes on two CPU cores)")
+    _add_force(p)
     p.set_defaults(func=_run_vae)
 
 
 def _run_vae(args) -> int:
-    from pathlib import Path
 
-    try:
-        from .runs import vae
-    except ImportError as exc:
-        print(f"collapse-theory vae: {exc}", file=sys.stderr)
-        return 2
     from .process import Mixing
+    from .runs import vae  # a missing extra is reported by main
 
-    out = Path(args.out)
+    out = _check_out(args, records=True)
     run = vae.run(
         args.generations, rng=args.seed, out=out / "run", resume=args.resume, mnist=args.mnist,
         mixing=Mixing.fresh(real=args.real) if args.real else Mixing.replace(), epochs=args.epochs,
@@ -125,17 +199,17 @@ def _add_gmm(sub):
     p.add_argument("--out", default="runs/gmm", help="output directory: run/ (the record), figures and summary (default runs/gmm)")
     p.add_argument("--resume", action="store_true", help="continue the run in OUT/run from its last complete generation")
     p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    _add_force(p)
     p.set_defaults(func=_run_gmm)
 
 
 def _run_gmm(args) -> int:
-    from pathlib import Path
 
     from .process import Mixing
     from .runs import gmm
 
     mixing = {"replace": Mixing.replace, "fresh": lambda: Mixing.fresh(real=args.real), "accumulate": lambda: Mixing.accumulate(real=args.real)}[args.workflow]()
-    out = Path(args.out)
+    out = _check_out(args, records=True)
     try:
         runs = gmm.run(
             args.generations, args.sample_size, args.components, rng=args.seed, out=out / "run", resume=args.resume,
@@ -174,15 +248,15 @@ def _add_lm(sub):
     p.add_argument("--replicates", type=int, default=1, help="independent runs, one after another (the paper: 5; default 1)")
     p.add_argument("--resume", action="store_true", help="continue the run(s) in OUT/run* from the last complete generation")
     p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    _add_force(p)
     p.set_defaults(func=_run_lm)
 
 
 def _run_lm(args) -> int:
-    from pathlib import Path
 
-    from .runs import lm
+    from .runs import lm  # a missing extra is reported by main
 
-    out = Path(args.out)
+    out = _check_out(args, records=True)
     rngs = lm.replicate_rngs(args.seed, args.replicates)
     try:
         res = [
@@ -213,6 +287,7 @@ def _add_sweep(sub):
     p.add_argument("--out", default=None, help="Zarr store (default: GRID's name with .zarr, here); resumed if it exists")
     p.add_argument("--scheduler", default=None, metavar="ADDRESS", help="existing Dask scheduler (tcp://host:port or a scheduler file)")
     p.add_argument("--workers", type=int, default=None, help="local worker processes (default: the machine's cores; 1: in this process)")
+    p.add_argument("--force", action="store_true", help="replace the sweep store at --out instead of resuming it")
     p.set_defaults(func=_run_sweep)
 
 
@@ -222,7 +297,19 @@ def _run_sweep(args) -> int:
     from . import sweep
 
     grid = sweep.load_grid(args.grid)  # validated before anything starts
-    out = args.out or f"{Path(args.grid).stem}.zarr"
+    out = Path(args.out or f"{Path(args.grid).stem}.zarr")
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {str(out)!r} exists and is not a directory (a Zarr store is a directory)")
+    if out.is_dir() and any(out.iterdir()):
+        if not (out / "zarr.json").is_file():
+            raise ValueError(f"--out {str(out)!r} already holds files and is not a sweep store; choose another --out")
+        if args.force:
+            shutil.rmtree(out)  # a sweep store: replaced, as asked
+    import importlib.util
+
+    for module in _EXTRAS["sweep"][1]:
+        if importlib.util.find_spec(module) is None:
+            raise ImportError(f"No module named {module!r}", name=module)
     ds = sweep.run(grid, out, scheduler=args.scheduler, workers=args.workers)
     failed = int(ds.attrs.get("failed_cells", 0))
     print(f"sweep {grid.study}: {grid.size} cells, {failed} failed -> {out}")
@@ -275,12 +362,14 @@ def _add_absorb(sub):
     p.add_argument("--replicates", type=int, default=2000, help="replicates (default 2000)")
     p.add_argument("--max-generations", type=int, default=None, help="censoring horizon (default 50 M + 1000)")
     p.add_argument("--out", default="runs/absorb", help="output directory (default runs/absorb)")
+    _add_force(p)
     p.set_defaults(func=_run_absorb, M=100)
 
 
 def _run_absorb(args) -> int:
     from .studies import absorption
 
+    _check_out(args)
     p0, K, s = _resolve_p0_args(args)
     res = absorption(p0, args.M, K=K, exponent=s, replicates=args.replicates, rng=args.seed,
                      max_generations=args.max_generations, show_progress=True)
@@ -297,12 +386,14 @@ def _add_tails(sub):
     p.add_argument("--real", type=float, default=None, help="share of fresh data per generation (default 0: replace)")
     p.add_argument("--workflow", choices=("replace", "fresh", "accumulate"), default=None, help="data workflow (default replace, or fresh with --real)")
     p.add_argument("--out", default="runs/tails", help="output directory (default runs/tails)")
+    _add_force(p)
     p.set_defaults(func=_run_tails, M=1000)
 
 
 def _run_tails(args) -> int:
     from .studies import tail_loss
 
+    _check_out(args)
     if args.p0 or args.zipf is not None or args.uniform:
         p0, K, s = _resolve_p0_args(args)
     else:
@@ -328,12 +419,14 @@ def _add_gaussian(sub):
     p.add_argument("--workflow", choices=("replace", "fresh", "accumulate"), default="fresh", help="mitigation workflow")
     p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     p.add_argument("--out", default="runs/gaussian", help="output directory (default runs/gaussian)")
+    _add_force(p)
     p.set_defaults(func=_run_gaussian)
 
 
 def _run_gaussian(args) -> int:
     from . import studies
 
+    _check_out(args)
     common = dict(replicates=args.replicates, rng=args.seed, estimator=args.estimator, show_progress=True)
     if args.study == "decay":
         res = studies.variance_decay(args.M, args.generations, **common)
@@ -374,8 +467,14 @@ def main(argv=None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except (ValueError, TypeError, FileNotFoundError) as exc:
-        print(f"collapse-theory {args.command}: error: {exc}", file=sys.stderr)
+    except ImportError as exc:
+        hint = _missing_extra(args.command, exc)
+        if hint is None:
+            raise
+        print(f"collapse-theory {args.command}: error: {hint}", file=sys.stderr)
+        return 2
+    except (ValueError, TypeError, FileNotFoundError, FileExistsError, NotADirectoryError, MemoryError) as exc:
+        print(f"collapse-theory {args.command}: error: {_message(exc)}", file=sys.stderr)
         return 2
 
 
