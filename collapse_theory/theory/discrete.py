@@ -58,16 +58,34 @@ __all__ = [
     "derivations",
     "Derivation",
     "EXACT_MAX_M",
+    "MEMORY_LIMIT_BYTES",
+    "MAX_RECURSION_STEPS",
 ]
 
 #: Largest ``M`` for which :func:`absorption_time` solves the fundamental matrix (dense, ``(M-1)^2``).
 EXACT_MAX_M = 2000
+
+#: Largest working memory the exact computations here allocate (8 GiB); above it they
+#: refuse with a ValueError that names the parameter and gives the estimate.
+MEMORY_LIMIT_BYTES = 8 * 1024**3
+
+#: Most steps a recursion without constant coefficients is iterated (accumulate, or a
+#: varying schedule); constant-coefficient recursions are evaluated in closed form at any ``t``.
+MAX_RECURSION_STEPS = 10**7
 
 _WINDOW = 10.0
 
 
 def _check_M(M, name="M") -> int:
     return check_int(name, M, min=1)
+
+
+def _check_memory(where: str, need: float, culprit: str) -> None:
+    if need > MEMORY_LIMIT_BYTES:
+        raise ValueError(
+            f"{where}: {culprit} would need about {need / 2**30:.3g} GiB of working memory, above "
+            f"MEMORY_LIMIT_BYTES = {MEMORY_LIMIT_BYTES / 2**30:.3g} GiB; use a smaller {culprit}"
+        )
 
 
 def _check_t(t, name="t"):
@@ -163,11 +181,30 @@ def heterozygosity(p0, M, t, *, mixing: Mixing | None = None):
     mixing = _mixing(mixing)
     t_arr, scalar = _check_t(t)
     tmax = int(t_arr.max()) if t_arr.size else 0
-    sizes = schedule.sizes(tmax).astype(np.float64)
     F = float(np.sum(p0**2))
+    a, b, g = mixing.synthetic, mixing.previous, mixing.real
+    if schedule.kind == "constant" and not mixing.pooled:
+        # constant coefficients: Q_s = A Q_{s-1} + B, Q_0 = F, solved in closed form (any t)
+        m = float(schedule.m0)
+        A = a * a * (1.0 - 1.0 / m) + b * b + 2 * a * b
+        B = a * a / m + g * (2 - g) * F
+        s_ = np.maximum(t_arr - 1, 0).astype(np.float64)
+        if A < 1.0:  # 1 - Q_s = (1 - Q*)(1 - A^s) + (1 - F) A^s, Q* = B / (1 - A)
+            one_minus_qs = max(0.0, (1.0 - A - B) / (1.0 - A))
+            As = np.power(A, s_)
+            one_minus_q = one_minus_qs * (1.0 - As) + (1.0 - F) * As
+        else:  # A = 1 only when the data never change (previous = 1)
+            one_minus_q = (1.0 - F) - B * s_
+        out = np.where(t_arr == 0, 1.0 - F, np.clip((1.0 - 1.0 / m) * one_minus_q, 0.0, 1.0))
+        return float(out.ravel()[0]) if scalar else out
+    if tmax > MAX_RECURSION_STEPS:
+        raise ValueError(
+            f"heterozygosity: t = {tmax} would iterate the recursion {tmax} times (accumulate, or a varying "
+            f"schedule M, has no closed form here); at most MAX_RECURSION_STEPS = {MAX_RECURSION_STEPS}"
+        )
+    sizes = schedule.sizes(tmax).astype(np.float64)
     H = np.empty(tmax + 1)
     H[0] = 1.0 - F
-    a, b, g = mixing.synthetic, mixing.previous, mixing.real
     if mixing.pooled:
         if tmax >= 1:
             U = 1.0 / sizes[0] + (1.0 - 1.0 / sizes[0]) * F
@@ -233,8 +270,10 @@ def transition_matrix(M: int, *, sparse_output: bool = False):
     """
     M = _check_M(M)
     if not sparse_output:
+        _check_memory("transition_matrix", 8.0 * (M + 1) ** 2 * 3, "M (or pass sparse_output=True)")
         j = np.arange(M + 1)
         return stats.binom.pmf(j[None, :], M, j[:, None] / M)
+    _check_memory("transition_matrix", 60.0 * (M + 1) * min(M + 1.0, 2 * _WINDOW * 0.5 * np.sqrt(M) + 2 * _WINDOW + 1), "M")
     return _sparse_binomial_rows(M, np.arange(M + 1) / M, M + 1)
 
 
@@ -289,11 +328,29 @@ def _extinct_by(M: int, smax: int, jmax: int) -> np.ndarray:
     return Z
 
 
-def _zero_by(p: np.ndarray, M: int, flat: np.ndarray) -> np.ndarray:
+def _extinct_cost(M: int, smax: int, jmax: int) -> float:
+    """Bytes :func:`_extinct_by` allocates: the table Z, the vector z, and the sparse rows 0..A_0."""
+    a0 = min(M, jmax)
+    for _ in range(min(smax, 10**6)):  # the window grows by about 10 sd per step, until it covers 0..M
+        a0 = min(M, int(_windows(M, np.array([a0 / M]))[1][0]))
+        if a0 >= M:
+            break
+    if a0 <= 10**7:
+        lo, hi = _windows(M, np.arange(a0 + 1) / M)
+        nnz = float(np.sum(hi - lo + 1))
+    else:  # rows of width about 2 W sqrt(j (1 - j/M)) + 2 W + 1
+        nnz = (a0 + 1) * min(M + 1.0, 2 * _WINDOW * 0.5 * np.sqrt(M) + 2 * _WINDOW + 1)
+    # about 60 bytes per stored probability at the peak while the rows are built (measured)
+    return 8.0 * (smax + 1) * (jmax + 1) + 8.0 * (M + 1) + 60.0 * nnz
+
+
+def _zero_by(p: np.ndarray, M: int, flat: np.ndarray, where: str = "extinction_probability") -> np.ndarray:
     """``P(X(t) = 0)`` for counts starting ``Binomial(M, p_i)`` at generation 1; shape (p.size, flat.size), t >= 1."""
     lo, hi = _windows(M, p)
     jmax = int(hi.max())
     need = np.unique(flat)
+    rows = 60.0 * float(np.sum(hi - lo + 1)) + 8.0 * p.size * need.size
+    _check_memory(where, rows + _extinct_cost(M, int(need.max()) - 1, jmax), "M, t or K = len(p0)")
     Z = _extinct_by(M, int(need.max()) - 1, jmax)
     B = _sparse_binomial_rows(M, p, jmax + 1)
     vals = np.asarray(B @ Z[need - 1].T)  # (K, len(need))
@@ -310,6 +367,7 @@ def eigenvalues(M: int) -> np.ndarray:
     falling-factorial basis. :math:`\\lambda_2 = 1 - 1/M` is the heterozygosity decay.
     """
     M = _check_M(M)
+    _check_memory("eigenvalues", 8.0 * (M + 1) * 4, "M")
     j = np.arange(M + 1)
     return np.exp(special.gammaln(M + 1) - special.gammaln(M - j + 1) - j * np.log(M))
 
@@ -341,6 +399,8 @@ def survival_probability(count, M: int, t):
     t_arr, _ = _check_t(t)
     c = c.astype(np.int64)
     cb, tb = np.broadcast_arrays(c, t_arr.reshape(np.shape(t)) if np.ndim(t) else t_arr.reshape(()))
+    smax, cmax = (int(tb.max()), int(cb.max())) if tb.size else (0, 0)
+    _check_memory("survival_probability", _extinct_cost(M, smax, cmax), "M or t")
     Z = _extinct_by(M, int(tb.max()) if tb.size else 0, int(cb.max()) if cb.size else 0)
     out = 1.0 - Z[tb, cb]
     return float(out) if out.ndim == 0 else out
