@@ -258,7 +258,7 @@ def w2_squared_gaussian(m1, C1, m2, C2) -> np.ndarray | float:
     if mode == "scalar":
         for name, C in (("C1", C1), ("C2", C2)):
             if np.any(C < 0):
-                raise ValueError(f"{name} (variances) must be non-negative, got a minimum of {C.min()!r}")
+                raise ValueError(f"{name} (variances) must be non-negative, got a minimum of {float(C.min()):g}")
         dm = m1 - m2
         ds = np.sqrt(C1) - np.sqrt(C2)
         out = dm * dm + ds * ds

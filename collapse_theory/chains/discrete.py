@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .._rng import replicate_seeds
-from .._validate import check_int, check_names, check_probability_vector
+from .._validate import _short, check_int, check_names, check_probability_vector
 from ..process import Mixing, as_schedule
 
 __all__ = ["DiscreteChain", "DiscreteRun", "Absorption", "RECORDABLE", "PROBS_LIMIT_BYTES", "MEMORY_LIMIT_BYTES"]
@@ -49,7 +49,7 @@ _CHUNK = 256
 
 def _check_bool(name: str, value) -> bool:
     if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {value!r} of type {type(value).__name__}")
+        raise TypeError(f"{name} must be True or False, got {_short(value)} of type {type(value).__name__}")
     return bool(value)
 
 

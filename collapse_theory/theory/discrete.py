@@ -37,7 +37,7 @@ from functools import lru_cache
 import numpy as np
 from scipy import sparse, special, stats
 
-from .._validate import check_array, check_choice, check_int, check_probability_vector
+from .._validate import _short, check_array, check_choice, check_int, check_probability_vector
 from ..process import Mixing, Schedule, as_schedule
 from ._derivation import Derivation
 
@@ -94,10 +94,10 @@ def _check_t(t, name="t"):
         return np.array([check_int(name, t, min=0)], dtype=np.int64), True
     arr = np.asarray(t)
     if arr.dtype == bool or not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
-        raise TypeError(f"{name} must be a non-negative integer or an array of them, got {t!r}")
+        raise TypeError(f"{name} must be a non-negative integer or an array of them, got {_short(t)}")
     arr = check_array(name, arr, dtype=np.float64)
     if np.any(arr != np.round(arr)) or np.any(arr < 0):
-        raise ValueError(f"{name} must hold non-negative integers (generations), got {t!r}")
+        raise ValueError(f"{name} must hold non-negative integers (generations), got {_short(t)}")
     return arr.astype(np.int64), arr.ndim == 0
 
 
@@ -395,7 +395,7 @@ def survival_probability(count, M: int, t):
     M = _check_M(M)
     c = check_array("count", count, dtype=np.float64)
     if np.any(c != np.round(c)) or np.any(c < 0) or np.any(c > M):
-        raise ValueError(f"count must hold integers in 0..M = 0..{M}, got {count!r}")
+        raise ValueError(f"count must hold integers in 0..M = 0..{M}, got {_short(count)}")
     t_arr, _ = _check_t(t)
     c = c.astype(np.int64)
     cb, tb = np.broadcast_arrays(c, t_arr.reshape(np.shape(t)) if np.ndim(t) else t_arr.reshape(()))
