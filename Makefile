@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 REPORT ?= report
 
-.PHONY: run test bench quick verify chromium clean
+.PHONY: run test bench quick verify chromium clean fuzz
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,7 +22,7 @@ quick: $(STAMP)
 
 # Every theory function against simulation (p-values, QQ plots in verify/).
 verify: $(STAMP)
-	$(BIN)/collapse-theory verify --level full --out verify
+	$(BIN)/collapse-theory verify --level full --out verify --force
 
 # The page test renders the report in headless Chromium (Debian's package).
 chromium:
@@ -33,8 +33,16 @@ chromium:
 test: $(STAMP) chromium
 	$(BIN)/python -m pytest tests
 
+# Hypothesis over the public constructors and theory functions with arbitrary input
+# (issue 17's contract); not part of `make test`. About 10 minutes on 2 cores with the
+# defaults; FUZZ_EXAMPLES per target, the report (examples tried, findings) in fuzz.json.
+FUZZ_EXAMPLES ?= 3000
+fuzz: $(STAMP)
+	CT_FUZZ=1 CT_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) CT_FUZZ_MEMORY_GB=6 CT_FUZZ_REPORT=fuzz.json \
+	  $(BIN)/python -m pytest tests/test_fuzz.py -p no:cacheprovider --hypothesis-show-statistics -q
+
 bench: $(STAMP)
 	$(BIN)/python -m pytest benchmarks --benchmark-only --benchmark-columns=min,median,max,rounds -s
 
 clean:
-	rm -rf $(VENV) $(REPORT) verify .pytest_cache .benchmarks .hypothesis
+	rm -rf $(VENV) $(REPORT) verify .pytest_cache .benchmarks .hypothesis fuzz.json

@@ -80,11 +80,15 @@ def _message(exc: BaseException) -> str:
 
 def _missing_extra(command: str, exc: ImportError) -> str | None:
     """'install collapse_theory[EXTRA]' if ``exc`` is a missing optional dependency of ``command``."""
-    name = (getattr(exc, "name", None) or "").partition(".")[0]
-    for cmd, (extra, modules) in _EXTRAS.items():
-        if name in modules and (cmd == command or command not in _EXTRAS):
+    cause = exc.__cause__ if isinstance(exc.__cause__, ImportError) else None
+    name = (exc.name or (cause.name if cause is not None else None) or "").partition(".")[0]
+    own = {command: _EXTRAS[command]} if command in _EXTRAS else _EXTRAS
+    for extra, modules in own.values():
+        if name in modules:
             return (f"this command needs the optional dependency {name!r}: "
                     f"install collapse_theory[{extra}] (pip install 'collapse_theory[{extra}]')")
+    if "collapse_theory[" in str(exc):  # the module said which extra it needs
+        return str(exc)
     return None
 
 

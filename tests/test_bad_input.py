@@ -17,7 +17,6 @@ import importlib
 import re
 import signal
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -454,3 +453,69 @@ def test_every_public_callable_has_a_case():
     covered = {id(c.target) for c in CASES if c.target is not None}
     missing = sorted(qual for key, qual in _public_callables().items() if key not in covered)
     assert not missing, f"public callables without a bad-input case: {missing}"
+
+
+# ------------------------------------------------------------------ the command line's rules (issue 17, item 9)
+
+
+def _main(argv, capsys):
+    from collapse_theory.cli import main
+
+    code = main([str(a) for a in argv])
+    return code, capsys.readouterr()
+
+
+def test_cli_checks_out_before_computing(tmp_path, capsys, monkeypatch):
+    from collapse_theory import studies
+
+    def no_work(*a, **k):
+        raise AssertionError("the study ran although --out was unusable")
+
+    monkeypatch.setattr(studies, "absorption", no_work)
+    monkeypatch.setattr(studies, "w2_growth", no_work)
+    (tmp_path / "f").write_text("x")
+    for argv in (["absorb", "--out", tmp_path / "f"], ["gaussian", "--out", tmp_path / "f" / "sub"]):
+        code, cap = _main(argv, capsys)
+        assert code == 2 and "--out" in cap.err and "Traceback" not in cap.err
+
+
+def test_cli_one_overwrite_rule_with_force(tmp_path, capsys):
+    out = tmp_path / "a"
+    argv = ["absorb", "--M", "8", "--K", "2", "--replicates", "50", "--seed", "1", "--out", out]
+    assert _main(argv, capsys)[0] == 0
+    stamp = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    code, cap = _main(argv, capsys)
+    assert code == 2 and "--force" in cap.err  # refused, nothing written
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == stamp
+    assert _main([*argv, "--force"], capsys)[0] == 0
+    # the generational runs follow the same rule, and name the flags, not the API keywords
+    gargv = ["gmm", "--generations", "1", "--sample-size", "30", "--out", tmp_path / "g", "--seed", "2"]
+    assert _main(gargv, capsys)[0] == 0
+    code, cap = _main(gargv, capsys)
+    assert code == 2 and "--force" in cap.err and "--resume" in cap.err and "resume=True" not in cap.err
+    assert _main([*gargv, "--force"], capsys)[0] == 0
+
+
+def test_cli_messages_name_flags_and_leak_no_reprs():
+    from collapse_theory.cli import _message
+
+    assert _message(FileExistsError("out='x' already holds files; pass resume=True to continue")) == (
+        "--out 'x' already holds files; pass --resume to continue"
+    )
+    assert _message(ValueError("p0 must sum to 1, got a sum of np.float64(1.1)")) == "p0 must sum to 1, got a sum of 1.1"
+    assert "--n-mc" in _message(ValueError("n_mc must be >= 1"))
+
+
+@pytest.mark.parametrize(("command", "module", "extra"), [("sweep", "zarr", "sweep"), ("lm", "transformers", "lm"), ("vae", "torch", "vae")])
+def test_cli_missing_extra_says_what_to_install(tmp_path, capsys, monkeypatch, command, module, extra):
+    import sys
+
+    monkeypatch.setitem(sys.modules, module, None)  # as if the extra were not installed
+    for name in [m for m in sys.modules if m.startswith(("collapse_theory.runs.lm", "collapse_theory.runs.vae"))]:
+        monkeypatch.delitem(sys.modules, name)
+    grid = tmp_path / "g.toml"
+    grid.write_text('study = "heterozygosity"\nreplicates = 10\n[fixed]\nK = 2\ngenerations = 2\n[axes]\nM = [5]\n')
+    argv = {"sweep": ["sweep", grid, "--out", tmp_path / "s.zarr", "--workers", "1"],
+            "lm": ["lm", "--quick", "--out", tmp_path / "lm"], "vae": ["vae", "--quick", "--out", tmp_path / "vae"]}[command]
+    code, cap = _main(argv, capsys)
+    assert code == 2 and f"collapse_theory[{extra}]" in cap.err and "Traceback" not in cap.err

@@ -39,10 +39,10 @@ from hypothesis.extra.numpy import array_shapes, arrays
 
 pytestmark = pytest.mark.skipif(os.environ.get("CT_FUZZ") != "1", reason="fuzzing runs with `make fuzz` (CT_FUZZ=1)")
 
-import collapse_theory as ct  # noqa: E402
-from collapse_theory import wasserstein as w  # noqa: E402
-from collapse_theory.theory import discrete as td  # noqa: E402
-from collapse_theory.theory import gaussian as tg  # noqa: E402
+import collapse_theory as ct
+from collapse_theory import wasserstein as w
+from collapse_theory.theory import discrete as td
+from collapse_theory.theory import gaussian as tg
 
 TIME_LIMIT_S = 20
 EXAMPLES = int(os.environ.get("CT_FUZZ_EXAMPLES", "200"))

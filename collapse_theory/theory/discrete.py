@@ -37,8 +37,14 @@ from functools import lru_cache
 import numpy as np
 from scipy import sparse, special, stats
 
-from .._validate import _short, check_array, check_choice, check_int, check_probability_vector
-from ..process import Mixing, Schedule, as_schedule
+from .._validate import (
+    _short,
+    check_array,
+    check_choice,
+    check_int,
+    check_probability_vector,
+)
+from ..process import Mixing, as_schedule
 from ._derivation import Derivation
 
 __all__ = [
@@ -269,6 +275,8 @@ def transition_matrix(M: int, *, sparse_output: bool = False):
     (plus 10) around ``j``; the dropped mass is below 1e-15 per row.
     """
     M = _check_M(M)
+    if not isinstance(sparse_output, (bool, np.bool_)):
+        raise TypeError(f"sparse_output must be True or False, got {_short(sparse_output)}")
     if not sparse_output:
         _check_memory("transition_matrix", 8.0 * (M + 1) ** 2 * 3, "M (or pass sparse_output=True)")
         j = np.arange(M + 1)
