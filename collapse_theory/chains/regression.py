@@ -41,8 +41,8 @@ Two methods, equal in distribution (tested):
   accumulate-subsample (the subset mixes rows of different label sets).
 
 Randomness: replicates are run in blocks of :data:`BLOCK`, each block from its
-own stream ``child(seed, block)``, so a replicate's path depends only on
-``rng`` and its index.
+own stream ``child(seed, block)``; the Numba kernel only does arithmetic on
+pre-drawn variates, so results do not depend on the number of threads.
 """
 
 from __future__ import annotations
@@ -369,7 +369,10 @@ class RegressionChain:
                 Ac, _ = self._wishart(gen, np.full(B, mc), B)
                 Au, _ = self._wishart(gen, np.full(B, n_u), B)
                 A = Ac + Au
-                SA = np.linalg.cholesky(A)  # X^T eps = SA z
+                try:
+                    SA = np.linalg.cholesky(A)  # X^T eps = SA z
+                except np.linalg.LinAlgError:  # T < d (ridge): a singular Gram matrix
+                    SA = self._sqrt_psd(A)
             else:
                 X = self._fixed_parts(gen, B)
                 Xc, Xu = X[:, :mc], X[:, mc:]
