@@ -85,8 +85,8 @@ def _check_accumulate_limit(level, rng):
 def _check_stationary(level, rng):
     from ..theory import regression as th
 
-    R = _sizes(level, 3000, 20000)
-    G = _sizes(level, 80, 200)
+    R = _sizes(level, 2000, 20000)
+    G = _sizes(level, 50, 200)
     out = []
     run = _chain(10, 100, design="fresh", mixing="fresh:0.3").simulate(G, R, rng=rng)
     out.append(_z_outcome("stationary error", {"mixing": "fresh:0.3", "design": "fresh", "G": G}, run.error[:, G],
