@@ -150,3 +150,57 @@ def test_bad_simulate_input():
     # ridge allows T <= d + 1 (and even T < d)
     run = ct.RegressionChain(10, 5, ridge=0.1).simulate(3, 4, rng=0)
     assert np.all(np.isfinite(run.error))
+
+
+# ----------------------------------------------------------------------------- study, command line, sweep
+def test_study_table_and_figure():
+    st = ct.studies.regression_error(10, 100, 6, mixing="accumulate", replicates=1500, rng=0)
+    tab = st.table()
+    assert list(tab.columns[:6]) == ["quantity", "simulated", "ci_low", "ci_high", "theory", "p_value"]
+    tested = tab["p_value"].notna()
+    assert tested.sum() >= 6 and st.passed()
+    assert float(st.curves["limit"]) == pytest.approx(ct.theory.regression.accumulate_limit(100, 10))
+    assert st.figure().axes
+    # a spec string and a Mixing give the same study; no closed form -> theory NaN beyond generation 1
+    st2 = ct.studies.regression_error(5, 30, 4, mixing="accumulate-subsample", replicates=200, rng=0, checkpoints=[1, 4])
+    t2 = st2.table().set_index("quantity")
+    assert np.isfinite(t2.loc["E ||w - w*||^2, generation 1", "theory"])
+    assert np.isnan(t2.loc["E ||w - w*||^2, generation 4", "theory"]) and st2.params["theory_note"]
+    with pytest.raises(ValueError, match="mixing"):
+        ct.studies.regression_error(mixing="mixture:0.5,0.5,0", replicates=10)
+
+
+def test_study_detects_wrong_theory(monkeypatch):
+    # the study's p-values have power: a theory off by T-d instead of T-d-1 at T = 20 (11%) fails
+    from collapse_theory.theory import regression as th
+
+    real = th.expected_error
+    monkeypatch.setattr(th, "expected_error", lambda n, T, d, **kw: real(n, T, d, **kw) * (T - d - 1) / (T - d))
+    st = ct.studies.regression_error(5, 20, 6, replicates=4000, rng=0)
+    assert not st.passed()
+
+
+def test_cli_regression(tmp_path, capsys):
+    from collapse_theory.cli import main
+
+    rc = main(["regression", "--mixing", "fresh:0.2", "--design", "fresh", "--replicates", "300", "--generations", "4",
+               "--out", str(tmp_path)])
+    assert rc == 0
+    assert (tmp_path / "regression_error.csv").exists() and (tmp_path / "regression_error.png").exists()
+    assert "consistent with theory" in capsys.readouterr().out
+    assert main(["regression", "--mixing", "bogus", "--out", str(tmp_path)]) == 2
+    assert main(["regression", "--T", "11", "--out", str(tmp_path)]) == 2
+    assert "sample_size" in capsys.readouterr().err
+
+
+def test_sweep_grid_of_regression():
+    from collapse_theory import sweep
+
+    assert "regression_error" in sweep.available_studies()
+    grid = {"study": "regression_error", "seed": 1, "replicates": 200,
+            "fixed": {"dim": 4, "sample_size": 20, "generations": 3, "checkpoints": [3]},
+            "axes": {"mixing": ["replace", "accumulate", "fresh:0.3"], "design": ["fixed", "fresh"]}}
+    ds = sweep.run(grid, None, workers=1, show_progress=False)
+    assert int(ds.attrs["failed_cells"]) == 0
+    cell = ds.sel(mixing="accumulate", design="fixed", quantity="E ||w - w*||^2, generation 3")
+    assert float(cell["theory"]) == pytest.approx(ct.theory.regression.expected_error(3, 20, 4, mixing="accumulate"))
