@@ -73,7 +73,7 @@ for mix, col in (("replace", SIM_COLOR), ("accumulate", "tab:green")):
 ax.axhline(th.accumulate_limit(T, d), color="k", ls=":", label="pi^2/6 limit")
 ax.set(xlabel="generation", ylabel="E ||w_t - w*||^2", title="replace vs accumulate (dashed: exact)")
 ax.legend(fontsize=8)
-fig
+fig  # noqa: B018  (a notebook cell shows its last value)
 
 # %% [markdown]
 # ## Fresh real data and a fresh design

@@ -48,12 +48,13 @@ def naive_chain(d, T, G, R, *, rng, noise=1.0, ridge=0.0, design="fixed", workfl
         X0 = (gen.standard_normal((T, d)) @ Lc.T) if X is None else X
         w = w_star.copy()
         stack_X, stack_y = [], []
-        ns = int(round(ratio * T))
+        Xr = yr = None  # the real dataset (generation 0), kept by augmentation
+        ns = round(ratio * T)
         for t in range(G):
             if workflow == "augment" and t > 0:
                 Xs = X0[np.arange(ns) % T] if design == "fixed" else gen.standard_normal((ns, d)) @ Lc.T
                 src = np.tile(w, (ns, 1))
-                mb = int(round(share * ns))
+                mb = round(share * ns)
                 src[:mb] = w_s
                 ys = np.einsum("ni,ni->n", Xs, src) + noise * gen.standard_normal(ns)
                 w = _fit(np.vstack([Xr, Xs]), np.concatenate([yr, ys]), ridge)
@@ -63,7 +64,7 @@ def naive_chain(d, T, G, R, *, rng, noise=1.0, ridge=0.0, design="fixed", workfl
                 if workflow in ("fresh", "accumulate") and t > 0 and real > 0:
                     is_real = gen.random(T) < real
                     src[is_real] = w_star
-                mc = int(round(share * T))
+                mc = round(share * T)
                 src[:mc] = w_s
                 y = np.einsum("ni,ni->n", Xt, src) + noise * gen.standard_normal(T)
                 if t == 0:
@@ -92,11 +93,12 @@ def naive_conditional_error(X, G, *, noise=1.0, ridge=0.0, workflow="replace", r
     Fresh real rows ('fresh', or 'accumulate' with ``real``): every mask of
     every generation after the first is enumerated (2^(T (G-1)) terms).
     """
-    T, d = X.shape
+    d = X.shape[1]
+    T = X.shape[0]
     w_star = np.full(d, 1 / np.sqrt(d)) if w_star is None else np.asarray(w_star, float)
     cov = np.eye(d) if cov is None else np.asarray(cov, float)
     w_s = w_star if w_s is None else np.asarray(w_s, float)
-    mc = int(round(share * T))
+    mc = round(share * T)
     random_masks = workflow in ("fresh", "accumulate") and real > 0
     n_free = T - mc
     masks_per_gen = list(itertools.product((False, True), repeat=n_free)) if random_masks else [None]
@@ -113,9 +115,9 @@ def naive_conditional_error(X, G, *, noise=1.0, ridge=0.0, workflow="replace", r
 
 def _unrolled(X, G, masks, noise, ridge, workflow, ratio, share, w_s, w_star, cov):
     """One mask sequence: the chain is affine in the label noises; its exact error path."""
-    T, d = X.shape
-    mc = int(round(share * T))
-    ns = int(round(ratio * T))
+    T, _d = X.shape
+    mc = round(share * T)
+    ns = round(ratio * T)
     sizes = []  # length of each noise vector introduced so far
     a, L = w_star.copy(), []  # w_t = a + sum_k L[k] eps_k
 
@@ -144,7 +146,7 @@ def _unrolled(X, G, masks, noise, ridge, workflow, ratio, share, w_s, w_star, co
             kept = [real]
         elif workflow == "augment":
             XB = X[np.arange(ns) % T]
-            mb = int(round(share * ns))
+            mb = round(share * ns)
             kept = [real, dataset(XB, ["s"] * mb + ["m"] * (ns - mb))]
         else:
             src = ["s"] * mc + [("r" if (masks[t - 1] is not None and masks[t - 1][i]) else "m") for i in range(T - mc)]
@@ -163,13 +165,21 @@ def _unrolled(X, G, masks, noise, ridge, workflow, ratio, share, w_s, w_star, co
 
 
 def naive_projection_moment(m, T, d, R, *, rng):
-    """Monte Carlo samples of ``||(X^T X)^{-1} X_m^T X_m u||^2`` for a fixed unit ``u`` (mean ``c(m)``)."""
+    """Monte Carlo samples of ``||P_1 u||^2`` and ``(P_1 u) . (P_2 u)`` for a fixed unit ``u``.
+
+    ``P_1 = (X^T X)^{-1} X_1^T X_1`` for the first ``m`` rows, ``P_2`` for the
+    other ``T - m``: their means are ``c(m)`` and ``kappa(m, T - m)``.
+    """
     gen = np.random.default_rng(rng)
     u = np.zeros(d)
     u[0] = 1.0
-    out = np.empty(R)
+    x = np.empty(R)
+    y = np.empty(R)
     for r in range(R):
         X = gen.standard_normal((T, d))
-        Xm = X[:m]
-        out[r] = np.sum(np.linalg.solve(X.T @ X, Xm.T @ (Xm @ u)) ** 2)
-    return out
+        X1, X2 = X[:m], X[m:]
+        p1 = np.linalg.solve(X.T @ X, X1.T @ (X1 @ u))
+        p2 = np.linalg.solve(X.T @ X, X2.T @ (X2 @ u))
+        x[r] = p1 @ p1
+        y[r] = p1 @ p2
+    return x, y

@@ -24,13 +24,13 @@ import collapse_theory as ct
 from collapse_theory._stats import ks_test
 
 CASES = [
-    dict(mixing="replace"),
-    dict(mixing="accumulate"),
-    dict(mixing="fresh:0.3"),
-    dict(mixing="augment:1.5"),
-    dict(mixing="accumulate:0.2", ridge=0.05),
-    dict(mixing="replace", ridge=0.2, contamination=(0.25, np.zeros(4))),
-    dict(mixing="augment:0.5", contamination=(0.25, np.zeros(4))),
+    {"mixing": "replace"},
+    {"mixing": "accumulate"},
+    {"mixing": "fresh:0.3"},
+    {"mixing": "augment:1.5"},
+    {"mixing": "accumulate:0.2", "ridge": 0.05},
+    {"mixing": "replace", "ridge": 0.2, "contamination": (0.25, np.zeros(4))},
+    {"mixing": "augment:0.5", "contamination": (0.25, np.zeros(4))},
 ]
 
 
@@ -50,8 +50,8 @@ def test_exact_equals_sample_in_distribution(case, design):
 
 def test_exact_vs_independent_naive_chain():
     p = []
-    for wf, mix, kw in (("replace", "replace", {}), ("accumulate", "accumulate", {}), ("fresh", "fresh:0.3", dict(real=0.3)),
-                        ("augment", "augment:1", dict(ratio=1.0))):
+    for wf, mix, kw in (("replace", "replace", {}), ("accumulate", "accumulate", {}), ("fresh", "fresh:0.3", {"real": 0.3}),
+                        ("augment", "augment:1", {"ratio": 1.0})):
         for design in ("fixed", "fresh"):
             a = ct.RegressionChain(3, 12, design=design, mixing=mix).simulate(3, 1500, rng=7)
             b = naive_chain(3, 12, 3, 600, rng=8, design=design, workflow=wf, **kw)
@@ -115,25 +115,25 @@ def test_mixing_spec_strings_and_objects_agree():
 @pytest.mark.parametrize(
     "kwargs, exc, name",
     [
-        (dict(sample_size=11), ValueError, "sample_size"),
-        (dict(noise=-1.0), ValueError, "noise"),
-        (dict(ridge=-0.5), ValueError, "ridge"),
-        (dict(cov=np.diag([1.0] * 9 + [-1.0])), ValueError, "cov"),
-        (dict(cov=np.zeros((10, 10))), ValueError, "cov"),
-        (dict(design="random"), ValueError, "design"),
-        (dict(mixing="mixture:0.5,0.5,0"), ValueError, "mixing"),
-        (dict(mixing=3), TypeError, "mixing"),
-        (dict(w_star=np.zeros(3)), ValueError, "w_star"),
-        (dict(contamination=(1.0, np.zeros(10))), ValueError, "contamination"),
-        (dict(contamination=0.1), TypeError, "contamination"),
-        (dict(design_matrix=np.zeros((5, 10))), ValueError, "design_matrix"),
-        (dict(design_matrix=np.zeros((100, 10))), ValueError, "design_matrix"),
-        (dict(downstream_size=50), ValueError, "downstream_size"),
-        (dict(dim=0), ValueError, "dim"),
+        ({"sample_size": 11}, ValueError, "sample_size"),
+        ({"noise": -1.0}, ValueError, "noise"),
+        ({"ridge": -0.5}, ValueError, "ridge"),
+        ({"cov": np.diag([1.0] * 9 + [-1.0])}, ValueError, "cov"),
+        ({"cov": np.zeros((10, 10))}, ValueError, "cov"),
+        ({"design": "random"}, ValueError, "design"),
+        ({"mixing": "mixture:0.5,0.5,0"}, ValueError, "mixing"),
+        ({"mixing": 3}, TypeError, "mixing"),
+        ({"w_star": np.zeros(3)}, ValueError, "w_star"),
+        ({"contamination": (1.0, np.zeros(10))}, ValueError, "contamination"),
+        ({"contamination": 0.1}, TypeError, "contamination"),
+        ({"design_matrix": np.zeros((5, 10))}, ValueError, "design_matrix"),
+        ({"design_matrix": np.zeros((100, 10))}, ValueError, "design_matrix"),
+        ({"downstream_size": 50}, ValueError, "downstream_size"),
+        ({"dim": 0}, ValueError, "dim"),
     ],
 )
 def test_bad_input(kwargs, exc, name):
-    args = dict(dim=10, sample_size=100)
+    args = {"dim": 10, "sample_size": 100}
     args.update(kwargs)
     with pytest.raises(exc, match=name):
         ct.RegressionChain(args.pop("dim"), args.pop("sample_size"), **args)

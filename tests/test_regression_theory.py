@@ -14,7 +14,11 @@ import math
 import numpy as np
 import pytest
 from helpers import assert_consistent
-from naive_regression import naive_chain, naive_conditional_error, naive_projection_moment
+from naive_regression import (
+    naive_chain,
+    naive_conditional_error,
+    naive_projection_moment,
+)
 
 import collapse_theory as ct
 from collapse_theory._stats import z_test
@@ -47,7 +51,9 @@ def test_replace_and_accumulate_vs_chain():
             run = ct.RegressionChain(D, T, mixing=mix, design=design, noise=1.3).simulate(12, 4000, rng=11)
             exp = th.expected_error(ns, T, D, noise=1.3, mixing=mix, design=design)
             p += [z_test(run.error[:, n], e) for n, e in zip(ns, exp)]
-            p += [z_test(run.test_error[:, n], e + 1.69) for n, e in zip(ns, exp)]
+            te = th.expected_test_error(ns, T, D, noise=1.3, mixing=mix, design=design)
+            np.testing.assert_allclose(te, 1.69 + exp)
+            p += [z_test(run.test_error[:, n], e) for n, e in zip(ns, te)]
     assert_consistent(p, what="replace/accumulate")
 
 
@@ -76,22 +82,22 @@ def test_vs_naive_refitting_chain():
 
 
 GIVEN = [
-    dict(mixing="replace"),
-    dict(mixing="replace", ridge=0.1),
-    dict(mixing="accumulate"),
-    dict(mixing="accumulate:0.3", ridge=0.1),
-    dict(mixing="fresh:0.3"),
-    dict(mixing="fresh:0.3", ridge=0.05, share=0.34),
-    dict(mixing="augment:1.5"),
-    dict(mixing="augment:0.5", ridge=0.2, share=0.34),
-    dict(mixing="replace", share=0.34),
+    {"mixing": "replace"},
+    {"mixing": "replace", "ridge": 0.1},
+    {"mixing": "accumulate"},
+    {"mixing": "accumulate:0.3", "ridge": 0.1},
+    {"mixing": "fresh:0.3"},
+    {"mixing": "fresh:0.3", "ridge": 0.05, "share": 0.34},
+    {"mixing": "augment:1.5"},
+    {"mixing": "augment:0.5", "ridge": 0.2, "share": 0.34},
+    {"mixing": "replace", "share": 0.34},
 ]
 
 
 def _naive_kwargs(case):
     mix = ct.Mixing.from_spec(case["mixing"])
     wf = mix.workflow
-    kw = dict(ridge=case.get("ridge", 0.0), workflow=wf, real=mix.real, share=case.get("share", 0.0))
+    kw = {"ridge": case.get("ridge", 0.0), "workflow": wf, "real": mix.real, "share": case.get("share", 0.0)}
     if wf == "augment":
         kw["ratio"] = mix.synthetic_ratio
     return kw
@@ -122,7 +128,7 @@ def test_given_design_vs_chain():
     p = []
     for case in GIVEN:
         share = case.get("share", 0.0)
-        kw = dict(ridge=case.get("ridge", 0.0), contamination=(share, ws) if share else None, mixing=case["mixing"])
+        kw = {"ridge": case.get("ridge", 0.0), "contamination": (share, ws) if share else None, "mixing": case["mixing"]}
         run = ct.RegressionChain(4, 30, design_matrix=X, **kw).simulate(6, 3000, rng=21)
         exp = th.expected_error([1, 3, 6], 30, 4, design_matrix=X, **kw)
         p += [z_test(run.error[:, n], e) for n, e in zip((1, 3, 6), exp)]
@@ -158,8 +164,8 @@ def test_stationary_values():
     assert th.stationary_error(T, D, mixing="fresh:0.2") == pytest.approx(th.ols_variance(T, D) / (1 - cbar), rel=1e-12)
     # given design: Stein / linear fixed point equals the long path
     X = np.random.default_rng(4).standard_normal((20, 3))
-    for kw in (dict(mixing="fresh:0.3"), dict(mixing="augment:1"), dict(mixing="replace", ridge=0.3),
-               dict(mixing="augment:2", ridge=0.1, contamination=(0.25, np.ones(3)))):
+    for kw in ({"mixing": "fresh:0.3"}, {"mixing": "augment:1"}, {"mixing": "replace", "ridge": 0.3},
+               {"mixing": "augment:2", "ridge": 0.1, "contamination": (0.25, np.ones(3))}):
         path = th.expected_error(np.arange(3000), 20, 3, design_matrix=X, **kw)
         assert th.stationary_error(20, 3, design="fixed", design_matrix=X, **kw) == pytest.approx(path[-1], rel=1e-8)
     assert th.stationary_error(20, 3, design="fixed", design_matrix=X) == math.inf
@@ -186,13 +192,24 @@ def test_strong_collapse():
         assert_consistent([z_test(run.error[:, 1], vals[0])], what=f"strong collapse {design}")
 
 
+def test_accumulate_limit_vs_long_chain():
+    # generation 300 plus the exact remaining tail sum_{i>300} 1/i^2 against the pi^2/6 limit
+    run = ct.RegressionChain(D, T, mixing="accumulate").simulate(300, 3000, rng=71)
+    tail = th.ols_variance(T, D) * (math.pi**2 / 6 - sum(1 / i**2 for i in range(1, 301)))
+    assert_consistent([z_test(run.error[:, 300] + tail, th.accumulate_limit(T, D))], what="accumulate limit")
+    X = np.random.default_rng(0).standard_normal((T, D))
+    path = th.expected_error(np.arange(20001), T, D, mixing="accumulate", design_matrix=X)
+    assert th.accumulate_limit(T, D, design_matrix=X) == pytest.approx(path[-1], rel=1e-4)
+
+
 def test_projection_moments_vs_monte_carlo():
     assert th.projection_moment(0, T, D) == 0 and th.projection_moment(T, T, D) == pytest.approx(1.0)
     assert th.projection_moment(0.3 * 10**6, 10**6, D) == pytest.approx(0.09, rel=1e-4)
     p = []
     for m, TT, d in ((5, 20, 3), (12, 20, 3), (30, 40, 6)):
-        x = naive_projection_moment(m, TT, d, 4000, rng=m)
+        x, y = naive_projection_moment(m, TT, d, 4000, rng=m)
         p.append(z_test(x, th.projection_moment(m, TT, d)))
+        p.append(z_test(y, th.projection_cross_moment(m, TT - m, TT, d)))
     assert_consistent(p, what="c(m)")
 
 
@@ -222,7 +239,7 @@ def test_derivations():
     assert steps["c(m) + kappa(m, T - m) = m/T"] is True
     p = sp.Symbol("p", positive=True)
     assert sp.simplify(steps["lim_{T->oo} c(pT)"] - p**2) == 0
-    n = sp.Symbol("n", positive=True)
+    sp.Symbol("n", positive=True)
     acc = dict(D_["accumulate"].steps)
     assert "pi**2/6" in str(acc["limit n -> oo"].rhs) or sp.simplify(acc["limit n -> oo"].rhs.subs({sp.Symbol("sigma", positive=True): 1})) != 0
 
@@ -230,20 +247,20 @@ def test_derivations():
 @pytest.mark.parametrize(
     "kwargs, name",
     [
-        (dict(sample_size=11), "sample_size"),
-        (dict(noise=-1.0), "noise"),
-        (dict(ridge=-0.1), "ridge"),
-        (dict(cov=-np.eye(D)), "cov"),
-        (dict(design="random"), "design"),
-        (dict(mixing="mixture:0.5,0.5,0"), "mixing"),
-        (dict(ridge=0.1), "ridge"),
-        (dict(mixing="accumulate-subsample"), "mixing"),
-        (dict(mixing="augment:1"), "mixing"),
-        (dict(contamination=(1.5, np.zeros(D))), "contamination"),
+        ({"sample_size": 11}, "sample_size"),
+        ({"noise": -1.0}, "noise"),
+        ({"ridge": -0.1}, "ridge"),
+        ({"cov": -np.eye(D)}, "cov"),
+        ({"design": "random"}, "design"),
+        ({"mixing": "mixture:0.5,0.5,0"}, "mixing"),
+        ({"ridge": 0.1}, "ridge"),
+        ({"mixing": "accumulate-subsample"}, "mixing"),
+        ({"mixing": "augment:1"}, "mixing"),
+        ({"contamination": (1.5, np.zeros(D))}, "contamination"),
     ],
 )
 def test_bad_input(kwargs, name):
-    args = dict(generations=3, sample_size=T, dim=D)
+    args = {"generations": 3, "sample_size": T, "dim": D}
     args.update(kwargs)
     with pytest.raises(ValueError, match=name):
         th.expected_error(args.pop("generations"), args.pop("sample_size"), args.pop("dim"), **args)

@@ -54,10 +54,16 @@ import numpy as np
 
 from .._progress import progress
 from .._rng import child, seed_sequence
-from .._validate import check_array, check_choice, check_covariance, check_float, check_int
-from ..process import Mixing, check_mixing
+from .._validate import (
+    check_array,
+    check_choice,
+    check_covariance,
+    check_float,
+    check_int,
+)
+from ..process import check_mixing
 
-__all__ = ["RegressionChain", "RegressionRun", "DESIGNS", "WORKFLOWS", "BLOCK"]
+__all__ = ["BLOCK", "DESIGNS", "WORKFLOWS", "RegressionChain", "RegressionRun"]
 
 #: Designs offered.
 DESIGNS = ("fixed", "fresh")
@@ -170,7 +176,7 @@ class RegressionChain:
     show_progress: bool = False
 
     def __post_init__(self):
-        put = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731
+        put = lambda k, v: object.__setattr__(self, k, v)
         d = check_int("dim", self.dim, min=1)
         T = check_int("sample_size", self.sample_size, min=1)
         put("dim", d)
@@ -235,14 +241,14 @@ class RegressionChain:
         elif self.design == "fresh":
             put("downstream_size", T)
         if self.mixing.workflow == "augment":
-            ns = int(round(self.mixing.synthetic_ratio * T))
+            ns = round(self.mixing.synthetic_ratio * T)
             if ns < 1:
                 raise ValueError(f"mixing.synthetic_ratio = {self.mixing.synthetic_ratio} gives no synthetic row at T = {T}")
 
     # ----------------------------------------------------------------- helpers
     @property
     def _m_c(self) -> int:
-        return 0 if self.contamination is None else int(round(self.contamination[0] * self.sample_size))
+        return 0 if self.contamination is None else round(self.contamination[0] * self.sample_size)
 
     @property
     def _w_s(self):
@@ -361,7 +367,7 @@ class RegressionChain:
         mc = self._m_c
         ws, wstar = self._w_s, self.w_star
         I = np.eye(d)
-        mv = lambda M, v: np.einsum("bij,bj->bi", M, v)  # noqa: E731
+        mv = lambda M, v: np.einsum("bij,bj->bi", M, v)
         n_u = T - mc
         if self.design == "fixed":
             if gam == 0 and wf in ("replace", "accumulate") and self.design_matrix is None:
@@ -396,9 +402,9 @@ class RegressionChain:
                 return hc + mv(Au, w) + noise
 
             if wf == "augment":
-                ns = int(round(self.mixing.synthetic_ratio * T))
+                ns = round(self.mixing.synthetic_ratio * T)
                 XB = X[:, np.arange(ns) % T]
-                mb = int(round((0.0 if self.contamination is None else self.contamination[0]) * ns))
+                mb = round((0.0 if self.contamination is None else self.contamination[0]) * ns)
                 ABc = np.swapaxes(XB[:, :mb], 1, 2) @ XB[:, :mb]
                 ABs = np.swapaxes(XB[:, mb:], 1, 2) @ XB[:, mb:]
                 SB = self._sqrt_psd(ABc + ABs)
@@ -464,8 +470,8 @@ class RegressionChain:
             down[:, t] = _sigma_norm_sq(wd - wstar, self.cov)
 
         if wf == "augment":
-            ns = int(round(self.mixing.synthetic_ratio * T))
-            mb = int(round((0.0 if self.contamination is None else self.contamination[0]) * ns))
+            ns = round(self.mixing.synthetic_ratio * T)
+            mb = round((0.0 if self.contamination is None else self.contamination[0]) * ns)
             A0, h0 = fresh_dataset(0, None)
         Gp = np.zeros((B, d, d))
         Hp = np.zeros((B, d))
@@ -536,8 +542,8 @@ class RegressionChain:
             down[:, t] = _sigma_norm_sq(fit(Xd, yd) - wstar, self.cov)
 
         if wf == "augment":
-            ns = int(round(self.mixing.synthetic_ratio * T))
-            mb = int(round((0.0 if self.contamination is None else self.contamination[0]) * ns))
+            ns = round(self.mixing.synthetic_ratio * T)
+            mb = round((0.0 if self.contamination is None else self.contamination[0]) * ns)
             X0 = design()
             y0 = labels(X0, 0, None, mc)
             XB = Xfix[:, np.arange(ns) % T] if self.design == "fixed" else None

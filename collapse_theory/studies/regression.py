@@ -135,7 +135,7 @@ def regression_error(
     chain = RegressionChain(d, T, noise=noise, ridge=ridge, design=design, mixing=mix, w_star=w_star, contamination=cont,
                             design_matrix=X, downstream_size=downstream_size)
     run = chain.simulate(G, R, rng=child(ss, 0), method=method, show_progress=show_progress)
-    common = dict(noise=chain.noise, mixing=mix, w_star=w_star, contamination=cont)
+    common = {"noise": chain.noise, "mixing": mix, "w_star": w_star, "contamination": cont}
     gen = np.arange(G + 1)
     note = ""
     try:

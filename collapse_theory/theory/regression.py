@@ -73,21 +73,27 @@ from functools import lru_cache
 
 import numpy as np
 
-from .._validate import check_array, check_choice, check_covariance, check_float, check_int
+from .._validate import (
+    check_array,
+    check_choice,
+    check_covariance,
+    check_float,
+    check_int,
+)
 from ..process import check_mixing
 from ._derivation import Derivation
 
 __all__ = [
-    "ols_variance",
-    "projection_moment",
-    "projection_cross_moment",
+    "accumulate_limit",
+    "derivations",
+    "downstream_error",
     "expected_error",
     "expected_test_error",
-    "accumulate_limit",
+    "ols_variance",
+    "projection_cross_moment",
+    "projection_moment",
     "stationary_error",
-    "downstream_error",
     "strong_collapse_floor",
-    "derivations",
 ]
 
 #: Designs the chain and the theory offer.
@@ -177,7 +183,7 @@ def _contamination(contamination, d, T):
     w_s = check_array("contamination model w_s", w_s, ndim=1)
     if w_s.shape != (d,):
         raise ValueError(f"contamination model w_s must have shape ({d},), got {w_s.shape}")
-    return p, w_s, int(round(p * T))
+    return p, w_s, round(p * T)
 
 
 def _generations(generations):
@@ -424,9 +430,9 @@ class _Conditional:
         X = s.X
         T, d = self.T, self.d
         lam = s.ridge
-        ns = int(round(s.mixing.synthetic_ratio * T))
+        ns = round(s.mixing.synthetic_ratio * T)
         XB = X[np.arange(ns) % T]
-        mb = int(round(s.p * ns))
+        mb = round(s.p * ns)
         ABc = XB[:mb].T @ XB[:mb]
         ABs = XB[mb:].T @ XB[mb:]
         AB = ABc + ABs
@@ -750,7 +756,7 @@ def derivations() -> dict:
     """
     import sympy as sp
 
-    n, T, d, sig, i, t = sp.symbols("n T d sigma i t", positive=True)
+    n, T, d, sig, i, _t = sp.symbols("n T d sigma i t", positive=True)
     m, m1, m2, p, D2, q, a, cs, cc, kc, Em = sp.symbols(
         "m m_1 m_2 p Delta^2 q a cbar_s c_c kappa_cs mbar_s", positive=True)
     out = {}

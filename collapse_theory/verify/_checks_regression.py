@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._framework import _z_outcome, _sizes, register
+from ._framework import _sizes, _z_outcome, register
 
 _REG = ("collapse_theory.chains.regression", "collapse_theory.theory.regression")
 _SRC = "Gerstgrasser et al. 2024; Dohmatob, Feng & Kempe 2024; Dohmatob et al. 2025; theory.regression"
@@ -32,10 +32,10 @@ def _check_expected_error(level, rng):
     R = _sizes(level, 4000, 20000)
     G = _sizes(level, 12, 30)
     ns = (1, 2, G)
-    cases = [dict(d=10, T=100, mixing="replace", design="fixed"), dict(d=10, T=100, mixing="accumulate", design="fixed"),
-             dict(d=10, T=30, mixing="replace", design="fixed"), dict(d=10, T=100, mixing="fresh:0.2", design="fresh")]
+    cases = [{"d": 10, "T": 100, "mixing": "replace", "design": "fixed"}, {"d": 10, "T": 100, "mixing": "accumulate", "design": "fixed"},
+             {"d": 10, "T": 30, "mixing": "replace", "design": "fixed"}, {"d": 10, "T": 100, "mixing": "fresh:0.2", "design": "fresh"}]
     if level == "full":
-        cases += [dict(d=3, T=8, mixing="accumulate", design="fixed"), dict(d=20, T=60, mixing="fresh:0.5", design="fresh")]
+        cases += [{"d": 3, "T": 8, "mixing": "accumulate", "design": "fixed"}, {"d": 20, "T": 60, "mixing": "fresh:0.5", "design": "fresh"}]
     out = []
     for c in cases:
         run = _chain(c["d"], c["T"], mixing=c["mixing"], design=c["design"]).simulate(G, R, rng=rng)
@@ -92,7 +92,7 @@ def _check_stationary(level, rng):
     out.append(_z_outcome("stationary error", {"mixing": "fresh:0.3", "design": "fresh", "G": G}, run.error[:, G],
                           th.stationary_error(100, 10, mixing="fresh:0.3", design="fresh")))
     X = np.random.default_rng(1).standard_normal((20, 3))
-    for kw in (dict(mixing="augment:1"), dict(mixing="replace", ridge=0.3)):
+    for kw in ({"mixing": "augment:1"}, {"mixing": "replace", "ridge": 0.3}):
         run = _chain(3, 20, design_matrix=X, **kw).simulate(G, R, rng=rng)
         out.append(_z_outcome("stationary error given X", {**kw, "G": G}, run.error[:, G],
                               th.stationary_error(20, 3, design="fixed", design_matrix=X, **kw)))
