@@ -204,3 +204,12 @@ def test_sweep_grid_of_regression():
     assert int(ds.attrs["failed_cells"]) == 0
     cell = ds.sel(mixing="accumulate", design="fixed", quantity="E ||w - w*||^2, generation 3")
     assert float(cell["theory"]) == pytest.approx(ct.theory.regression.expected_error(3, 20, 4, mixing="accumulate"))
+
+
+def test_edge_settings_stay_finite():
+    # ridge with fewer rows than features (fresh design: Wishart draws below full rank), all rows contaminated
+    for kw in (dict(ridge=0.5, design="fresh"), dict(ridge=0.5, design="fixed"), dict(contamination=(0.999, np.zeros(10)))):
+        T = 6 if "ridge" in kw else 100
+        for method in ("exact", "sample"):
+            run = ct.RegressionChain(10, T, **kw).simulate(3, 50, rng=0, method=method)
+            assert np.all(np.isfinite(run.error)) and np.all(run.error >= 0)

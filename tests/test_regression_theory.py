@@ -14,6 +14,8 @@ import math
 import numpy as np
 import pytest
 from helpers import assert_consistent
+from hypothesis import given
+from hypothesis import strategies as st
 from naive_regression import (
     naive_chain,
     naive_conditional_error,
@@ -275,3 +277,25 @@ def test_bad_input_other_functions():
         th.accumulate_limit(T, D, cov=np.diag([1.0] * 9 + [0.0]))
     with pytest.raises(TypeError, match="generations"):
         th.expected_error(1.5, T, D)
+
+
+
+@given(
+    seed=st.integers(0, 2**16),
+    T=st.integers(3, 6),
+    ridge=st.sampled_from([0.0, 0.05, 1.0]),
+    mixing=st.sampled_from(["replace", "accumulate", "augment:0.5", "augment:2"]),
+    share=st.sampled_from([0.0, 0.2]),
+    noise=st.floats(0.0, 3.0),
+)
+def test_given_design_matches_naive_for_random_settings(seed, T, ridge, mixing, share, noise):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((T, 2))
+    ws = rng.standard_normal(2)
+    wstar = rng.standard_normal(2)
+    case = {"mixing": mixing, "ridge": ridge, "share": share}
+    naive = naive_conditional_error(X, 3, noise=noise, w_s=ws, w_star=wstar, **_naive_kwargs(case))
+    got = th.expected_error(np.arange(4), T, 2, noise=noise, mixing=mixing, ridge=ridge, w_star=wstar,
+                            contamination=(share, ws) if share else None, design_matrix=X)
+    assert np.all(np.isfinite(got)) and np.all(got >= -1e-12)
+    np.testing.assert_allclose(got, naive, rtol=1e-8, atol=1e-12)
