@@ -208,7 +208,7 @@ def test_sweep_grid_of_regression():
 
 def test_edge_settings_stay_finite():
     # ridge with fewer rows than features (fresh design: Wishart draws below full rank), all rows contaminated
-    for kw in (dict(ridge=0.5, design="fresh"), dict(ridge=0.5, design="fixed"), dict(contamination=(0.999, np.zeros(10)))):
+    for kw in ({"ridge": 0.5, "design": "fresh"}, {"ridge": 0.5, "design": "fixed"}, {"contamination": (0.999, np.zeros(10))}):
         T = 6 if "ridge" in kw else 100
         for method in ("exact", "sample"):
             run = ct.RegressionChain(10, T, **kw).simulate(3, 50, rng=0, method=method)
