@@ -30,8 +30,11 @@ def _fit(X, y, lam):
 
 
 def naive_chain(d, T, G, R, *, rng, noise=1.0, ridge=0.0, design="fixed", workflow="replace", real=0.0,
-                ratio=1.0, share=0.0, w_s=None, w_star=None, X=None, cov=None):
+                ratio=1.0, share=0.0, w_s=None, w_star=None, X=None, cov=None, downstream_size=None):
     """Errors ``||w_t - w*||^2_Sigma``, shape (R, G + 1), by explicit refits.
+
+    With ``downstream_size``, also returns the downstream errors (R, G + 1):
+    an OLS/ridge fit on that many fresh rows labelled by ``w_t`` plus noise.
 
     ``workflow``: 'replace', 'fresh' (each later row real with probability
     ``real``), 'accumulate', 'augment' (real data kept plus ``round(ratio T)``
@@ -44,6 +47,13 @@ def naive_chain(d, T, G, R, *, rng, noise=1.0, ridge=0.0, design="fixed", workfl
     cov = np.eye(d) if cov is None else np.asarray(cov, float)
     Lc = np.linalg.cholesky(cov)
     out = np.zeros((R, G + 1))
+    down = np.zeros((R, G + 1))
+
+    def downstream(w):
+        Xd = gen.standard_normal((downstream_size, d)) @ Lc.T
+        e = _fit(Xd, Xd @ w + noise * gen.standard_normal(downstream_size), ridge) - w_star
+        return e @ cov @ e
+
     for r in range(R):
         X0 = (gen.standard_normal((T, d)) @ Lc.T) if X is None else X
         w = w_star.copy()
@@ -77,7 +87,11 @@ def naive_chain(d, T, G, R, *, rng, noise=1.0, ridge=0.0, design="fixed", workfl
                     w = _fit(Xt, y, ridge)
             e = w - w_star
             out[r, t + 1] = e @ cov @ e
-    return out
+            if downstream_size:
+                down[r, t + 1] = downstream(w)
+        if downstream_size:
+            down[r, 0] = downstream(w_star)
+    return (out, down) if downstream_size else out
 
 
 def _fit_operator(X, lam):

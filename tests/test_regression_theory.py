@@ -227,6 +227,26 @@ def test_downstream_vs_chain():
     assert_consistent(p, what="downstream")
 
 
+def test_downstream_vs_naive_chain():
+    err, down = naive_chain(4, 20, 3, 1500, rng=62, design="fresh", downstream_size=12)
+    exp = th.downstream_error(np.arange(4), 20, 4, downstream_size=12)
+    assert_consistent([z_test(down[:, n], exp[n]) for n in (0, 3)], what="downstream naive")
+
+
+def test_limits_vs_unrolled_naive():
+    X = np.random.default_rng(8).standard_normal((6, 2))
+    # accumulate, OLS, given X: exactly sigma^2 tr(A^-1) sum_{i<=n} 1/i^2, so path + tail = limit
+    n = 150
+    naive = naive_conditional_error(X, n, workflow="accumulate")
+    tail = np.trace(np.linalg.inv(X.T @ X)) * (math.pi**2 / 6 - sum(1 / i**2 for i in range(1, n + 1)))
+    assert naive[-1] + tail == pytest.approx(th.accumulate_limit(6, 2, design_matrix=X), rel=1e-10)
+    # stationary values given X: the unrolled chain after 150 generations
+    for case in ({"mixing": "augment:1"}, {"mixing": "replace", "ridge": 0.3}):
+        naive = naive_conditional_error(X, 150, **_naive_kwargs(case))
+        stat = th.stationary_error(6, 2, design="fixed", design_matrix=X, mixing=case["mixing"], ridge=case.get("ridge", 0.0))
+        assert naive[-1] == pytest.approx(stat, rel=1e-6)  # geometric convergence: ~1e-8 left at 150
+
+
 def test_derivations():
     D_ = th.derivations()
     assert {"replace", "accumulate", "projection_moments", "fresh_design", "strong_collapse", "downstream",
