@@ -228,7 +228,7 @@ def test_downstream_vs_chain():
 
 
 def test_downstream_vs_naive_chain():
-    err, down = naive_chain(4, 20, 3, 1500, rng=62, design="fresh", downstream_size=12)
+    _, down = naive_chain(4, 20, 3, 1500, rng=62, design="fresh", downstream_size=12)
     exp = th.downstream_error(np.arange(4), 20, 4, downstream_size=12)
     assert_consistent([z_test(down[:, n], exp[n]) for n in (0, 3)], what="downstream naive")
 
