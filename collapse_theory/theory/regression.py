@@ -280,6 +280,17 @@ def projection_cross_moment(m1, m2, sample_size, dim):
 
     so that ``c(m) + kappa(m, T - m) = m / T`` (the shares sum to ``I``).
 
+    Parameters
+    ----------
+    m1, m2 : int or array_like
+        Sizes of the two groups, ``m1 + m2 <= T``.
+    sample_size, dim : int
+        ``T >= d + 2``, ``d``.
+
+    Returns
+    -------
+    float or ndarray
+
     Examples
     --------
     >>> from collapse_theory.theory import regression as th
@@ -616,7 +627,15 @@ def expected_error(generations, sample_size, dim, *, noise=1.0, mixing=None, des
 def expected_test_error(generations, sample_size, dim, *, noise=1.0, **kwargs):
     r"""Expected test error on fresh real data, :math:`\sigma^2 + E\|\hat w_n - w^*\|^2_\Sigma`.
 
-    Same parameters as :func:`expected_error`.
+    Parameters
+    ----------
+    generations, sample_size, dim, noise, **kwargs
+        As for :func:`expected_error`.
+
+    Returns
+    -------
+    float or ndarray
+        Same shape as ``generations``.
 
     Examples
     --------
@@ -634,6 +653,26 @@ def accumulate_limit(sample_size, dim, *, noise=1.0, design_matrix=None, cov=Non
     Given the design: :math:`(\pi^2/6)\,\sigma^2\operatorname{tr}(\Sigma(X^TX)^{-1})`.
     Dey & Donoho (2024): accumulation inflates the first generation's variance
     by at most :math:`\pi^2/6 \approx 1.645`.
+
+    Parameters
+    ----------
+    sample_size, dim : int
+        ``T >= d + 2`` (averaged over the design), ``d``.
+    noise : float
+        ``sigma``.
+    design_matrix : array_like, shape (T, d), optional
+        The fixed design (then the value given it).
+    cov : array_like, shape (d, d), optional
+        ``Sigma`` (the value averaged over the design does not depend on it).
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    ValueError
+        ``T <= d + 1`` without a design, a ``cov`` that is not positive definite.
 
     Examples
     --------
@@ -659,6 +698,24 @@ def stationary_error(sample_size, dim, *, noise=1.0, mixing=None, design="fresh"
     design, any ridge): the fixed point of the exact moment recursion
     (a Stein equation, solved directly). Replace with OLS and no
     contamination diverges (``inf``); accumulation: :func:`accumulate_limit`.
+
+    Parameters
+    ----------
+    sample_size, dim, noise, mixing, ridge, cov, w_star, contamination, design_matrix
+        As for :func:`expected_error`.
+    design : {'fresh', 'fixed'}
+        Default 'fresh' (the design-averaged value exists only there; a fixed
+        design needs ``design_matrix``).
+
+    Returns
+    -------
+    float
+        ``inf`` when the recursion is not contracting.
+
+    Raises
+    ------
+    ValueError
+        A setting without a closed form (the message names the parameter).
 
     Examples
     --------
@@ -699,6 +756,32 @@ def downstream_error(generations, sample_size, dim, *, downstream_size=None, noi
 
     for replace, ridgeless, isotropic: :math:`\sigma_d^2 d/(T_d-d-1) + n\sigma^2 d/(T-d-1)`
     (Dohmatob, Feng & Kempe 2024, Thm 4.1, with :math:`T_0 = T`, :math:`\sigma_0 = \sigma`).
+    Ridge with a random design has no finite-sample closed form and is not
+    offered (the chain simulates it).
+
+    Parameters
+    ----------
+    generations : int or array_like of int
+    sample_size, dim : int
+        ``T`` and ``d`` of the chain (``T >= d + 2``).
+    downstream_size : int, optional
+        ``T_d >= d + 2`` (default ``T``).
+    noise : float
+        ``sigma`` of the chain's labels.
+    downstream_noise : float, optional
+        ``sigma_d`` of the downstream labels (default ``noise``).
+    mixing, cov, w_star, contamination
+        As for :func:`expected_error` (fresh design).
+
+    Returns
+    -------
+    float or ndarray
+        Same shape as ``generations``.
+
+    Raises
+    ------
+    ValueError
+        ``T_d <= d + 1``, or as :func:`expected_error`.
 
     Examples
     --------
@@ -722,6 +805,21 @@ def strong_collapse_floor(share, w_s, *, w_star=None, cov=None):
     ``expected_error(1, T, d, contamination=(p, w_s))`` =
     :math:`c(pT)\|w_s-w^*\|^2_\Sigma + \sigma^2 d/(T-d-1)`, and
     :math:`c(pT) \to p^2` (Dohmatob et al. 2025, "Strong model collapse").
+
+    Parameters
+    ----------
+    share : float
+        ``p`` in [0, 1).
+    w_s : array_like, shape (d,)
+        The wrong model.
+    w_star : array_like, shape (d,), optional
+        The truth (default ``(1, ..., 1)/sqrt(d)``).
+    cov : array_like, shape (d, d), optional
+        ``Sigma`` (default ``I``).
+
+    Returns
+    -------
+    float
 
     Examples
     --------
