@@ -28,10 +28,11 @@ def build(*, quick: bool, seed: int) -> Section:
     R = 1000 if quick else 10000
     G = 20 if quick else 50
     ss = np.random.SeedSequence(seed).spawn(8)
+    pts = [1, 2, 12, G]  # n = 2 and 12: the numbers quoted in NOTES.md (d = 10, T = 100, sigma^2 = 1)
     runs = {
-        "replace": studies.regression_error(D, T, G, mixing="replace", replicates=R, rng=ss[0]),
-        "accumulate": studies.regression_error(D, T, G, mixing="accumulate", replicates=R, rng=ss[1]),
-        "fresh": studies.regression_error(D, T, G, mixing="fresh:0.2", design="fresh", replicates=R, rng=ss[2]),
+        "replace": studies.regression_error(D, T, G, mixing="replace", replicates=R, rng=ss[0], checkpoints=pts),
+        "accumulate": studies.regression_error(D, T, G, mixing="accumulate", replicates=R, rng=ss[1], checkpoints=pts),
+        "fresh": studies.regression_error(D, T, G, mixing="fresh:0.2", design="fresh", replicates=R, rng=ss[2], checkpoints=pts),
     }
     figures, captions, tables = {}, {}, {}
     colors = {"replace": SIM_COLOR, "accumulate": "tab:green", "fresh": "tab:purple"}
@@ -123,6 +124,11 @@ def build(*, quick: bool, seed: int) -> Section:
         return None if row.empty else row.iloc[0]
 
     data = {
+        "numbers_d10_T100": {
+            f"{k} n={n}": {"exact": float(at(t, n)["theory"]), "simulated": float(at(t, n)["simulated"]),
+                           "ci": [float(at(t, n)["ci_low"]), float(at(t, n)["ci_high"])]}
+            for k, t in (("replace", reps), ("accumulate", accs)) for n in (2, 12)
+        },
         "seed": seed, "quick": quick, "replicates": R, "generations": G, "dim": D, "sample_size": T,
         "accumulate_limit": lim, "fresh_stationary": stat, "ols_variance": first,
         "passed": {k: st.passed() for k, st in runs.items()} | {"downstream": down.passed()},
