@@ -361,6 +361,7 @@ def _add_regression(sub):
     p.add_argument("--contamination", type=float, default=0.0, help="share of labels from a wrong model (strong collapse; default 0)")
     p.add_argument("--shift", type=float, default=1.0, help="||w_s - w*|| of the wrong model (default 1)")
     p.add_argument("--downstream-size", type=int, default=None, help="rows of the downstream fit (fresh design; default T)")
+    p.add_argument("--downstream-ridge", type=float, default=None, help="penalty of the downstream fit (fresh design; default --ridge)")
     p.add_argument("--given-design", action="store_true", help="one design for every replicate; theory given that design")
     p.add_argument("--method", choices=("auto", "exact", "sample"), default="auto", help="exact (sufficient statistics) or sample (refit)")
     p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
@@ -375,7 +376,7 @@ def _run_regression(args) -> int:
     res = regression_error(
         args.dim, args.sample_size, args.generations, mixing=Mixing.from_spec(args.mixing), design=args.design,
         noise=args.noise, ridge=args.ridge, contamination=args.contamination, shift=args.shift,
-        downstream_size=args.downstream_size, given_design=args.given_design, replicates=args.replicates,
+        downstream_size=args.downstream_size, downstream_ridge=args.downstream_ridge, given_design=args.given_design, replicates=args.replicates,
         rng=args.seed, method=args.method, show_progress=True,
     )
     if res.params["theory_note"]:

@@ -30,11 +30,13 @@ def _fit(X, y, lam):
 
 
 def naive_chain(d, T, G, R, *, rng, noise=1.0, ridge=0.0, design="fixed", workflow="replace", real=0.0,
-                ratio=1.0, share=0.0, w_s=None, w_star=None, X=None, cov=None, downstream_size=None):
+                ratio=1.0, share=0.0, w_s=None, w_star=None, X=None, cov=None, downstream_size=None,
+                downstream_ridge=None, downstream_design=None):
     """Errors ``||w_t - w*||^2_Sigma``, shape (R, G + 1), by explicit refits.
 
     With ``downstream_size``, also returns the downstream errors (R, G + 1):
-    an OLS/ridge fit on that many fresh rows labelled by ``w_t`` plus noise.
+    an OLS/ridge fit (penalty ``downstream_ridge``, default ``ridge``) on that
+    many fresh rows (or on ``downstream_design``) labelled by ``w_t`` plus noise.
 
     ``workflow``: 'replace', 'fresh' (each later row real with probability
     ``real``), 'accumulate', 'augment' (real data kept plus ``round(ratio T)``
@@ -50,8 +52,9 @@ def naive_chain(d, T, G, R, *, rng, noise=1.0, ridge=0.0, design="fixed", workfl
     down = np.zeros((R, G + 1))
 
     def downstream(w):
-        Xd = gen.standard_normal((downstream_size, d)) @ Lc.T
-        e = _fit(Xd, Xd @ w + noise * gen.standard_normal(downstream_size), ridge) - w_star
+        Xd = gen.standard_normal((downstream_size, d)) @ Lc.T if downstream_design is None else downstream_design
+        lam = ridge if downstream_ridge is None else downstream_ridge
+        e = _fit(Xd, Xd @ w + noise * gen.standard_normal(downstream_size), lam) - w_star
         return e @ cov @ e
 
     for r in range(R):

@@ -48,6 +48,14 @@ def test_exact_equals_sample_in_distribution(case, design):
     assert_consistent(p, what=f"exact vs sample {case['mixing']} {design}")
 
 
+def test_exact_equals_sample_with_a_given_ridge_downstream_design():
+    Xd = np.random.default_rng(0).standard_normal((9, 4))
+    rc = ct.RegressionChain(4, 20, design="fresh", mixing="fresh:0.2", downstream_ridge=0.3, downstream_design=Xd)
+    a = rc.simulate(3, 2000, rng=1, method="exact")
+    b = rc.simulate(3, 2000, rng=2, method="sample")
+    assert_consistent([ks_test(a.downstream_error[:, t], b.downstream_error[:, t]) for t in (0, 3)], what="downstream design")
+
+
 def test_exact_vs_independent_naive_chain():
     p = []
     for wf, mix, kw in (("replace", "replace", {}), ("accumulate", "accumulate", {}), ("fresh", "fresh:0.3", {"real": 0.3}),
@@ -129,6 +137,9 @@ def test_mixing_spec_strings_and_objects_agree():
         ({"design_matrix": np.zeros((5, 10))}, ValueError, "design_matrix"),
         ({"design_matrix": np.zeros((100, 10))}, ValueError, "design_matrix"),
         ({"downstream_size": 50}, ValueError, "downstream_size"),
+        ({"downstream_design": np.ones((20, 10))}, ValueError, "downstream_design"),
+        ({"design": "fresh", "downstream_design": np.ones((20, 10))}, ValueError, "downstream_design"),
+        ({"design": "fresh", "downstream_ridge": -1.0}, ValueError, "downstream_ridge"),
         ({"dim": 0}, ValueError, "dim"),
     ],
 )

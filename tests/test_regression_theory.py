@@ -319,3 +319,31 @@ def test_given_design_matches_naive_for_random_settings(seed, T, ridge, mixing, 
                             contamination=(share, ws) if share else None, design_matrix=X)
     assert np.all(np.isfinite(got)) and np.all(got >= -1e-12)
     np.testing.assert_allclose(got, naive, rtol=1e-8, atol=1e-12)
+
+
+def test_downstream_ridge_anisotropic_given_design_vs_chain():
+    rng = np.random.default_rng(9)
+    Q = np.linalg.qr(rng.standard_normal((4, 4)))[0]
+    cov = Q @ np.diag([3.0, 1.0, 0.5, 0.2]) @ Q.T
+    Xd = rng.standard_normal((15, 4)) @ np.linalg.cholesky(cov).T
+    p = []
+    for lam, mix in ((0.0, "replace"), (0.3, "replace"), (0.3, "fresh:0.3")):
+        kw = {"downstream_ridge": lam, "downstream_design": Xd, "cov": cov, "mixing": mix}
+        run = ct.RegressionChain(4, 20, design="fresh", **kw).simulate(4, 4000, rng=63)
+        exp = th.downstream_error(np.arange(5), 20, 4, **kw)
+        p += [z_test(run.downstream_error[:, n], exp[n]) for n in (0, 4)]
+    # an OLS downstream design: exactly q_n + sigma^2 tr(Sigma A^-1) when Sigma = I
+    X = rng.standard_normal((15, 4))
+    got = th.downstream_error(3, 20, 4, downstream_design=X)
+    assert got == pytest.approx(th.expected_error(3, 20, 4, design="fresh") + np.trace(np.linalg.inv(X.T @ X)))
+    with pytest.raises(ValueError, match="downstream_ridge"):
+        th.downstream_error(3, 20, 4, downstream_ridge=0.1)
+    assert_consistent(p, what="downstream ridge given design")
+
+
+def test_downstream_ridge_vs_naive_chain():
+    Xd = np.random.default_rng(10).standard_normal((8, 3))
+    _, down = naive_chain(3, 12, 2, 1500, rng=64, design="fresh", downstream_size=8, downstream_ridge=0.4,
+                          downstream_design=Xd)
+    exp = th.downstream_error(np.arange(3), 12, 3, downstream_ridge=0.4, downstream_design=Xd)
+    assert_consistent([z_test(down[:, n], exp[n]) for n in (0, 2)], what="downstream ridge naive")

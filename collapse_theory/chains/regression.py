@@ -89,8 +89,8 @@ class RegressionRun:
     weights : ndarray, shape (R, G + 1, d), or None
         :math:`\\hat w_t` (``return_weights=True``); ``weights[:, 0]`` is ``w*``.
     downstream_error : ndarray, shape (R, G + 1), or None
-        ``design="fresh"`` only: excess test error of a model fitted (same ridge)
-        to ``downstream_size`` fresh rows labelled by :math:`\\hat w_t` plus noise
+        ``design="fresh"`` only: excess test error of a model fitted (penalty
+        ``downstream_ridge``) to ``downstream_size`` fresh rows labelled by :math:`\\hat w_t` plus noise
         (Dohmatob, Feng & Kempe 2024).
     method, design, workflow : str
     params : dict
@@ -144,6 +144,13 @@ class RegressionChain:
         Gaussian design drawn per replicate).
     downstream_size : int, optional
         ``design="fresh"``: rows of the downstream fit (default ``T``).
+    downstream_ridge : float, optional
+        Per-sample ridge penalty of the downstream fit (default ``ridge``;
+        Dohmatob et al. fit the chain by OLS and the downstream model by ridge).
+    downstream_design : array_like, shape (T_d, d), optional
+        One downstream design for every replicate and generation (default: a
+        fresh Gaussian design each time); the theory is then exact given it
+        for any ridge and ``Sigma``.
 
     Raises
     ------
@@ -173,6 +180,8 @@ class RegressionChain:
     contamination: object = None
     design_matrix: object = None
     downstream_size: int | None = None
+    downstream_ridge: float | None = None
+    downstream_design: object = None
     show_progress: bool = False
 
     def __post_init__(self):
@@ -231,15 +240,32 @@ class RegressionChain:
                 f"sample_size: OLS (ridge=0) needs T >= d + 2 rows; with T = {T} <= d + 1 = {d + 1} the expected "
                 "error is infinite (E tr (X^T X)^-1 = d/(T-d-1)); use more rows or ridge > 0"
             )
-        if self.downstream_size is not None:
+        down_lam = self.ridge if self.downstream_ridge is None else check_float("downstream_ridge", self.downstream_ridge, min=0.0)
+        put("downstream_ridge", down_lam if self.design == "fresh" else None)
+        if self.downstream_design is not None:
+            if self.design != "fresh":
+                raise ValueError("downstream_design needs design='fresh' (the downstream fit of Dohmatob et al.)")
+            Xd = check_array("downstream_design", self.downstream_design, ndim=2)
+            if Xd.shape[1] != d:
+                raise ValueError(f"downstream_design must have {d} columns, got shape {Xd.shape}")
+            if self.downstream_size is not None and self.downstream_size != Xd.shape[0]:
+                raise ValueError(f"downstream_size = {self.downstream_size} but downstream_design has {Xd.shape[0]} rows")
+            if down_lam == 0 and np.linalg.matrix_rank(Xd) < d:
+                raise ValueError("downstream_design must have rank dim for an OLS downstream fit (downstream_ridge=0)")
+            Xd.setflags(write=False)
+            put("downstream_design", Xd)
+            put("downstream_size", Xd.shape[0])
+        elif self.downstream_size is not None:
             if self.design != "fresh":
                 raise ValueError("downstream_size needs design='fresh' (the downstream fit of Dohmatob et al.)")
             Td = check_int("downstream_size", self.downstream_size, min=1)
-            if self.ridge == 0 and Td <= d + 1:
+            if down_lam == 0 and Td <= d + 1:
                 raise ValueError(f"downstream_size: OLS needs T_d >= d + 2, got {Td}")
             put("downstream_size", Td)
         elif self.design == "fresh":
             put("downstream_size", T)
+            if down_lam == 0 and T <= d + 1:
+                raise ValueError(f"downstream_size: an OLS downstream fit needs T_d >= d + 2, got the default T = {T}")
         if self.mixing.workflow == "augment":
             ns = round(self.mixing.synthetic_ratio * T)
             if ns < 1:
@@ -259,7 +285,8 @@ class RegressionChain:
             "dim": self.dim, "sample_size": self.sample_size, "noise": self.noise, "ridge": self.ridge,
             "design": self.design, "mixing": self.mixing.to_spec(),
             "contamination": None if self.contamination is None else [self.contamination[0], self.contamination[1].tolist()],
-            "design_matrix": self.design_matrix is not None, "downstream_size": self.downstream_size, **more,
+            "design_matrix": self.design_matrix is not None, "downstream_size": self.downstream_size,
+            "downstream_ridge": self.downstream_ridge, "downstream_design": self.downstream_design is not None, **more,
         }
 
     def simulate(self, generations, replicates, *, rng=None, method="auto", return_weights=False,
@@ -357,8 +384,9 @@ class RegressionChain:
 
     @staticmethod
     def _sqrt_psd(A):
+        """``S`` with ``S S^T = A`` for PSD ``A`` of shape (..., d, d)."""
         ev, U = np.linalg.eigh(A)
-        return U * np.sqrt(np.clip(ev, 0.0, None))[:, None, :]
+        return U * np.sqrt(np.clip(ev, 0.0, None))[..., None, :]
 
     def _run_exact(self, gen, W, down, G, bar):
         B, d, T = W.shape[0], self.dim, self.sample_size
@@ -465,8 +493,13 @@ class RegressionChain:
             if down is None:
                 return
             Td = self.downstream_size
-            Ad, gd = self._wishart(gen, np.full(B, Td), B)
-            wd = np.linalg.solve(Ad + Td * lam * I, (mv(Ad, W[:, t]) + gd)[..., None])[..., 0]
+            if self.downstream_design is not None:
+                Xd = self.downstream_design
+                Ad = np.broadcast_to(Xd.T @ Xd, (B, d, d))
+                gd = sig * mv(np.broadcast_to(self._sqrt_psd(Xd.T @ Xd), (B, d, d)), gen.standard_normal((B, d)))
+            else:
+                Ad, gd = self._wishart(gen, np.full(B, Td), B)
+            wd = np.linalg.solve(Ad + Td * self.downstream_ridge * I, (mv(Ad, W[:, t]) + gd)[..., None])[..., 0]
             down[:, t] = _sigma_norm_sq(wd - wstar, self.cov)
 
         if wf == "augment":
@@ -525,7 +558,7 @@ class RegressionChain:
                 lab[:, :m_con] = X[:, :m_con] @ ws
             return lab + sig * gen.standard_normal((B, n))
 
-        def fit(X, y):
+        def fit(X, y, lam=lam):
             N = X.shape[1]
             XtX = np.swapaxes(X, 1, 2) @ X
             Xty = np.einsum("bni,bn->bi", X, y)
@@ -537,9 +570,10 @@ class RegressionChain:
         def downstream(t):
             if down is None:
                 return
-            Xd = rows(self.downstream_size)
+            Xd = rows(self.downstream_size) if self.downstream_design is None else np.broadcast_to(
+                self.downstream_design, (B, *self.downstream_design.shape))
             yd = np.einsum("bni,bi->bn", Xd, W[:, t]) + sig * gen.standard_normal((B, self.downstream_size))
-            down[:, t] = _sigma_norm_sq(fit(Xd, yd) - wstar, self.cov)
+            down[:, t] = _sigma_norm_sq(fit(Xd, yd, self.downstream_ridge) - wstar, self.cov)
 
         if wf == "augment":
             ns = round(self.mixing.synthetic_ratio * T)

@@ -47,6 +47,7 @@ def regression_error(
     contamination: float = 0.0,
     shift: float = 1.0,
     downstream_size: int | None = None,
+    downstream_ridge: float | None = None,
     given_design: bool = False,
     replicates: int = 2000,
     rng=None,
@@ -86,6 +87,9 @@ def regression_error(
         ``||w_s - w*||``.
     downstream_size : int, optional
         Rows of the downstream fit (``design='fresh'``; default ``T``).
+    downstream_ridge : float, optional
+        Penalty of the downstream fit (default ``ridge``); exact theory for 0
+        (a ridge downstream fit on a random design has no finite-sample closed form).
     given_design : bool
         Draw one design ``X`` from ``rng`` and use it for every replicate;
         the theory is then the exact expectation given ``X`` (covers ridge,
@@ -133,7 +137,7 @@ def regression_error(
     if given_design:
         X = np.random.default_rng(child(ss, 1)).standard_normal((T, d))
     chain = RegressionChain(d, T, noise=noise, ridge=ridge, design=design, mixing=mix, w_star=w_star, contamination=cont,
-                            design_matrix=X, downstream_size=downstream_size)
+                            design_matrix=X, downstream_size=downstream_size, downstream_ridge=downstream_ridge)
     run = chain.simulate(G, R, rng=child(ss, 0), method=method, show_progress=show_progress)
     common = {"noise": chain.noise, "mixing": mix, "w_star": w_star, "contamination": cont}
     gen = np.arange(G + 1)
@@ -167,7 +171,10 @@ def regression_error(
                   test_error_mean=run.test_error.mean(axis=0))
     if run.downstream_error is not None:
         try:
-            dth = np.asarray(th.downstream_error(gen, T, d, downstream_size=downstream_size, **common)) if chain.ridge == 0 else np.full(G + 1, np.nan)
+            if chain.ridge != 0:
+                raise ValueError("ridge chain")
+            dth = np.asarray(th.downstream_error(gen, T, d, downstream_size=downstream_size,
+                                                 downstream_ridge=chain.downstream_ridge, **common))
         except ValueError:
             dth = np.full(G + 1, np.nan)
         for t in [0] + pts:
@@ -183,7 +190,7 @@ def regression_error(
     curves["limit"] = np.asarray(limit)
     params = {"dim": d, "sample_size": T, "generations": G, "mixing": mix.to_spec(), "design": design,
               "noise": chain.noise, "ridge": chain.ridge, "contamination": p, "shift": shift,
-              "downstream_size": chain.downstream_size, "given_design": bool(given_design), "replicates": R,
+              "downstream_size": chain.downstream_size, "downstream_ridge": chain.downstream_ridge, "given_design": bool(given_design), "replicates": R,
               "method": run.method, "limit_kind": kind, "theory_note": note}
     return StudyResult(
         name="regression_error", rows=rows, curves=curves, params=params,

@@ -746,18 +746,29 @@ def stationary_error(sample_size, dim, *, noise=1.0, mixing=None, design="fresh"
 
 
 def downstream_error(generations, sample_size, dim, *, downstream_size=None, noise=1.0, downstream_noise=None,
-                     mixing=None, cov=None, w_star=None, contamination=None):
-    r"""Excess test error of a downstream OLS fit on labels made by generation ``n`` (fresh design).
+                     mixing=None, cov=None, w_star=None, contamination=None, downstream_ridge=0.0, downstream_design=None):
+    r"""Excess test error of a downstream fit on labels made by generation ``n`` (fresh design, OLS chain).
 
-    A model is fitted to ``T_d`` fresh Gaussian rows labelled by :math:`\hat w_n` plus noise of
-    s.d. :math:`\sigma_d`; it is independent of the chain given :math:`\hat w_n`, so
+    A model is fitted to ``T_d`` rows labelled by :math:`\hat w_n` plus noise of
+    s.d. :math:`\sigma_d`; it is independent of the chain given :math:`\hat w_n`.
+    With a fresh Gaussian downstream design and OLS:
 
-    .. math:: E_{test} - \sigma^2 = \sigma_d^2\, d/(T_d - d - 1) + E\|\hat w_n - w^*\|^2_\Sigma,
+    .. math:: E\|\hat w_d - w^*\|^2_\Sigma = \sigma_d^2\, d/(T_d - d - 1) + E\|\hat w_n - w^*\|^2_\Sigma,
 
-    for replace, ridgeless, isotropic: :math:`\sigma_d^2 d/(T_d-d-1) + n\sigma^2 d/(T-d-1)`
+    for replace, isotropic: :math:`\sigma_d^2 d/(T_d-d-1) + n\sigma^2 d/(T-d-1)`
     (Dohmatob, Feng & Kempe 2024, Thm 4.1, with :math:`T_0 = T`, :math:`\sigma_0 = \sigma`).
-    Ridge with a random design has no finite-sample closed form and is not
-    offered (the chain simulates it).
+
+    Ridge downstream fits and any ``Sigma`` (their theorem's general case) are
+    evaluated exactly given the downstream design ``X_d``
+    (``downstream_design``; :math:`A = X_d^TX_d`, :math:`R = (A + T_d\lambda_d I)^{-1}`):
+    the OLS chain's error is rotation invariant in the whitened coordinates,
+    :math:`E e_n e_n^T = (q_n/d)\Sigma^{-1}` with :math:`q_n = E\|e_n\|^2_\Sigma`, so
+
+    .. math:: E\|\hat w_d - w^*\|^2_\Sigma = \frac{q_n}{d}\operatorname{tr}(\Sigma R A \Sigma^{-1} A R)
+              + T_d^2\lambda_d^2\, w^{*T} R \Sigma R w^* + \sigma_d^2 \operatorname{tr}(\Sigma R A R).
+
+    A ridge downstream fit averaged over a random design has no finite-sample
+    closed form (a Wishart spectral integral) and raises ``ValueError``.
 
     Parameters
     ----------
@@ -765,13 +776,18 @@ def downstream_error(generations, sample_size, dim, *, downstream_size=None, noi
     sample_size, dim : int
         ``T`` and ``d`` of the chain (``T >= d + 2``).
     downstream_size : int, optional
-        ``T_d >= d + 2`` (default ``T``).
+        ``T_d >= d + 2`` (default ``T``, or the rows of ``downstream_design``).
     noise : float
         ``sigma`` of the chain's labels.
     downstream_noise : float, optional
         ``sigma_d`` of the downstream labels (default ``noise``).
     mixing, cov, w_star, contamination
-        As for :func:`expected_error` (fresh design).
+        As for :func:`expected_error` (fresh design; with ``downstream_design``
+        no contamination, which breaks the rotation invariance).
+    downstream_ridge : float
+        ``lambda_d >= 0``, the downstream fit's per-sample penalty.
+    downstream_design : array_like, shape (T_d, d), optional
+        The downstream design (then exact given it).
 
     Returns
     -------
@@ -781,7 +797,8 @@ def downstream_error(generations, sample_size, dim, *, downstream_size=None, noi
     Raises
     ------
     ValueError
-        ``T_d <= d + 1``, or as :func:`expected_error`.
+        ``T_d <= d + 1`` for a random OLS downstream design, a ridge without a
+        ``downstream_design``, or as :func:`expected_error`.
 
     Examples
     --------
@@ -790,12 +807,41 @@ def downstream_error(generations, sample_size, dim, *, downstream_size=None, noi
     0.33708
     """
     s = _setting(sample_size, dim, noise, mixing, "fresh", 0.0, cov, w_star, contamination, None)
-    Td = s.T if downstream_size is None else check_int("downstream_size", downstream_size, min=1)
     sd = s.sigma if downstream_noise is None else check_float("downstream_noise", downstream_noise, min=0.0)
-    if Td <= s.d + 1:
-        raise ValueError(f"downstream_size: OLS needs T_d >= d + 2 for a finite expected error, got {Td}")
-    return expected_error(generations, s.T, s.d, noise=s.sigma, mixing=s.mixing, design="fresh", cov=s.cov,
-                          w_star=s.w_star, contamination=contamination) + sd * sd * s.d / (Td - s.d - 1)
+    lam = check_float("downstream_ridge", downstream_ridge, min=0.0)
+    q = np.asarray(expected_error(generations, s.T, s.d, noise=s.sigma, mixing=s.mixing, design="fresh", cov=s.cov,
+                                  w_star=s.w_star, contamination=contamination), dtype=np.float64)
+    if downstream_design is None:
+        Td = s.T if downstream_size is None else check_int("downstream_size", downstream_size, min=1)
+        if lam != 0:
+            raise ValueError(
+                f"downstream_ridge = {lam}: a ridge downstream fit averaged over a random design has no finite-sample "
+                "closed form; pass downstream_design=X_d for the exact value given the downstream design"
+            )
+        if Td <= s.d + 1:
+            raise ValueError(f"downstream_size: OLS needs T_d >= d + 2 for a finite expected error, got {Td}")
+        out = q + sd * sd * s.d / (Td - s.d - 1)
+        return float(out) if out.ndim == 0 else out
+    if s.m_c:
+        raise ValueError("contamination: with downstream_design the chain's error must be rotation invariant; "
+                         "contamination gives it a direction (use a random downstream design)")
+    Xd = check_array("downstream_design", downstream_design, ndim=2)
+    if Xd.shape[1] != s.d:
+        raise ValueError(f"downstream_design must have {s.d} columns, got shape {Xd.shape}")
+    Td = Xd.shape[0]
+    if downstream_size is not None and check_int("downstream_size", downstream_size, min=1) != Td:
+        raise ValueError(f"downstream_size = {downstream_size} but downstream_design has {Td} rows")
+    A = Xd.T @ Xd
+    if lam == 0 and np.linalg.matrix_rank(A) < s.d:
+        raise ValueError("downstream_design must have rank dim for an OLS downstream fit (downstream_ridge=0)")
+    R = np.linalg.inv(A + Td * lam * np.eye(s.d))
+    C = s.cov
+    RA = R @ A
+    chain_part = float(np.trace(C @ RA @ np.linalg.inv(C) @ RA.T)) / s.d
+    bias = (Td * lam) ** 2 * float(s.w_star @ R @ C @ R @ s.w_star)
+    var = sd * sd * float(np.trace(C @ R @ A @ R))
+    out = q * chain_part + bias + var
+    return float(out) if out.ndim == 0 else out
 
 
 def strong_collapse_floor(share, w_s, *, w_star=None, cov=None):
