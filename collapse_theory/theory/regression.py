@@ -965,6 +965,8 @@ def derivations() -> dict:
     out["downstream"] = Derivation(
         "downstream OLS fit on T_d fresh rows labelled by generation n",
         [("independent of the chain given w_n", sp.Symbol("E||e_n||^2") + s0**2 * d / (Td - d - 1)),
+         ("ridge, any Sigma, given X_d: E e_n e_n^T = (q_n/d) Sigma^{-1} (rotation invariance of the OLS chain)",
+          sp.Symbol("q_n/d tr(Sigma R A Sigma^-1 A R) + (T_d lambda)^2 w*^T R Sigma R w* + sigma_d^2 tr(Sigma R A R)")),
          ("replace, ridgeless, isotropic", s0**2 * d / (Td - d - 1) + n * v)],
         s0**2 * d / (Td - d - 1) + n * v, source=_SOURCES["dohmatob"])
     Mx, S, b, Qx, C, K, Sg = (sp.MatrixSymbol(k, 3, 3) for k in ("M", "S", "b b^T", "Q", "C", "K", "Sigma_g"))

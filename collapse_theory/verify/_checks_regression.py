@@ -111,6 +111,14 @@ def _check_downstream(level, rng):
         for n in (0, 5):
             out.append(_z_outcome("downstream excess error", {"T_d": Td, "n": n}, run.downstream_error[:, n],
                                   th.downstream_error(n, 100, 10, downstream_size=Td)))
+    # ridge downstream fit, anisotropic Sigma: exact given the downstream design
+    cov = np.diag(np.geomspace(0.2, 5.0, 4))
+    Xd = np.random.default_rng(2).standard_normal((12, 4)) @ np.sqrt(cov)
+    kw = {"downstream_ridge": 0.3, "downstream_design": Xd, "cov": cov}
+    run = _chain(4, 20, design="fresh", **kw).simulate(5, R, rng=rng)
+    for n in (0, 5):
+        out.append(_z_outcome("downstream ridge error given X_d", {"ridge_d": 0.3, "n": n}, run.downstream_error[:, n],
+                              th.downstream_error(n, 20, 4, **kw)))
     return out
 
 
