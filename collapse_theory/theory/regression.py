@@ -39,7 +39,8 @@ OLS is equivariant: whitening ``x -> Sigma^{-1/2} x`` maps the problem to
   its stationary value (:func:`stationary_error`) and the downstream error
   :math:`\sigma^2 d/(T_d-d-1) + E\|e_n\|^2` (:func:`downstream_error`; for
   replace, ridgeless, isotropic this is Dohmatob et al.'s
-  :math:`\sigma^2 d/(T-d-1) + n\sigma_0^2 d/(T_0-d-1)`);
+  :math:`\sigma^2 d/(T-d-1) + n\sigma_0^2 d/(T_0-d-1)`; a ridge downstream fit
+  with any ``Sigma`` is exact given the downstream design);
 * strong collapse: one fit on data of which ``m = round(p T)`` rows are
   labelled by ``w_s``: :math:`c(m)\|w_s-w^*\|^2_\Sigma + \sigma^2 d/(T-d-1)`,
   tending to the floor :math:`p^2\|w_s - w^*\|^2_\Sigma` as ``T -> inf``
