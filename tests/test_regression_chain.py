@@ -204,8 +204,16 @@ def test_cli_regression(tmp_path, capsys):
     assert "sample_size" in capsys.readouterr().err
 
 
-def test_sweep_grid_of_regression():
+def test_sweep_grid_of_regression(tmp_path):
     from collapse_theory import sweep
+
+    toml = tmp_path / "regression.toml"
+    toml.write_text('study = "regression_error"\nseed = 0\nreplicates = 100\n[fixed]\ndim = 3\nsample_size = 10\n'
+                    'generations = 2\ngiven_design = true\nridge = 0.1\n[axes]\nmixing = ["augment:1", "fresh:0.5"]\n')
+    g = sweep.load_grid(toml)
+    ds = sweep.run(g, None, workers=1, show_progress=False)
+    assert int(ds.attrs["failed_cells"]) == 0
+    assert np.all(np.isfinite(ds.sel(quantity="E ||w - w*||^2, generation 2")["theory"].values))
 
     assert "regression_error" in sweep.available_studies()
     grid = {"study": "regression_error", "seed": 1, "replicates": 200,
