@@ -323,8 +323,9 @@ class RegressionChain:
         if method == "auto":
             method = "sample" if wf == "accumulate-subsample" else "exact"
         d = self.dim
-        W = np.empty((R, G + 1, d))
-        W[:, 0] = self.w_star
+        # the weights are kept only when asked: one block at a time otherwise (memory B (G + 1) d)
+        W = np.empty((R, G + 1, d)) if return_weights else None
+        err = np.empty((R, G + 1))
         down = np.zeros((R, G + 1)) if self.design == "fresh" else None
         ss = seed_sequence(rng)
         nblocks = -(-R // BLOCK)
@@ -333,15 +334,16 @@ class RegressionChain:
         run = self._run_exact if method == "exact" else self._run_sample
         for b in range(nblocks):
             rows = slice(b * BLOCK, min(R, (b + 1) * BLOCK))
+            Wb = W[rows] if W is not None else np.empty((rows.stop - rows.start, G + 1, d))
+            Wb[:, 0] = self.w_star
             gen = np.random.default_rng(child(ss, b))
-            run(gen, W[rows], None if down is None else down[rows], G, bar)
+            run(gen, Wb, None if down is None else down[rows], G, bar)
+            err[rows] = _sigma_norm_sq(Wb - self.w_star, self.cov)
         bar.close()
-        e = W - self.w_star
-        err = _sigma_norm_sq(e, self.cov)
         err[:, 0] = 0.0
         return RegressionRun(
             error=err, test_error=self.noise**2 + err, method=method, design=self.design, workflow=wf,
-            weights=W if return_weights else None, downstream_error=down,
+            weights=W, downstream_error=down,
             params=self._params(generations=G, replicates=R, method=method),
         )
 

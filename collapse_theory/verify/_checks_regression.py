@@ -71,7 +71,7 @@ def _check_test_error(level, rng):
 def _check_accumulate_limit(level, rng):
     from ..theory import regression as th
 
-    R = _sizes(level, 3000, 20000)
+    R = _sizes(level, 3000, 10000)
     G = _sizes(level, 400, 2000)
     run = _chain(10, 100, mixing="accumulate").simulate(G, R, rng=rng)
     # the remaining tail sum_{i>G} 1/i^2 < 1/G is added to the simulated path's expectation, not ignored
