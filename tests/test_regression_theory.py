@@ -347,3 +347,13 @@ def test_downstream_ridge_vs_naive_chain():
                           downstream_design=Xd)
     exp = th.downstream_error(np.arange(3), 12, 3, downstream_ridge=0.4, downstream_design=Xd)
     assert_consistent([z_test(down[:, n], exp[n]) for n in (0, 2)], what="downstream ridge naive")
+
+
+@pytest.mark.parametrize("module", ["collapse_theory.theory.regression", "collapse_theory.chains.regression",
+                                    "collapse_theory.studies.regression"])
+def test_doctests(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.attempted > 0 and result.failed == 0
