@@ -872,13 +872,14 @@ def strong_collapse_floor(share, w_s, *, w_star=None, cov=None):
     --------
     >>> import numpy as np
     >>> from collapse_theory.theory import regression as th
-    >>> th.strong_collapse_floor(0.1, np.zeros(4), w_star=np.ones(4))
+    >>> round(th.strong_collapse_floor(0.1, np.zeros(4), w_star=np.ones(4)), 12)
     0.04
     """
     w_s = check_array("w_s", w_s, ndim=1)
     d = w_s.size
-    s = _setting(10 * d + 10, d, 1.0, None, "fixed", 0.0, cov, w_star, (share, w_s), None)
-    return round(s.p**2 * s.delta_sq, 15)
+    # the floor depends on neither T nor sigma: any valid setting carries the checks of share, w_star and cov
+    s = _setting(d + 2, d, 1.0, None, "fixed", 0.0, cov, w_star, (share, w_s), None)
+    return float(s.p**2 * s.delta_sq)
 
 
 # --------------------------------------------------------------------------- SymPy
