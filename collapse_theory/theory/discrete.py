@@ -197,7 +197,8 @@ def heterozygosity(p0, M, t, *, mixing: Mixing | None = None):
         B = a * a / m + g * (2 - g) * F
         s_ = np.maximum(t_arr - 1, 0).astype(np.float64)
         if A < 1.0:  # 1 - Q_s = (1 - Q*)(1 - A^s) + (1 - F) A^s, Q* = B / (1 - A)
-            one_minus_qs = max(0.0, (1.0 - A - B) / (1.0 - A))
+            w = g * (2 - g)  # 1 - A - B = w (1 - F), 1 - A = w + a^2/m, as a + b = 1 - g
+            one_minus_qs = w * (1.0 - F) / (w + a * a / m)
             As = np.power(A, s_)
             one_minus_q = one_minus_qs * (1.0 - As) + (1.0 - F) * As
         else:  # A = 1 only when the data never change (previous = 1)
@@ -259,9 +260,10 @@ def stationary_heterozygosity(p0, M: int, *, mixing: Mixing) -> float:
     F = float(np.sum(p0**2))
     if g == 0.0:  # without fresh data the chain is absorbed: Q* = 1
         return 0.0
-    c = a * a * (1.0 - 1.0 / M) + b * b + 2 * a * b
-    Qs = (a * a / M + g * (2 - g) * F) / (1.0 - c)
-    return float((1.0 - 1.0 / M) * (1.0 - Qs))
+    # 1 - Q* = (1 - A - B) / (1 - A) with 1 - A - B = g(2-g)(1-F) and 1 - A = g(2-g) + a^2/M
+    # (a + b = 1 - g): no cancellation, so H* >= 0 in floating point too
+    w = g * (2 - g)
+    return float((1.0 - 1.0 / M) * w * (1.0 - F) / (w + a * a / M))
 
 
 # ----------------------------------------------------------------------------- transition matrix
@@ -281,9 +283,22 @@ def transition_matrix(M: int, *, sparse_output: bool = False):
     if not sparse_output:
         _check_memory("transition_matrix", 8.0 * (M + 1) ** 2 * 3, "M (or pass sparse_output=True)")
         j = np.arange(M + 1)
-        return stats.binom.pmf(j[None, :], M, j[:, None] / M)
+        return _binom_pmf(j[None, :], M, j[:, None] / M)
     _check_memory("transition_matrix", 60.0 * (M + 1) * min(M + 1.0, 2 * _WINDOW * 0.5 * np.sqrt(M) + 2 * _WINDOW + 1), "M")
     return _sparse_binomial_rows(M, np.arange(M + 1) / M, M + 1)
+
+
+def _binom_pmf(k, M: int, p):
+    """Binomial(M, p) pmf at ``k`` (broadcast); SciPy's, or from logs where SciPy overflows (subnormal p)."""
+    try:
+        return stats.binom.pmf(k, M, p)
+    except OverflowError:
+        k, p = np.broadcast_arrays(np.asarray(k, dtype=np.float64), np.asarray(p, dtype=np.float64))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            logc = special.gammaln(M + 1.0) - special.gammaln(k + 1.0) - special.gammaln(M - k + 1.0)
+            lp = np.where(k == 0, 0.0, k * np.log(p))
+            lq = np.where(k == M, 0.0, (M - k) * np.log1p(-p))
+            return np.exp(logc + lp + lq)
 
 
 def _windows(M: int, p: np.ndarray):
@@ -301,7 +316,7 @@ def _sparse_binomial_rows(M: int, p: np.ndarray, ncols: int):
     indptr = np.concatenate([[0], np.cumsum(lengths)])
     rows = np.repeat(np.arange(p.size), lengths)
     cols = np.arange(indptr[-1]) - np.repeat(indptr[:-1], lengths) + np.repeat(lo, lengths)
-    vals = stats.binom.pmf(cols, M, p[rows])
+    vals = _binom_pmf(cols, M, p[rows])
     return sparse.csr_matrix((vals, cols, indptr), shape=(p.size, ncols))
 
 
@@ -639,7 +654,7 @@ def absorption_time(p0, M: int, method: str = "exact") -> AbsorptionTime:
         return AbsorptionTime(1.0, 0.0, "exact", p0.copy())
     g1, g2 = _fix_moments(M)
     j = np.arange(M + 1)
-    B = stats.binom.pmf(j[None, :], M, p0[:, None])  # (K, M+1)
+    B = _binom_pmf(j[None, :], M, p0[:, None])  # (K, M+1)
     h = j / M
     e1 = B @ (h + g1)
     e2 = B @ (h + 2 * g1 + g2)
