@@ -42,7 +42,7 @@ from collapse_theory import wasserstein as w
 from collapse_theory.theory import discrete as td
 from collapse_theory.theory import gaussian as tg
 
-TIME_LIMIT_S = 20
+TIME_LIMIT_S = 150  # a valid call may take up to about 2 minutes (theory.discrete.MAX_TABLE_OPERATIONS)
 EXAMPLES = int(os.environ.get("CT_FUZZ_EXAMPLES", "200"))
 FUZZ = settings(
     max_examples=EXAMPLES,
