@@ -113,9 +113,13 @@ def _add_gmm(sub):
     p.add_argument("--generations", type=int, default=2000, help="last generation G (default 2000; models 0..G)")
     p.add_argument("--sample-size", type=int, default=1000, help="samples per generation M (default 1000)")
     p.add_argument("--components", type=int, default=2, help="mixture components (default 2)")
+    p.add_argument("--truth", default="paper-blob", choices=("paper-blob", "two-blobs"),
+                   help="D_0's law: paper-blob = one N(0, I_2) blob, as the authors' make_blobs (default); two-blobs = two Gaussians at (+-3, 0)")
     p.add_argument("--replicates", type=int, default=1, help="independent runs, in parallel processes (default 1)")
-    p.add_argument("--workflow", choices=("replace", "fresh", "accumulate"), default="replace", help="data workflow (default replace)")
-    p.add_argument("--real", type=float, default=0.1, help="share of fresh original data for fresh/accumulate (default 0.1)")
+    p.add_argument("--mixing", default="replace", metavar="SPEC",
+                   help="where data come from: replace (default), fresh:G, accumulate[:G], mixture:A,B,G")
+    p.add_argument("--l2-reference", default="generation-0", choices=("generation-0", "separate-fit"),
+                   help="L2 distance against our generation-0 fit (default) or, as the authors, a separate EM fit of D_0")
     p.add_argument("--covariance-type", default="full", choices=("full", "tied", "diag", "spherical"))
     p.add_argument("--tol", type=float, default=1e-5, help="EM tolerance (default 1e-5)")
     p.add_argument("--max-iter", type=int, default=2000, help="EM iterations at most (default 2000)")
@@ -131,23 +135,26 @@ def _add_gmm(sub):
 def _run_gmm(args) -> int:
     from pathlib import Path
 
-    from .process import Mixing
     from .runs import gmm
 
-    mixing = {"replace": Mixing.replace, "fresh": lambda: Mixing.fresh(real=args.real), "accumulate": lambda: Mixing.accumulate(real=args.real)}[args.workflow]()
     out = Path(args.out)
+    kw = dict(
+        rng=args.seed, resume=args.resume, mixing=args.mixing, truth=args.truth, l2_reference=args.l2_reference,
+        covariance_type=args.covariance_type, tol=args.tol, max_iter=args.max_iter, init_params=args.init_params,
+        warm_start=args.warm_start, sample_keep=args.sample_keep,
+    )
     try:
-        runs = gmm.run(
-            args.generations, args.sample_size, args.components, rng=args.seed, out=out / "run", resume=args.resume,
-            mixing=mixing, replicates=args.replicates, covariance_type=args.covariance_type, tol=args.tol,
-            max_iter=args.max_iter, init_params=args.init_params, warm_start=args.warm_start, sample_keep=args.sample_keep,
-        )
-    except FileExistsError as exc:
+        if args.replicates > 1:
+            runs = gmm.run_replicates(args.generations, args.sample_size, args.components, replicates=args.replicates, out=out / "run", **kw)
+        else:
+            runs = gmm.run(args.generations, args.sample_size, args.components, out=out / "run", **kw)
+    except (FileExistsError, ValueError, TypeError) as exc:
         print(f"collapse-theory gmm: error: {exc}", file=sys.stderr)
         return 2
-    written = gmm.write_outputs(runs, out, params=vars(args) | {"func": None})
-    print(written["summary"].to_string(index=False))
-    print(written["timing"].to_string(index=False))
+    summary = gmm.summary_table(runs)
+    gmm.write_outputs(runs, out, params=vars(args) | {"func": None}, summary=summary)
+    print(summary.to_string(index=False))
+    print(gmm.timing_table(runs).to_string(index=False))
     print(f"run in {out / 'run'}; figures and summary in {out}")
     return 0
 
