@@ -72,8 +72,8 @@ def _add_vae(sub):
     p.add_argument("--mixing", default="replace", metavar="SPEC", help="where descendants' data come from: replace (default) or fresh:G")
     p.add_argument("--architecture", default="auto", choices=("auto", "mlp", "conv"),
                    help="auto (default): the paper's conv VAE for MNIST, an MLP VAE for the 8x8 digits")
-    p.add_argument("--epochs", type=int, help="epochs per generation (default: 120 for the digits MLP, 30 for the conv VAE; 40 with --quick)")
-    p.add_argument("--batch-size", type=int, help="batch size (default: 128 MLP, 256 conv)")
+    p.add_argument("--epochs", type=int, help="epochs per generation (default: 150 for the digits MLP, 30 for the conv VAE; 40 with --quick)")
+    p.add_argument("--batch-size", type=int, help="batch size (default: 64 MLP, 256 conv)")
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
     p.add_argument("--weight-decay", type=float, default=1e-5, help="Adam weight decay (default 1e-5)")
     p.add_argument("--latent-dim", type=int, help="latent dimension (default: 8 MLP, 20 conv)")

@@ -19,7 +19,7 @@ TITLE = "VAE: latent codes of generated digits contract over generations"
 SKIP_REASON = "the [vae] extra (PyTorch) is not installed: pip install collapse_theory[vae]"
 
 #: Run settings by ``quick``. Full: the adapter's defaults for the digits (MLP VAE, 1797 images,
-#: 120 epochs of batch 128 per generation, 5 descendants, 1000 samples per generation for the
+#: 150 epochs of batch 64 per generation, 5 descendants, 1000 samples per generation for the
 #: judge and prdc, a fresh 100-draw probe per generation): the budget is about 2 minutes on two
 #: CPU cores. Quick: 40 epochs, 300 samples, 3 descendants.
 SETTINGS = {
