@@ -82,7 +82,7 @@ def _add_vae(sub):
     p.add_argument("--probe", default="fresh", choices=("fresh", "fixed"), help="fresh latent draws per generation (default, the paper) or one fixed set")
     p.add_argument("--n-samples", type=int, help="decoded images per generation for the judge and prdc (default 1000)")
     p.add_argument("--device", default="auto", help="torch device (default auto: cuda if available, else cpu)")
-    p.add_argument("--threads", type=int, default=2, help="CPU threads for PyTorch (default 2)")
+    p.add_argument("--threads", type=int, help="CPU threads for PyTorch (default: 1 for the MLP, 2 for the conv net)")
     p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     p.add_argument("--quick", action="store_true", help="fewer epochs and samples (a smoke run)")
     p.set_defaults(func=_run_vae)

@@ -1,6 +1,6 @@
 """Tests of the VAE generational run (collapse_theory.runs.vae) and its IDX reader.
 
-Everything runs on CPU with two torch threads and tiny networks; the two tests
+Everything runs on CPU with one torch thread and tiny networks; the two tests
 that train real-size networks (the judge criterion at generation 0, the
 latent contraction) are marked slow. The IDX files are written here byte by byte from
 the format's definition, independently of the module's own writer.
@@ -22,7 +22,7 @@ from collapse_theory.runs import _idx, vae  # noqa: E402
 from collapse_theory.runs.evaluate import evaluate  # noqa: E402
 from collapse_theory.runs.record import GenerationalRun  # noqa: E402
 
-TINY = dict(epochs=1, batch_size=32, latent_dim=3, hidden=(16, 8), latent_draws=24, n_samples=40, threads=2, show_progress=False)
+TINY = dict(epochs=1, batch_size=32, latent_dim=3, hidden=(16, 8), latent_draws=24, n_samples=40, threads=1, show_progress=False)
 
 
 @pytest.fixture(scope="module")
@@ -319,7 +319,7 @@ def test_generation_zero_draws_digits_and_descendants_contract():
     # Direction of the paper's claim: seen through the generation-0 encoder, the latent means
     # of the descendants' images spread less than generation 0's (last descendant and the
     # descendants' mean both below generation 0).
-    run = vae.run(3, rng=0, threads=2, show_progress=False)
+    run = vae.run(3, rng=0, show_progress=False)
     share = run.metric("judge_share")
     assert share[0] >= 0.7, f"judge share at generation 0: {share[0]:.3f}"
     std = run.metric("latent_std")

@@ -51,7 +51,7 @@ def build(*, quick: bool, seed: int) -> Section:
     from ...runs import vae
 
     start = time.perf_counter()
-    run = vae.run(rng=seed, threads=2, show_progress=False, **settings)
+    run = vae.run(rng=seed, show_progress=False, **settings)
     wall = time.perf_counter() - start
     summary = vae.summary_table(run)
     std = [float(v) for v in summary["latent_std"]]
