@@ -6,12 +6,17 @@ import numpy as np
 import pytest
 import scipy.integrate
 import scipy.linalg
+from helpers import assert_consistent
 from scipy import stats
 
-from collapse_theory.runs.evaluate import DEFAULT_QUANTILES, Evaluator, evaluate, log_density_histograms
 from collapse_theory.mixture import gmm_log_density, gmm_sample, l2_squared_gmm
+from collapse_theory.runs.evaluate import (
+    DEFAULT_QUANTILES,
+    Evaluator,
+    evaluate,
+    log_density_histograms,
+)
 from collapse_theory.runs.record import GenerationalRun, GenerationRecord
-from helpers import assert_consistent
 
 
 def naive_w2_squared_gaussian(m1, C1, m2, C2):

@@ -53,8 +53,21 @@ from pathlib import Path
 import numpy as np
 
 from .._rng import child, seed_sequence
-from .._validate import check_array, check_choice, check_covariance, check_float, check_int, check_probability_vector
-from ..mixture import component_min_eigen_std, component_std, gmm_log_density, gmm_sample, l2_squared_gmm
+from .._validate import (
+    check_array,
+    check_choice,
+    check_covariance,
+    check_float,
+    check_int,
+    check_probability_vector,
+)
+from ..mixture import (
+    component_min_eigen_std,
+    component_std,
+    gmm_log_density,
+    gmm_sample,
+    l2_squared_gmm,
+)
 from ..process import Mixing, as_schedule, check_mixing
 from .record import GenerationalRun, GenerationRecord
 
@@ -437,9 +450,8 @@ def _generation(state: _State, t: int) -> GenerationRecord:
 
 
 def _run_spec(spec: dict, seed, out, resume, label: str, show_progress, callback=None) -> GenerationalRun:
-    from threadpoolctl import threadpool_limits
-
     from sklearn.mixture import GaussianMixture  # noqa: F401  (loaded before the thread limit applies)
+    from threadpoolctl import threadpool_limits
 
     from .._progress import progress
 

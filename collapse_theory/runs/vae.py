@@ -78,7 +78,13 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 from .._rng import child
 from .._validate import check_array, check_choice, check_float, check_int
 from ..process import Mixing, check_mixing
-from ._torch import load_state_bytes, resolve_device, state_bytes, torch_seed, torch_state
+from ._torch import (
+    load_state_bytes,
+    resolve_device,
+    state_bytes,
+    torch_seed,
+    torch_state,
+)
 
 __all__ = [
     "run",
