@@ -629,9 +629,14 @@ def _as_list(runs):
 
 
 def _std_path(r: GenerationalRun, key: str = "component_std") -> np.ndarray:
-    """(G+1, K) per-component standard deviations (stored, or computed from the parameters)."""
+    """(G+1, K) per-component standard deviations, sorted within each generation.
+
+    EM's component labels are arbitrary from one fit to the next, so column
+    ``j`` is the ``j``-th smallest value (the smaller component first), not a
+    component followed through time.
+    """
     fn = component_std if key == "component_std" else component_min_eigen_std
-    return np.stack([np.asarray(g.metrics[key]) if key in g.metrics else fn(g.params["covariances"]) for g in r.generations])
+    return np.sort(np.stack([np.asarray(g.metrics[key]) if key in g.metrics else fn(g.params["covariances"]) for g in r.generations]), axis=1)
 
 
 def density_figure(runs, generations=SNAPSHOTS, *, grid: int = 150):
@@ -741,10 +746,12 @@ def metric_figure(runs):
 def std_figure(runs, *, paper: bool = True):
     """The paper's component standard deviation sqrt(tr C_k / 2) against generation, with the eigenvalue version.
 
-    Solid: each component's :func:`collapse_theory.mixture.component_std`
-    (the authors' definition); dotted: the square root of its smallest
-    covariance eigenvalue; markers: the authors' 0.89 at the start and 0.01
-    after about 2000 generations.
+    Solid: :func:`collapse_theory.mixture.component_std` (the authors'
+    definition) of the smaller and of the larger component in each
+    generation (EM's labels are arbitrary, so components are ranked, not
+    followed); dotted: the square root of the smallest covariance eigenvalue
+    of each; markers: the authors' 0.89 at the start and 0.01 after about
+    2000 generations.
     """
     from ..plotting import SIM_COLOR, THEORY_COLOR, new_figure
 
@@ -754,9 +761,11 @@ def std_figure(runs, *, paper: bool = True):
         gens = np.arange(len(r))
         tr, eig = _std_path(r), _std_path(r, "component_min_eigen_std")
         for k in range(tr.shape[1]):
-            first = i == 0 and k == 0
-            ax.plot(gens, tr[:, k], color=SIM_COLOR, lw=0.9, alpha=0.8, label=r"$\sqrt{\mathrm{tr}\,C_k/2}$ (paper's s.d.)" if first else None)
-            ax.plot(gens, eig[:, k], ":", color=SIM_COLOR, lw=0.8, alpha=0.6, label=r"$\sqrt{\lambda_{\min}(C_k)}$" if first else None)
+            first = i == 0
+            rank = "smaller" if k == 0 else ("larger" if k == tr.shape[1] - 1 else f"rank {k + 1}")
+            color = SIM_COLOR if k == 0 else "C2"
+            ax.plot(gens, tr[:, k], color=color, lw=0.9, alpha=0.8, label=rf"$\sqrt{{\mathrm{{tr}}\,C_k/2}}$, {rank} component" if first else None)
+            ax.plot(gens, eig[:, k], ":", color=color, lw=0.8, alpha=0.6, label=rf"$\sqrt{{\lambda_{{\min}}(C_k)}}$, {rank}" if first else None)
     if paper:
         G = max(len(r) for r in runs) - 1
         ax.plot([0, min(2000, G)], PAPER_STD if G >= 2000 else PAPER_STD[:1] * 2, "s", color=THEORY_COLOR, label="paper: 0.89 -> 0.01 (2000 gens)")
@@ -832,8 +841,9 @@ def figures(runs) -> dict:
         ),
         "std": (
             std_figure(runs),
-            f"Component standard deviations against generation, log scale ({s}): solid the paper's sqrt(tr C_k / 2), "
-            "dotted the square root of the smallest eigenvalue (the narrowest direction); red squares the authors' "
+            f"Component standard deviations against generation, log scale ({s}): solid the paper's sqrt(tr C_k / 2) of "
+            "the smaller and the larger component of each fit (ranked, since EM's labels are arbitrary), dotted the "
+            "square root of the smallest eigenvalue (the narrowest direction); red squares the authors' "
             "0.89 at the start and 0.01 after about 2000 generations. Look for the s.d. falling by orders of magnitude.",
         ),
         "log_density": (

@@ -1051,7 +1051,7 @@ def quality_figure(run):
 def _mosaic(images, cols):
     n, s, _ = images.shape
     rows = -(-n // cols)
-    canvas = np.ones((rows * (s + 1) + 1, cols * (s + 1) + 1), dtype=np.float32)
+    canvas = np.full((rows * (s + 1) + 1, cols * (s + 1) + 1), 0.3, dtype=np.float32)  # light grey grid lines
     for i, im in enumerate(images):
         r, c = divmod(i, cols)
         canvas[1 + r * (s + 1) : 1 + r * (s + 1) + s, 1 + c * (s + 1) : 1 + c * (s + 1) + s] = im
