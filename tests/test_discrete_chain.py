@@ -279,7 +279,7 @@ def test_studies_return_tables_figures_and_curves(tmp_path):
     assert tl.curves["generation"].shape == (31,) and tl.passed()
     np.testing.assert_allclose(tl.curves["support_theory"][1], ct.theory.discrete.expected_support(
         ct.studies.discrete.resolve_p0("zipf", 200), 100, 1))
-    he = ct.studies.heterozygosity(K=5, M=30, generations=60, replicates=200, rng=2, real=0.2)
+    he = ct.studies.heterozygosity(K=5, M=30, generations=60, replicates=200, rng=2, mixing="fresh:0.2")
     assert any("stationary" in q for q in he.table()["quantity"]) and he.passed()
     he2 = ct.studies.heterozygosity(p0="zipf", K=5, M=30, generations=10, replicates=50, rng=2, mixing="accumulate")
     assert he2.params["mixing"]["workflow"] == "accumulate"
@@ -290,8 +290,12 @@ def test_studies_return_tables_figures_and_curves(tmp_path):
         res.figure()
     with pytest.raises(ValueError, match="needs K"):
         ct.studies.absorption(p0="zipf", M=10, replicates=5)
-    with pytest.raises(ValueError, match="mixing must be one of"):
+    with pytest.raises(ValueError, match="mixing: unknown workflow 'pooled'"):
         ct.studies.heterozygosity(K=3, M=5, generations=2, replicates=5, mixing="pooled")
+    with pytest.raises(ValueError, match="mixing: studies.heterozygosity cannot honour the 'augment' workflow"):
+        ct.studies.heterozygosity(K=3, M=5, generations=2, replicates=5, mixing="augment:2")
+    with pytest.raises(TypeError, match="unexpected keyword argument 'real'"):
+        ct.studies.heterozygosity(K=3, M=5, generations=2, replicates=5, real=0.2)
 
 
 def test_cli_absorb_and_tails(tmp_path, capsys):

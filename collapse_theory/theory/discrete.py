@@ -38,7 +38,7 @@ import numpy as np
 from scipy import sparse, special, stats
 
 from .._validate import check_array, check_choice, check_int, check_probability_vector
-from ..process import Mixing, Schedule, as_schedule
+from ..process import Mixing, Schedule, as_schedule, check_mixing
 from ._derivation import Derivation
 
 __all__ = [
@@ -111,14 +111,13 @@ def loss_probability(p0) -> np.ndarray:
 # ----------------------------------------------------------------------------- heterozygosity
 
 
-def _mixing(mixing) -> Mixing:
-    if mixing is None:
-        return Mixing.replace()
-    if not isinstance(mixing, Mixing):
-        raise TypeError(f"mixing must be a collapse_theory.Mixing, got {type(mixing).__name__}")
-    if mixing.pooled and mixing.previous > 0:
-        raise ValueError("mixing: pooled (accumulate) with previous > 0 is not defined for the discrete chain")
-    return mixing
+#: Workflows with an exact heterozygosity recursion here (subsampled accumulation
+#: and augmentation have none yet: they raise ValueError naming ``mixing``).
+MIXING_WORKFLOWS = ("replace", "fresh", "mixture", "accumulate")
+
+
+def _mixing(mixing, where: str) -> Mixing:
+    return check_mixing(mixing, MIXING_WORKFLOWS, where=f"theory.discrete.{where}")
 
 
 def heterozygosity(p0, M, t, *, mixing: Mixing | None = None):
@@ -160,7 +159,7 @@ def heterozygosity(p0, M, t, *, mixing: Mixing | None = None):
     """
     p0 = check_probability_vector("p0", p0)
     schedule = as_schedule(M, "M")
-    mixing = _mixing(mixing)
+    mixing = _mixing(mixing, "heterozygosity")
     t_arr, scalar = _check_t(t)
     tmax = int(t_arr.max()) if t_arr.size else 0
     sizes = schedule.sizes(tmax).astype(np.float64)
@@ -208,7 +207,7 @@ def stationary_heterozygosity(p0, M: int, *, mixing: Mixing) -> float:
     """
     p0 = check_probability_vector("p0", p0)
     M = _check_M(M)
-    mixing = _mixing(mixing)
+    mixing = _mixing(mixing, "stationary_heterozygosity")
     if mixing.pooled:
         raise ValueError("stationary_heterozygosity: no closed form under accumulation; use heterozygosity(p0, M, t) at large t")
     a, b, g = mixing.synthetic, mixing.previous, mixing.real
