@@ -28,6 +28,7 @@ __all__ = [
     "proportion_test",
     "ks_test",
     "z_testable",
+    "constant_sample_test",
     "bonferroni",
     "holm",
     "adjust",
@@ -127,6 +128,45 @@ def ks_test(x, y) -> float:
     1.0
     """
     return float(stats.ks_2samp(np.ravel(x), np.ravel(y)).pvalue)
+
+
+def constant_sample_test(value: float, expected: float, n: int, bounds) -> float:
+    r"""p-value for a sample of ``n`` values that all equal ``value``, of a statistic known to lie in ``bounds``.
+
+    A sample without spread (e.g. every chain already absorbed, so every
+    heterozygosity is 0) has no standard error, so a z-test cannot judge it.
+    For a statistic in ``bounds = (lo, hi)``,
+    :math:`|E X - v| \le (hi - lo) P(X 
+e v)`, so under the theory
+    :math:`P(	ext{all } n 	ext{ equal } v) \le (1 - |	heta - v|/(hi - lo))^n`,
+    which is the p-value (exact, conservative).
+
+    Parameters
+    ----------
+    value : float
+        The common value ``v`` of the sample.
+    expected : float
+        The theory's mean :math:`	heta`.
+    n : int
+        Sample size.
+    bounds : tuple of two floats
+        ``(lo, hi)`` with ``lo < hi``.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> constant_sample_test(0.0, 1e-9, 1000, (0.0, 1.0)) > 0.99
+    True
+    >>> constant_sample_test(0.0, 0.1, 1000, (0.0, 1.0)) < 1e-40
+    True
+    """
+    lo, hi = (float(b) for b in bounds)
+    if not hi > lo:
+        raise ValueError(f"bounds must be (lo, hi) with lo < hi, got {bounds!r}")
+    return max(0.0, 1.0 - abs(float(expected) - float(value)) / (hi - lo)) ** int(n)
 
 
 def z_testable(log_var_variance: float, r: float) -> bool:

@@ -327,7 +327,7 @@ def _columns(simulated) -> np.ndarray:
     return x.reshape(x.shape[0], -1)
 
 
-def consistency_pvalues(simulated, theory, *, test: str = "z") -> np.ndarray:
+def consistency_pvalues(simulated, theory, *, test: str = "z", bounds=None) -> np.ndarray:
     """Raw two-sided p-values of "simulation = theory", one per column of ``simulated``.
 
     Parameters
@@ -341,6 +341,13 @@ def consistency_pvalues(simulated, theory, *, test: str = "z") -> np.ndarray:
         sequence of ``k`` cdfs, or a reference sample array of shape (n,)
         or (n, k) (two-sample test).
     test : {"z", "binomial", "ks"}
+    bounds : (lo, hi), optional
+        ``"z"`` only: an interval the statistic cannot leave. A column
+        without spread (every replicate equal, e.g. every chain absorbed)
+        then gets the exact bound test
+        (:func:`collapse_theory._stats.constant_sample_test`) instead of a
+        z-test, which cannot judge it (p = 0 unless the mean equals the
+        theory to round-off).
 
     Returns
     -------
@@ -381,7 +388,13 @@ def consistency_pvalues(simulated, theory, *, test: str = "z") -> np.ndarray:
         raise ValueError(f"theory must be a scalar or have one value per column of simulated ({k}), got shape {np.shape(theory)}")
     th = np.broadcast_to(th, (k,))
     if test == "z":
-        return np.atleast_1d(_stats.z_test(X.astype(np.float64), th))
+        X = X.astype(np.float64)
+        p = np.atleast_1d(_stats.z_test(X, th))
+        if bounds is not None:
+            flat = np.all(X == X[:1], axis=0)
+            for j in np.flatnonzero(flat):
+                p[j] = _stats.constant_sample_test(X[0, j], th[j], R, bounds)
+        return p
     B = X.astype(np.float64)
     if not np.all((B == 0) | (B == 1)):
         raise ValueError("simulated must hold 0/1 (or bool) outcomes for test='binomial'")
@@ -433,7 +446,9 @@ def assert_pvalues(pvalues, *, level: float = LEVEL, correction: str = "holm", w
         )
 
 
-def assert_consistent(simulated, theory, *, level: float = LEVEL, test: str = "z", correction: str = "holm", what: str = "") -> None:
+def assert_consistent(
+    simulated, theory, *, level: float = LEVEL, test: str = "z", correction: str = "holm", bounds=None, what: str = ""
+) -> None:
     """Assert that simulation agrees with theory, Holm-corrected over the family of columns.
 
     ``test="z"`` compares the mean of each column with the expected value
@@ -447,7 +462,7 @@ def assert_consistent(simulated, theory, *, level: float = LEVEL, test: str = "z
 
     Parameters
     ----------
-    simulated, theory, test
+    simulated, theory, test, bounds
         As in :func:`consistency_pvalues`.
     level : float
         Family-wise significance level (default 1e-3).
@@ -474,14 +489,14 @@ def assert_consistent(simulated, theory, *, level: float = LEVEL, test: str = "z
     >>> from scipy import stats
     >>> assert_consistent(rng.standard_normal(2000), stats.norm.cdf, test="ks")
     """
-    p = consistency_pvalues(simulated, theory, test=test)
+    p = consistency_pvalues(simulated, theory, test=test, bounds=bounds)
     assert_pvalues(p, level=level, correction=correction, what=what or f"{test}-test")
 
 
 # ----------------------------------------------------------------------------- user checks
 
 
-def compare(quantity: str, simulated, theory, *, params=None, test: str = "z"):
+def compare(quantity: str, simulated, theory, *, params=None, test: str = "z", bounds=None):
     """One :class:`~collapse_theory.verify.Outcome` of a check: simulated samples against theory.
 
     Parameters
@@ -495,6 +510,9 @@ def compare(quantity: str, simulated, theory, *, params=None, test: str = "z"):
     params : dict, optional
         The grid point (JSON-able scalars).
     test : {"z", "binomial", "ks"}
+    bounds : (lo, hi), optional
+        See :func:`consistency_pvalues` (the outcome's test is then ``"bound"``
+        when the sample has no spread).
 
     Returns
     -------
@@ -509,9 +527,10 @@ def compare(quantity: str, simulated, theory, *, params=None, test: str = "z"):
     from .verify import Outcome
 
     x = np.ravel(np.asarray(simulated, dtype=np.float64))
-    p = float(consistency_pvalues(x, theory, test=test)[0])
+    p = float(consistency_pvalues(x, theory, test=test, bounds=bounds)[0])
     th = float(theory) if test in ("z", "binomial") else math.nan
-    return Outcome(quantity, dict(params or {}), p, float(x.mean()) if test != "ks" else math.nan, th, test, int(x.size))
+    kind = "bound" if test == "z" and bounds is not None and np.all(x == x[0]) else test
+    return Outcome(quantity, dict(params or {}), p, float(x.mean()) if test != "ks" else math.nan, th, kind, int(x.size))
 
 
 def register_check(name: str, func=None, *, description: str = "", source: str = "", requires=(), replace: bool = False):

@@ -309,10 +309,9 @@ def _w2_squared_logvar_core(m1, log_var1, m2, log_var2) -> np.ndarray:
     """
     l1 = np.asarray(log_var1, dtype=np.float64)
     l2 = np.asarray(log_var2, dtype=np.float64)
-    top = np.maximum(l1, l2)
+    top = np.array(np.maximum(l1, l2))  # np.array: 0-d inputs stay arrays, so the in-place steps work
     with np.errstate(invalid="ignore"):
-        gap = np.subtract(l1, l2)
-    np.abs(gap, out=gap)
+        gap = np.array(np.abs(l1 - l2))
     gap[np.isnan(gap)] = 0.0  # both variances exactly 0: -inf - -inf
     gap *= -0.5
     np.expm1(gap, out=gap)
@@ -320,7 +319,7 @@ def _w2_squared_logvar_core(m1, log_var1, m2, log_var2) -> np.ndarray:
     with np.errstate(over="ignore"):
         np.exp(top, out=top)
     gap *= top
-    dm = np.subtract(m1, m2, dtype=np.float64)
+    dm = np.array(np.subtract(m1, m2), dtype=np.float64)
     dm *= dm
     dm = dm + gap if dm.shape != gap.shape else np.add(dm, gap, out=dm)
     return dm

@@ -174,18 +174,15 @@ def _z_outcome(quantity, params, samples, expected, *, bounds=None, qq=None) -> 
 
     A sample without spread (e.g. every chain already absorbed, so every
     heterozygosity is 0) has no standard error. For a statistic known to lie
-    in ``bounds = (lo, hi)`` the test is then exact instead: if every one of
-    ``R`` values equals ``v``, then :math:`|E X - v| \le (hi - lo) P(X \ne v)`, so
-    under the theory :math:`P(\text{all } R \text{ equal } v) \le (1 - |\theta - v|/(hi - lo))^R`,
-    which is the p-value (test ``"bound"``).
+    in ``bounds = (lo, hi)`` the test is then exact instead (test ``"bound"``,
+    :func:`collapse_theory._stats.constant_sample_test`).
     """
-    from .._stats import z_test
+    from .._stats import constant_sample_test, z_test
 
     x = np.asarray(samples, dtype=np.float64)
     expected = float(expected)
     if bounds is not None and x.size and np.all(x == x[0]):
-        lo, hi = bounds
-        p = max(0.0, 1.0 - abs(expected - x[0]) / (hi - lo)) ** x.size
+        p = constant_sample_test(x[0], expected, x.size, bounds)
         return Outcome(quantity, dict(params), float(p), float(x[0]), expected, "bound", x.size, qq)
     return Outcome(quantity, dict(params), float(z_test(x, expected)), float(x.mean()), expected, "z", x.size, qq)
 
