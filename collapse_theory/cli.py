@@ -441,6 +441,18 @@ _COMMANDS = [_add_reproduce, _add_verify, _add_absorb, _add_tails, _add_gaussian
 
 
 def get_parser() -> argparse.ArgumentParser:
+    """The ``collapse-theory`` argument parser.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        With one sub-command per entry of :data:`_COMMANDS`.
+
+    Examples
+    --------
+    >>> "verify" in get_parser().format_help()
+    True
+    """
     from . import __version__
 
     parser = argparse.ArgumentParser(
@@ -455,7 +467,25 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    """Run the command line; returns the exit code."""
+    """Run the command line; returns the exit code.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        0 success; 1 a study inconsistent with theory, a failing verify
+        check, sweep cell or report section; 2 bad input (ValueError,
+        TypeError, FileNotFoundError are reported, not raised).
+
+    Examples
+    --------
+    >>> main(["absorb", "--mixing", "fresh:0.1"])  # absorption needs replacement
+    2
+    """
     parser = get_parser()
     args = parser.parse_args(argv)
     if getattr(args, "func", None) is None:

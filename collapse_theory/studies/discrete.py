@@ -49,6 +49,19 @@ def resolve_p0(p0=None, K=None, exponent: float = 1.1) -> np.ndarray:
     Returns
     -------
     ndarray, shape (K,)
+
+    Raises
+    ------
+    ValueError
+        If ``p0`` is not a probability vector or a known name, ``K`` is
+        missing or disagrees with ``p0``, or ``exponent < 0``.
+
+    Examples
+    --------
+    >>> resolve_p0(K=4).tolist()
+    [0.25, 0.25, 0.25, 0.25]
+    >>> resolve_p0("zipf", K=3, exponent=1.0).round(4).tolist()
+    [0.5455, 0.2727, 0.1818]
     """
     if p0 is None or isinstance(p0, str):
         kind = check_choice("p0", "uniform" if p0 is None else p0, ("uniform", "zipf"))
@@ -111,6 +124,26 @@ def absorption(
         ``curves``: ``generation`` (t grid), ``survival_simulated`` and
         ``survival_theory`` (:math:`P(T > t)`), ``p0``, ``fixation_simulated``,
         ``time`` (the simulated absorption times).
+
+    Raises
+    ------
+    ValueError
+        On invalid ``p0``, ``M``, ``replicates`` or ``max_generations``
+        (messages name the parameter).
+
+    References
+    ----------
+    Kemeny & Snell (1960), *Finite Markov Chains* (fundamental matrix);
+    Kimura & Ohta (1969), Genetics 61, 763 (diffusion mean); formulas in
+    :func:`collapse_theory.theory.discrete.absorption_time`.
+
+    Examples
+    --------
+    >>> res = absorption([0.5, 0.5], 10, replicates=200, rng=0)
+    >>> res.table()["quantity"].iloc[0]
+    'mean absorption time (exact)'
+    >>> res.passed()
+    True
     """
     from ..chains.discrete import DiscreteChain
     from ..theory import discrete as th
@@ -227,6 +260,17 @@ def tail_loss(
     StudyResult
         ``curves``: ``generation``, ``support_mean/low/high``, ``support_theory``,
         ``alive_mass_mean/low/high``, ``alive_mass_theory``.
+
+    Raises
+    ------
+    ValueError
+        On invalid parameters, or a ``mixing`` outside :data:`MIXING_WORKFLOWS`.
+
+    Examples
+    --------
+    >>> res = tail_loss(K=50, M=40, generations=5, replicates=50, rng=0)
+    >>> res.curves["support_theory"].shape, res.passed()
+    ((6,), True)
     """
     from ..chains.discrete import DiscreteChain
     from ..theory import discrete as th
@@ -324,6 +368,17 @@ def heterozygosity(
     -------
     StudyResult
         ``curves``: ``generation``, ``mean``, ``low``, ``high``, ``theory``, ``stationary``.
+
+    Raises
+    ------
+    ValueError
+        On invalid parameters, or a ``mixing`` outside :data:`MIXING_WORKFLOWS`.
+
+    Examples
+    --------
+    >>> res = heterozygosity(K=3, M=20, generations=10, replicates=200, rng=0, mixing="fresh:0.2")
+    >>> res.params["mixing"]["workflow"], res.passed()
+    ('fresh', True)
     """
     from ..chains.discrete import DiscreteChain
     from ..theory import discrete as th

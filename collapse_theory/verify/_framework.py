@@ -93,6 +93,29 @@ def register(name: str, *, description: str, source: str = "", requires: tuple =
 
     ``requires`` lists modules the check imports; if one is missing the
     check is skipped with that reason.
+
+    Parameters
+    ----------
+    name : str
+        Unique check name, ``"family.quantity"``.
+    description, source : str
+        Shown in the summary and the report.
+    requires : tuple of str
+        Modules the check needs.
+
+    Returns
+    -------
+    callable
+        The decorator (it returns the function unchanged).
+
+    Examples
+    --------
+    >>> @register("demo.trivial", description="a check that always passes")
+    ... def _trivial(level, rng):
+    ...     return [Outcome("x", {}, 1.0)]
+    >>> run(checks=["demo.trivial"], show_progress=False).passed
+    True
+    >>> unregister("demo.trivial")
     """
 
     def deco(func):
@@ -109,6 +132,17 @@ def unregister(name: str) -> None:
     ------
     ValueError
         If no check of that name is registered.
+
+    Parameters
+    ----------
+    name : str
+
+    Examples
+    --------
+    >>> unregister("no.such.check")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: unregister: no check named 'no.such.check'; ...
     """
     if name not in CHECKS:
         raise ValueError(f"unregister: no check named {name!r}; registered: {', '.join(CHECKS)}")
