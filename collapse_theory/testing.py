@@ -223,9 +223,7 @@ def mixings(workflows=WORKFLOWS):
         "accumulate": share.map(lambda g: Mixing.accumulate(real=g)),
         "accumulate-subsample": share.map(lambda g: Mixing.accumulate(real=g, subsample=True)),
         "augment": st.floats(0.05, 8.0).map(lambda r: Mixing.augment(synthetic_ratio=r)),
-        "mixture": st.tuples(positive, positive, share).map(
-            lambda w: Mixing(w[0] / sum(w), w[1] / sum(w), 1.0 - w[0] / sum(w) - w[1] / sum(w))
-        ),
+        "mixture": st.tuples(positive, positive, share).map(lambda w: Mixing(*(v / sum(w) for v in w))),
     }
     return st.one_of(*(makers[w] for w in workflows)).filter(lambda m: m.workflow in workflows)
 

@@ -17,6 +17,8 @@ from naive_discrete import naive_absorb, naive_absorption_moments, naive_simulat
 from scipy import stats
 
 import collapse_theory as ct
+from collapse_theory import testing
+from collapse_theory.studies.discrete import MIXING_WORKFLOWS
 from collapse_theory.chains.discrete import PROBS_LIMIT_BYTES
 
 # ----------------------------------------------------------------------------- against the naive reference
@@ -129,12 +131,10 @@ def test_recorded_statistics_agree_with_probs():
 
 # ----------------------------------------------------------------------------- properties
 
-p0_strategy = st.lists(st.floats(0.0, 1.0), min_size=1, max_size=8).filter(lambda w: sum(w) > 0.1).map(
-    lambda w: np.asarray(w) / np.sum(w)
-)
-mixing_strategy = st.sampled_from(
-    [ct.Mixing.replace(), ct.Mixing.fresh(0.3), ct.Mixing.accumulate(), ct.Mixing.accumulate(0.2), ct.Mixing(0.5, 0.3, 0.2)]
-)
+# the public testing kit's strategies: every valid p0 (zeros included) and every
+# workflow the discrete chain honours
+p0_strategy = testing.p0_vectors(1, 8)
+mixing_strategy = testing.mixings(MIXING_WORKFLOWS)
 
 
 @given(p0=p0_strategy, M=st.integers(1, 30), mixing=mixing_strategy, seed=st.integers(0, 2**32 - 1))
