@@ -297,6 +297,7 @@ def test_cli_absorb_and_tails(tmp_path, capsys):
     assert main(["absorb", "--M", "0", "--out", str(tmp_path / "x")]) == 2
 
 
+@pytest.mark.slow  # end to end: the report section
 def test_report_section_quick():
     from collapse_theory.report.sections.discrete import build
 

@@ -183,12 +183,11 @@ def _check_gaussian_mitigation(level, rng):
     M = 20
     ts = np.array(_sizes(level, (1, 5, 20), (1, 2, 5, 10, 20, 50)))
     t_stat = 100  # spectral radius of the fresh-data recursion <= 0.9: 0.9^100 < 3e-5
-    cases = {"fresh(0.1)": (0.1, "fresh"), "fresh(0.5)": (0.5, "fresh"), "accumulate": (0.0, "accumulate")}
-    if level == "full":
-        cases["accumulate(0.1)"] = (0.1, "accumulate")
+    specs = ["fresh:0.1", "fresh:0.5", "accumulate"] + (["accumulate:0.1"] if level == "full" else [])
     out = []
-    for name, (g, wf) in cases.items():
-        mix = Mixing.fresh(real=g) if wf == "fresh" else Mixing.accumulate(real=g)
+    for name in specs:
+        mix = Mixing.from_spec(name)
+        g, wf = mix.real, mix.workflow
         G = t_stat if wf == "fresh" else int(ts.max())
         run = GaussianChain(0.0, 1.0, sample_size=M, mixing=mix).simulate(G, R, rng=rng, show_progress=False)
         path = th.moment_recursion(int(ts.max()), M, gamma=g, workflow=wf)
