@@ -298,33 +298,6 @@ def w2_squared_gaussian_factors(m1, L1, m2, L2) -> np.ndarray | float:
     return float(out) if out.ndim == 0 else out
 
 
-def _w2_squared_logvar_core(m1, log_var1, m2, log_var2) -> np.ndarray:
-    """The formula of :func:`w2_squared_gaussian_logvar` without validation (private, for hot paths).
-
-    Inputs are float arrays (or scalars) that broadcast together; log-variances
-    may be ``-inf`` (a variance of 0) but never NaN or ``+inf``, which the
-    caller guarantees. Returns an ndarray of the broadcast shape (0-d for
-    scalars). Temporaries are reused in place, so the cost is a few passes
-    over the data (the Gaussian chain calls it on (R, G + 1) arrays).
-    """
-    l1 = np.asarray(log_var1, dtype=np.float64)
-    l2 = np.asarray(log_var2, dtype=np.float64)
-    top = np.array(np.maximum(l1, l2))  # np.array: 0-d inputs stay arrays, so the in-place steps work
-    with np.errstate(invalid="ignore"):
-        gap = np.array(np.abs(l1 - l2))
-    gap[np.isnan(gap)] = 0.0  # both variances exactly 0: -inf - -inf
-    gap *= -0.5
-    np.expm1(gap, out=gap)
-    gap *= gap
-    with np.errstate(over="ignore"):
-        np.exp(top, out=top)
-    gap *= top
-    dm = np.array(np.subtract(m1, m2), dtype=np.float64)
-    dm *= dm
-    dm = dm + gap if dm.shape != gap.shape else np.add(dm, gap, out=dm)
-    return dm
-
-
 def w2_squared_gaussian_logvar(m1, log_var1, m2, log_var2) -> np.ndarray | float:
     r"""Squared W2 between 1-D Gaussians given log-variances (no underflow).
 
@@ -360,7 +333,19 @@ def w2_squared_gaussian_logvar(m1, log_var1, m2, log_var2) -> np.ndarray | float
             raise ValueError(f"{name} must be real and below +inf (-inf means a variance of 0)")
         lv.append(a)
     out = _w2_squared_logvar_core(m1, lv[0], m2, lv[1])
-    return float(out) if out.ndim == 0 else out
+    return float(out) if np.ndim(out) == 0 else out
+
+
+def _w2_squared_logvar_core(m1, l1, m2, l2):
+    """The unvalidated core of :func:`w2_squared_gaussian_logvar` (arrays broadcast; used by the chains)."""
+    l1, l2 = np.broadcast_arrays(np.asarray(l1, dtype=np.float64), np.asarray(l2, dtype=np.float64))
+    top = np.maximum(l1, l2)
+    with np.errstate(invalid="ignore"):
+        gap = np.abs(l1 - l2)
+    gap = np.where(np.isneginf(top), 0.0, gap)  # both variances exactly 0
+    ds2 = np.exp(top) * np.expm1(-0.5 * gap) ** 2
+    dm = np.subtract(m1, m2)
+    return dm * dm + ds2
 
 
 # ---------------------------------------------------------------------------
