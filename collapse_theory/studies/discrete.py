@@ -22,6 +22,7 @@ discrete studies accept the workflows in :data:`MIXING_WORKFLOWS`. Formulas:
 from __future__ import annotations
 
 import time
+import warnings
 
 import numpy as np
 
@@ -81,6 +82,29 @@ def resolve_p0(p0=None, K=None, exponent: float = 1.1) -> np.ndarray:
 
 #: Workflows the discrete studies (and the discrete chain's theory) accept.
 MIXING_WORKFLOWS = ("replace", "fresh", "mixture", "accumulate")
+
+
+def _study_mixing(mixing, real, where: str):
+    """The study's Mixing; ``real`` is the deprecated share argument (kept only for old grids)."""
+    if real is not None:
+        warnings.warn(
+            f"studies.{where}: real= is deprecated; say where data come from with one Mixing spec, "
+            "e.g. mixing='fresh:0.1' or 'accumulate:0.1'",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        g = check_float("real", real, min=0.0, max=1.0)
+        base = "fresh" if mixing is None else mixing
+        if isinstance(base, str) and ":" not in base:
+            if base.strip().lower() == "replace":
+                if g > 0:
+                    raise ValueError(f"mixing='replace' has no fresh data, got real = {g}")
+                mixing = "replace"
+            else:
+                mixing = f"{base}:{g!r}"
+        elif check_mixing(base).real != g:
+            raise ValueError(f"real = {g} contradicts mixing = {check_mixing(base).to_spec()!r}")
+    return check_mixing(mixing, MIXING_WORKFLOWS, where=f"studies.{where}")
 
 
 # ----------------------------------------------------------------------------- absorption
@@ -233,6 +257,7 @@ def tail_loss(
     rng=None,
     mixing=None,
     checkpoints=None,
+    real: float | None = None,
     show_progress: bool = False,
 ) -> StudyResult:
     """Loss of the tails: surviving states and the original mass they carry.
@@ -252,6 +277,11 @@ def tail_loss(
     mixing : Mixing, spec string or dict, optional
         Where each generation's data come from (default replace); one of
         :data:`MIXING_WORKFLOWS`, parsed by :meth:`~collapse_theory.Mixing.from_spec`.
+    real : float, optional
+        Deprecated (a DeprecationWarning): the fresh share, combined with a
+        workflow name in ``mixing`` (``mixing="accumulate", real=0.1`` is
+        ``mixing="accumulate:0.1"``). Kept only for grids written before the
+        one Mixing vocabulary.
     checkpoints : sequence of int, optional
         Generations tabulated (default 1, G/10, G/2, G).
 
@@ -282,7 +312,7 @@ def tail_loss(
     M = check_int("M", M, min=1)
     G = check_int("generations", generations, min=1)
     R = check_int("replicates", replicates, min=1)
-    mix = check_mixing(mixing, MIXING_WORKFLOWS, where="studies.tail_loss")
+    mix = _study_mixing(mixing, real, "tail_loss")
     run = DiscreteChain(p, sample_size=M, mixing=mix).simulate(
         G, R, rng=rng, record=("support", "alive_mass"), show_progress=show_progress
     )
@@ -343,6 +373,7 @@ def heterozygosity(
     rng=None,
     mixing=None,
     checkpoints=None,
+    real: float | None = None,
     show_progress: bool = False,
 ) -> StudyResult:
     """Heterozygosity :math:`1 - \\sum_i p_i^2` against its exact expectation.
@@ -362,6 +393,11 @@ def heterozygosity(
     mixing : Mixing, spec string or dict, optional
         Where each generation's data come from (default replace); one of
         :data:`MIXING_WORKFLOWS`, parsed by :meth:`~collapse_theory.Mixing.from_spec`.
+    real : float, optional
+        Deprecated (a DeprecationWarning): the fresh share, combined with a
+        workflow name in ``mixing`` (``mixing="accumulate", real=0.1`` is
+        ``mixing="accumulate:0.1"``). Kept only for grids written before the
+        one Mixing vocabulary.
     checkpoints : sequence of int, optional
 
     Returns
@@ -388,7 +424,7 @@ def heterozygosity(
     M = check_int("M", M, min=1)
     G = check_int("generations", generations, min=1)
     R = check_int("replicates", replicates, min=1)
-    mix = check_mixing(mixing, MIXING_WORKFLOWS, where="studies.heterozygosity")
+    mix = _study_mixing(mixing, real, "heterozygosity")
     run = DiscreteChain(p, sample_size=M, mixing=mix).simulate(
         G, R, rng=rng, record=("heterozygosity",), show_progress=show_progress
     )
