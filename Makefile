@@ -39,10 +39,12 @@ test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow" -q
 
 # Line coverage of the Numba kernels: the kernel tests with the JIT off, so
-# coverage.py sees the kernel code run as Python.
+# coverage.py sees the kernel code run as Python (about 8 minutes on two cores;
+# the studies and CLI tests, which only call the kernels, are left out).
 KERNEL_TESTS := tests/test_kernel_rng.py tests/test_discrete_chain.py tests/test_gaussian_chain.py
 coverage: $(STAMP)
-	NUMBA_DISABLE_JIT=1 $(BIN)/python -m pytest $(KERNEL_TESTS) -m "not slow" -o addopts="-ra --strict-markers" -q \
+	NUMBA_DISABLE_JIT=1 $(BIN)/python -m pytest $(KERNEL_TESTS) -m "not slow" -k "not studies and not cli" \
+	  -o addopts="-ra --strict-markers" -q \
 	  --cov=collapse_theory.chains --cov-report=term-missing --cov-report=html
 
 bench: $(STAMP)
