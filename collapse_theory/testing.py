@@ -278,7 +278,7 @@ def covariances(dim=None, *, min_dim: int = 1, max_dim: int = 4, min_eigenvalue:
     return build()
 
 
-def samplers(*, temperature=(0.25, 4.0), top_k=(1, 50), top_p=(0.05, 1.0), min_p=(0.0, 0.5)):
+def samplers(*, temperature=(0.25, 4.0), top_k=(1, 50), top_p=(0.05, 1.0), min_p=(0.01, 0.5)):
     """Hypothesis strategy: decoding samplers :class:`collapse_theory.sampling.Sampler`.
 
     Each of ``temperature``, ``top_k``, ``top_p``, ``min_p`` is left at None
