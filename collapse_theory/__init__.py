@@ -11,7 +11,7 @@ transformers, Dask) are only needed by the parts that use them.
 Module map
 ----------
 ``process``      Mixing (where data come from) and sample-size schedules
-``chains/``      the collapse chains (DiscreteChain, GaussianChain) and their Numba kernels
+``chains/``      the collapse chains (DiscreteChain, GaussianChain, RegressionChain) and their Numba kernels
 ``theory/``      closed forms and their SymPy derivations (Derivation)
 ``wasserstein``  W2 estimators (every function returning W2^2 says so: w2_squared_*)
 ``studies/``     Monte Carlo studies: simulation and theory in one StudyResult
@@ -42,6 +42,7 @@ _SUBMODULES = ("theory", "wasserstein", "studies", "runs", "report", "sweep", "p
 _LAZY_ATTRS = {
     "DiscreteChain": "collapse_theory.chains",
     "GaussianChain": "collapse_theory.chains",
+    "RegressionChain": "collapse_theory.chains",
 }
 
 __all__ = [
@@ -50,7 +51,8 @@ __all__ = [
     "schedules",      # constructors: schedules.constant / linear / power
     "DiscreteChain",  # multinomial resampling chain (neutral Wright-Fisher)
     "GaussianChain",  # recursive Gaussian refit chain (Theorem 3.1)
-    "theory",         # closed forms: theory.discrete, theory.gaussian; Derivation
+    "RegressionChain",  # linear models refitted on their own labels
+    "theory",         # closed forms: theory.discrete, .gaussian, .regression; Derivation
     "wasserstein",    # W2^2 estimators that stay right as variances collapse
     "studies",        # simulation against theory: StudyResult with table() and figure()
     "runs",           # learned generational runs: gmm, vae, lm; GenerationalRun

@@ -31,6 +31,7 @@ EXPECTED = [
     "06_language_model.py",
     "07_mitigation.py",
     "08_testing_kit.py",
+    "09_regression.py",
 ]
 
 

@@ -9,17 +9,20 @@ Module map
                           neutral Wright–Fisher drift), its run and absorption results
 ``gaussian.py``           :class:`GaussianChain` (recursive mean/covariance
                           refit, Theorem 3.1) and its run result
+``regression.py``         :class:`RegressionChain` (linear models refitted on
+                          their own labels) and its run result
 ``_kernels_discrete.py``  @njit kernels: xoshiro256** streams, binomials, alias tables
 ``_kernels_gaussian.py``  @njit kernels of the Gaussian chain
 """
 
 import importlib
 
-_LAZY = {"DiscreteChain": ".discrete", "GaussianChain": ".gaussian"}
+_LAZY = {"DiscreteChain": ".discrete", "GaussianChain": ".gaussian", "RegressionChain": ".regression"}
 
 __all__ = [
     "DiscreteChain",  # multinomial resampling chain: .simulate(), .absorb()
     "GaussianChain",  # recursive Gaussian refit chain: .simulate()
+    "RegressionChain",  # linear models refitted on their own labels: .simulate()
 ]
 
 

@@ -14,6 +14,8 @@ Module map
 ``gaussian.py``
     :func:`variance_decay`, :func:`w2_growth`, :func:`schedules`,
     :func:`mitigation` (Gaussian chain, Theorem 3.1).
+``regression.py``
+    :func:`regression_error` (regression chain).
 ``wasserstein.py``
     :func:`~collapse_theory.studies.wasserstein.w2_accuracy`: the W2^2
     estimators at collapsed variances against POT's defaults and exact values
@@ -24,5 +26,6 @@ from . import wasserstein  # noqa: F401  (studies.wasserstein.w2_accuracy)
 from ._base import StudyResult
 from .discrete import absorption, heterozygosity, tail_loss
 from .gaussian import mitigation, schedules, variance_decay, w2_growth
+from .regression import regression_error
 
-__all__ = ["StudyResult", "absorption", "tail_loss", "heterozygosity", "variance_decay", "w2_growth", "schedules", "mitigation"]
+__all__ = ["StudyResult", "absorption", "tail_loss", "heterozygosity", "variance_decay", "w2_growth", "schedules", "mitigation", "regression_error"]

@@ -11,18 +11,21 @@ Module map
                     absorption time, survival, support
 ``gaussian.py``     Theorem 3.1: exact moments and E W2^2 for every workflow,
                     schedules, stationary values
+``regression.py``   linear models refitted on their own labels: exact
+                    expected error for every workflow, strong-collapse floor
 """
 
 import importlib
 
 from ._derivation import Derivation
 
-_MODULES = ("discrete", "gaussian")
+_MODULES = ("discrete", "gaussian", "regression")
 
 __all__ = [
     "Derivation",  # one derivation: named steps (SymPy expressions), result, source, .latex()
     "discrete",    # closed forms of the discrete chain
     "gaussian",    # closed forms of the Gaussian chain
+    "regression",  # closed forms of the regression chain
 ]
 
 
