@@ -16,7 +16,7 @@ from collapse_theory.studies._base import make_row
 def test_every_simulating_command_takes_mixing():
     parser = cli.get_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
-    for name in ("absorb", "tails", "gaussian", "gmm", "vae", "lm"):
+    for name in ("absorb", "tails", "gaussian", "regression", "gmm", "vae", "lm"):
         opts = {o for a in sub.choices[name]._actions for o in a.option_strings}
         assert "--mixing" in opts, name
         assert not opts & {"--real", "--workflow", "--gamma", "--keep-original"}, name
