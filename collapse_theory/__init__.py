@@ -21,10 +21,11 @@ try:
 except _metadata.PackageNotFoundError:  # pragma: no cover
     __version__ = "0+unknown"
 
-_SUBMODULES = ("theory", "wasserstein", "studies", "runs", "report", "sweep", "plotting", "chains", "verify")
+_SUBMODULES = ("theory", "wasserstein", "studies", "runs", "report", "sweep", "plotting", "chains", "verify", "sampling")
 _LAZY_ATTRS = {
     "DiscreteChain": "collapse_theory.chains",
     "GaussianChain": "collapse_theory.chains",
+    "Sampler": "collapse_theory.sampling",
 }
 
 __all__ = ["Mixing", "Schedule", "schedules", "__version__", *_LAZY_ATTRS, *_SUBMODULES]
