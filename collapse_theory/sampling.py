@@ -195,7 +195,7 @@ class Sampler:
     >>> import collapse_theory as ct
     >>> s = ct.Sampler(top_p=0.9)
     >>> s.apply([0.5, 0.3, 0.15, 0.05]).round(4).tolist()
-    [0.5556, 0.3333, 0.1111, 0.0]
+    [0.5263, 0.3158, 0.1579, 0.0]
     >>> ct.Sampler().is_identity
     True
     """
