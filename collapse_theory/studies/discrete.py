@@ -28,7 +28,7 @@ from .._validate import check_choice, check_float, check_int, check_probability_
 from ..process import Mixing
 from ._base import StudyResult, make_row
 
-__all__ = ["absorption", "tail_loss", "heterozygosity", "resolve_p0", "resolve_mixing"]
+__all__ = ["absorption", "tail_loss", "heterozygosity", "resolve_p0", "resolve_mixing", "english_words"]
 
 
 def resolve_p0(p0=None, K=None, exponent: float = 1.1) -> np.ndarray:
@@ -36,10 +36,12 @@ def resolve_p0(p0=None, K=None, exponent: float = 1.1) -> np.ndarray:
 
     Parameters
     ----------
-    p0 : array_like, shape (K,), {'uniform', 'zipf'} or None
-        None means uniform over ``K`` states.
+    p0 : array_like, shape (K,), {'uniform', 'zipf', 'english-words'} or None
+        None means uniform over ``K`` states; 'english-words' is the relative
+        frequency of the ``K`` most frequent English words of the ``wordfreq``
+        package (:func:`english_words`; extra ``[words]``), a real Zipf-like law.
     K : int, optional
-        Number of states for 'uniform' / 'zipf' / None.
+        Number of states for 'uniform' / 'zipf' / 'english-words' / None.
     exponent : float
         Zipf exponent ``s``: :math:`p_{0,k} \\propto k^{-s}`, ``k = 1..K``.
 
@@ -48,12 +50,14 @@ def resolve_p0(p0=None, K=None, exponent: float = 1.1) -> np.ndarray:
     ndarray, shape (K,)
     """
     if p0 is None or isinstance(p0, str):
-        kind = check_choice("p0", "uniform" if p0 is None else p0, ("uniform", "zipf"))
+        kind = check_choice("p0", "uniform" if p0 is None else p0, ("uniform", "zipf", "english-words"))
         if K is None:
             raise ValueError(f"p0={kind!r} needs K (the number of states)")
         K = check_int("K", K, min=1)
         if kind == "uniform":
             return np.full(K, 1.0 / K)
+        if kind == "english-words":
+            return english_words(K)[1]
         s = check_float("exponent", exponent, min=0.0)
         w = np.arange(1, K + 1, dtype=np.float64) ** -s
         return w / w.sum()
@@ -61,6 +65,40 @@ def resolve_p0(p0=None, K=None, exponent: float = 1.1) -> np.ndarray:
     if K is not None and check_int("K", K, min=1) != p.size:
         raise ValueError(f"K = {K} does not match the length of p0 ({p.size})")
     return p
+
+
+def english_words(K: int) -> tuple:
+    """The ``K`` most frequent English words and their renormalised frequencies (``wordfreq``, no download).
+
+    Frequencies are those of ``wordfreq.word_frequency(word, "en")`` for the
+    words of ``wordfreq.top_n_list("en", K)`` (the package's "best" list,
+    frequencies rounded to about three significant figures, so the tail has
+    ties), divided by their sum. Needs the ``wordfreq`` package (extra
+    ``[words]``); its data ship inside its wheel.
+
+    Returns
+    -------
+    (list of str, ndarray shape (K,))
+
+    Raises
+    ------
+    ImportError
+        wordfreq is not installed.
+    ValueError
+        ``K`` exceeds the number of words wordfreq lists.
+    """
+    K = check_int("K", K, min=1)
+    try:
+        import wordfreq
+    except ImportError:
+        raise ImportError("p0='english-words' needs the wordfreq package: pip install collapse_theory[words]") from None
+    words = wordfreq.top_n_list("en", K)
+    if len(words) < K:
+        raise ValueError(f"K = {K}: wordfreq lists only {len(words)} English words")
+    f = np.array([wordfreq.word_frequency(w, "en") for w in words], dtype=np.float64)
+    if not np.all(np.isfinite(f)) or np.any(f <= 0):
+        raise ValueError("wordfreq returned a non-positive or non-finite frequency")
+    return list(words), f / f.sum()
 
 
 def resolve_mixing(mixing=None, real=None) -> Mixing:
