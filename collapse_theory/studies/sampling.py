@@ -189,7 +189,7 @@ def sampling_curation(
                 if np.isfinite(e):
                     pv = 1.0 if np.ptp(x[:, t]) == 0 and abs(x[0, t] - e) < 1e-9 else z_test(x[:, t], e)
                 ref = e if np.isfinite(e) else float(c[f"{stat}_infinite"][t])
-                tag = "exact" if np.isfinite(e) else "M = infinity, no test"
+                tag = "exact" if np.isfinite(e) else ("M = infinity, no test" if th else "simulation only")
                 rows.append(make_row(f"{label}: {stat}, generation {t} ({tag})", m[t], lo[t], hi[t], ref, pv))
         curves[label] = c
         summary[label] = {

@@ -1,0 +1,100 @@
+"""The sampling study, its report section, the LM record reader and the CLI command."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import collapse_theory as ct
+from collapse_theory.studies.sampling import lm_comparison, lm_record, lm_sampler
+
+
+def _lm_json(tmp_path, **over):
+    data = {
+        "config": {"ground_truth": {"vocab_size": 200, "zipf": 1.1}, "num_beams": 5},
+        "reference": {"tokens_per_generation": 300.0, "support": 150},
+        "support": {"paper-5ep": [121.0, 60.0, 37.0]},
+        "theory_expected_support": [121.0, 100.0, 89.0],
+    }
+    data.update(over)
+    rec = {"key": "lm", "status": "ok", "data": data}
+    (tmp_path / "data").mkdir(parents=True, exist_ok=True)
+    path = tmp_path / "data" / "lm.json"
+    path.write_text(json.dumps(rec))
+    return path
+
+
+def test_lm_record_validates(tmp_path):
+    rec, why = lm_record(tmp_path / "data" / "lm.json")
+    assert rec is None and "has not run" in why
+    path = _lm_json(tmp_path)
+    rec, why = lm_record(path)
+    assert why is None and rec["decoding"] == {"method": "beam", "width": 5} and rec["tokens_per_generation"] == 300
+    for bad in (
+        {"support": {"x": [1.0, "__import__('os')"]}},
+        {"support": {"x": [1.0, -3.0]}},
+        {"config": {"ground_truth": {"vocab_size": "200", "zipf": 1.1}}},
+        {"reference": {"tokens_per_generation": float("inf")}},
+    ):
+        rec, why = lm_record(_lm_json(tmp_path, **bad))
+        assert rec is None and "lm.json" in why
+    path.write_text("{not json")
+    assert lm_record(path)[0] is None
+
+
+def test_lm_sampler_maps_decoding():
+    smps, note = lm_sampler({"method": "sample", "temperature": 0.8, "top_p": 0.9})
+    (s,) = smps.values()
+    assert s.temperature == 0.8 and s.top_p == 0.9 and "sampled" in note
+    smps, note = lm_sampler({"method": "beam", "width": 5})
+    assert "not a sampler" in note and "pure resampling" in smps
+
+
+def test_lm_comparison_shapes(tmp_path):
+    rec, _ = lm_record(_lm_json(tmp_path))
+    cmp = lm_comparison(rec, replicates=5, rng=0)
+    for d in cmp["chain"].values():
+        assert len(d["mean"]) == 3 and d["mean"][0] == pytest.approx(200)
+
+
+def test_study_rows_are_consistent_with_exact_theory():
+    res = ct.studies.sampling_curation(K=200, M=200, generations=6, replicates=300, rng=3)
+    tab = res.table()
+    assert tab["p_value"].notna().sum() >= 10
+    assert res.passed()
+    assert set(res.curves) >= {"generation", "pure resampling", "top-p 0.95"}
+    c = res.curves["top-k 20"]
+    assert np.all(np.isfinite(c["support_exact"]))
+
+
+def test_english_words_p0():
+    pytest.importorskip("wordfreq")
+    from collapse_theory.studies.discrete import english_words, resolve_p0
+
+    words, p = english_words(50)
+    assert words[0] == "the" and p.size == 50 and abs(p.sum() - 1) < 1e-12 and np.all(np.diff(p) <= 0)
+    np.testing.assert_array_equal(resolve_p0("english-words", 50), p)
+
+
+def test_section_builds_with_captions(tmp_path):
+    from collapse_theory.report.sections import sampling
+
+    _lm_json(tmp_path)
+    sec = sampling.build(quick=True, seed=0, out=tmp_path)
+    assert sec.skipped is None
+    assert set(sec.figures) == set(sec.captions) and "lm_vocabulary" in sec.figures
+    assert "Support after 20 generations" in sec.caption and "LM vocabulary survival" in sec.caption
+    sec2 = sampling.build(quick=True, seed=0, out=tmp_path / "none")
+    assert "has not run" in sec2.caption and "lm_vocabulary" not in sec2.figures
+
+
+def test_cli_sampling(tmp_path, capsys):
+    from collapse_theory.cli import main
+
+    rc = main(["sampling", "--K", "60", "--M", "60", "--generations", "3", "--replicates", "10", "--top-k", "6",
+               "--mixing", "accumulate-subsample", "--out", str(tmp_path)])
+    assert rc == 0 and (tmp_path / "sampling_curation.csv").exists()
+    assert main(["sampling", "--temperature", "0", "--out", str(tmp_path)]) == 2
+    assert "temperature" in capsys.readouterr().err
