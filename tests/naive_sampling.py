@@ -6,9 +6,9 @@
   enumeration of every tuple of K candidates (tiny K and support only);
 * ``naive_chain``: the sampled chain, one replicate and generation at a time,
   sampling each kept sample literally (K candidates, then the choice; a
-  verifier loop that draws until M samples are accepted), with every workflow;
-* ``numpy_chain``: the vectorised NumPy version of the sampled replace chain
-  (all replicates at once), the benchmark's baseline.
+  verifier loop that draws until M samples are accepted), with every workflow.
+
+The vectorised NumPy baseline of the benchmark is in ``benchmarks/test_sampling_bench.py``.
 """
 
 from __future__ import annotations
@@ -142,41 +142,3 @@ def naive_chain(p0, M, generations, replicates, rng, *, sampler=None, curation=N
             model = np.bincount(np.asarray(fit, dtype=np.int64), minlength=K) / len(fit)
             out[rep, t] = model
     return out
-
-
-def numpy_chain(p0, M, generations, replicates, rng, *, temperature=None, top_k=None, top_p=None, min_p=None):
-    """Vectorised NumPy sampled replace chain: all replicates per generation at once.
-
-    Returns the support, shape (R, G + 1). Ties: a stable sort of ``-p`` keeps
-    lower indices first, as the toolkit does.
-    """
-    rng = np.random.default_rng(rng)
-    p0 = np.asarray(p0, dtype=float)
-    R, K = replicates, p0.size
-    P = np.broadcast_to(p0, (R, K)).copy()
-    support = np.empty((R, generations + 1), dtype=np.int64)
-    support[:, 0] = np.count_nonzero(p0)
-    rows = np.arange(R)[:, None]
-    for t in range(1, generations + 1):
-        order = np.argsort(-P, axis=1, kind="stable")
-        w = np.take_along_axis(P, order, axis=1)
-        if temperature is not None and temperature != 1.0:
-            with np.errstate(divide="ignore"):
-                w = np.exp((np.log(w) - np.log(w[:, :1])) / temperature)
-        keep = w > 0
-        if top_k is not None:
-            keep[:, top_k:] = False
-        if top_p is not None and top_p < 1.0:
-            wk = np.where(keep, w, 0.0)
-            c = np.cumsum(wk / np.cumsum(wk, axis=1)[:, -1:], axis=1)
-            before = np.concatenate([np.zeros((R, 1)), c[:, :-1]], axis=1)
-            keep &= before < top_p
-        if min_p is not None:
-            keep &= w >= min_p * w[:, :1]
-        w = np.where(keep, w, 0.0)
-        q = np.zeros((R, K))
-        q[rows, order] = w / w.sum(axis=1, keepdims=True)
-        counts = rng.multinomial(M, q)
-        P = counts / M
-        support[:, t] = np.count_nonzero(counts, axis=1)
-    return support

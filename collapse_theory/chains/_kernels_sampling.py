@@ -15,7 +15,10 @@ put in index order, so ties go to the lower index. Mass sums are sequential
 in that order, as ``numpy.cumsum`` takes them.
 
 Draws from the sampled law are conditional binomials in decreasing order of
-probability (they stop when every sample is placed); best-of-``k`` draws the
+probability (they stop when every sample is placed), one per group of equal
+counts, whose samples then pick a member of the group uniformly (the model's
+many states with one or two copies cost one binomial, not one each; the
+temperature is evaluated once per distinct count); best-of-``k`` draws the
 ``k`` candidates of each kept sample from a Walker alias table; the verifier
 draws ``M`` samples from the accepted law :math:`\\propto q_i v_i` (the law of
 the first ``M`` accepted samples of a rejection loop, without the loop).
@@ -43,8 +46,13 @@ def _cut(wt, n, tau, top_k, top_p, min_p):
     """Temper the sorted weights ``wt[:n]`` in place and return how many the cuts keep (>= 1)."""
     if tau != 1.0:
         l0 = np.log(wt[0])
+        raw = np.nan
+        val = 0.0
         for j in range(n):
-            wt[j] = np.exp((np.log(wt[j]) - l0) / tau)
+            if wt[j] != raw:  # sorted: equal weights are adjacent, temper each value once
+                raw = wt[j]
+                val = np.exp((np.log(raw) - l0) / tau)
+            wt[j] = val
     nk = n
     if top_k > 0 and top_k < nk:
         nk = top_k
@@ -176,6 +184,44 @@ def _draw_list(n, ks, wt, nk, W, out, touched, nt, mark, xs):
                 nt += 1
             out[k] += x
             n_left -= x
+    return nt
+
+
+@njit(cache=True, error_model="numpy")
+def _draw_grouped(n, ks, wt, nk, out, touched, nt, mark, xs):
+    """As :func:`_draw_list` for weights sorted so that equal weights are adjacent.
+
+    One conditional binomial per group of equal weights, then each of the
+    group's samples picks a member uniformly (a multinomial split into groups,
+    and within a group the equal-probability multinomial it is).
+    """
+    W = 0.0
+    for j in range(nk):
+        W += wt[j]
+    n_left = n
+    rem = W
+    a = 0
+    while a < nk and n_left > 0:
+        b = a + 1
+        gm = wt[a]
+        while b < nk and wt[b] == wt[a]:
+            gm += wt[b]
+            b += 1
+        if b >= nk or gm >= rem:
+            x = n_left
+        else:
+            x = _binomial(xs, n_left, gm / rem)
+        rem -= gm
+        n_left -= x
+        size = b - a
+        for _ in range(x):
+            k = ks[a] if size == 1 else ks[a + _bounded(xs, size)]
+            if not mark[k]:
+                mark[k] = True
+                touched[nt] = k
+                nt += 1
+            out[k] += 1
+        a = b
     return nt
 
 
@@ -379,8 +425,11 @@ def sampled_kernel(
                 for j in range(nk):
                     W += wt[j]
             nt = 0
-            nt, ok = _draw_curated(n_new - n_real, ks, wt, nk, W, cur_kind, cur_k, reward, bt_w, accept, vbuf,
-                                   nxt, touched, nt, mark, xs)
+            if cur_kind == CUR_NONE and not identity:
+                nt = _draw_grouped(n_new - n_real, ks, wt, nk, nxt, touched, nt, mark, xs)
+            else:
+                nt, ok = _draw_curated(n_new - n_real, ks, wt, nk, W, cur_kind, cur_k, reward, bt_w, accept, vbuf,
+                                       nxt, touched, nt, mark, xs)
             if not ok:
                 status[r] = 1
                 break
