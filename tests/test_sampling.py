@@ -478,3 +478,18 @@ def test_lazy_exports():
     s = Sampler(temperature=0.7, top_p=0.95, curation=BestOfK([0.0, 1.0], k=2))
     assert Sampler.from_dict(s.to_dict()).to_dict() == s.to_dict()
     assert s.label() == "temperature 0.7, top-p 0.95, best-of-2 (bradley-terry)"
+
+
+@given(probs, st.integers(1, 40), st.integers(0, 6), st.integers(0, 2**32 - 1), st.sampled_from([None, 0.0, 0.3]))
+def test_temperature_one_is_the_plain_chain_draw_for_draw_property(p, M, G, seed, real):
+    mixing = ct.Mixing.fresh(real) if real else ct.Mixing.replace()
+    rec = ("support", "heterozygosity", "probs")
+    plain = ct.DiscreteChain(p, M, mixing=mixing).simulate(G, 3, rng=seed, record=rec)
+    same = ct.DiscreteChain(p, M, mixing=mixing, sampler=Sampler(temperature=1.0, top_p=1.0)).simulate(G, 3, rng=seed, record=rec)
+    np.testing.assert_array_equal(same.probs, plain.probs)
+
+
+@given(probs, st.floats(-5, 5), st.integers(1, 6), st.sampled_from(["bradley-terry", "argmax"]))
+def test_constant_reward_law_is_the_sampled_law(p, c, k, choice):
+    q = ths.curated_law(p, Sampler(top_p=0.9, curation=BestOfK(np.full(p.size, c), k=k, choice=choice)))
+    np.testing.assert_allclose(q, Sampler(top_p=0.9).apply(p), rtol=1e-8, atol=1e-12)

@@ -224,6 +224,13 @@ def bradley_terry_limit(p, reward) -> np.ndarray:
     References
     ----------
     Ferbach et al., NeurIPS 2024, arXiv 2407.09499.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from collapse_theory.theory import sampling as ths
+    >>> ths.bradley_terry_limit([0.5, 0.5], [0.0, np.log(3.0)]).round(12).tolist()
+    [0.25, 0.75]
     """
     p = check_probability_vector("p", p)
     r = BestOfK(reward).reward
@@ -351,6 +358,13 @@ def first_generation(p0, M: int, sampler=None, *, mixing: Mixing | None = None) 
     -------
     dict
         ``support``, ``heterozygosity``, ``alive_mass`` (floats) and ``law`` (shape (K,)).
+
+    Examples
+    --------
+    >>> import collapse_theory as ct
+    >>> from collapse_theory.theory import sampling as ths
+    >>> round(ths.first_generation([0.5, 0.5], 2, ct.Sampler(top_k=1))["support"], 12)
+    1.0
     """
     p = check_probability_vector("p0", p0)
     M = check_int("M", M, min=1)
@@ -404,6 +418,14 @@ def fixed_truncation(p0, M: int, t, sampler) -> dict:
     -------
     dict of ndarray, shape of ``t``
         ``support``, ``heterozygosity``, ``alive_mass``.
+
+    Examples
+    --------
+    >>> import collapse_theory as ct
+    >>> from collapse_theory.theory import sampling as ths
+    >>> ex = ths.fixed_truncation([0.4, 0.3, 0.2, 0.1], 10, [0, 1, 5], ct.Sampler(top_k=2))
+    >>> ex["support"].round(3).tolist()
+    [4.0, 1.996, 1.76]
     """
     from . import discrete as thd
 
@@ -598,6 +620,12 @@ def tail_cut_test_error(p, k: int, T):
     Returns
     -------
     float or ndarray, shape of ``T``
+
+    Examples
+    --------
+    >>> from collapse_theory.theory import sampling as ths
+    >>> float(ths.tail_cut_test_error([0.5, 0.3, 0.2], 2, 10**6))  # only the cut tail is missed
+    0.2
     """
     p = check_probability_vector("p", p)
     k = check_int("k", k, min=1)
@@ -616,6 +644,12 @@ def zipf_test_error_asymptotic(beta: float, T, k=None):
     :math:`\\sum_i p_i e^{-T p_i} \\approx \\int_0^\\infty` with the substitution
     :math:`y = T x^{-\\beta}/\\zeta` (:func:`derivations`, ``tale_of_tails``).
     Needs ``beta > 1``.
+
+    Examples
+    --------
+    >>> from collapse_theory.theory import sampling as ths
+    >>> round(ths.zipf_test_error_asymptotic(2.0, 10**4), 5)
+    0.00691
     """
     beta = check_float("beta", beta, min=1.0, min_inclusive=False)
     Ta = _check_T(T)
