@@ -493,3 +493,16 @@ def test_temperature_one_is_the_plain_chain_draw_for_draw_property(p, M, G, seed
 def test_constant_reward_law_is_the_sampled_law(p, c, k, choice):
     q = ths.curated_law(p, Sampler(top_p=0.9, curation=BestOfK(np.full(p.size, c), k=k, choice=choice)))
     np.testing.assert_allclose(q, Sampler(top_p=0.9).apply(p), rtol=1e-8, atol=1e-12)
+
+
+def test_bradley_terry_is_shift_invariant_at_extreme_rewards():
+    # rewards 5000 below zero: the kernel's candidate weights are relative to the best candidate, so no underflow
+    p = np.array([0.4, 0.3, 0.2, 0.1])
+    r = np.array([0.0, -1.0, 0.5, 2.0])
+    law = ths.best_of_k_law(p, r, 3)
+    run = ct.DiscreteChain(p, 200, sampler=Sampler(curation=BestOfK(r - 5000.0, k=3))).simulate(1, 500, rng=8, record=("probs",))
+    counts = np.rint(run.probs[:, 1] * 200).sum(axis=0)
+    assert_consistent([stats.chisquare(counts, law * counts.sum()).pvalue], what="shifted rewards")
+    np.testing.assert_allclose(ths.best_of_k_law(p, r - 5000.0, 3), law, rtol=1e-12)
+    with pytest.raises(ValueError, match="curation.reward"):
+        ths.best_of_k_law(p, np.array([0.0, -1000.0, 0.0, 0.0]), 3)

@@ -242,6 +242,7 @@ def _draw_curated(n, ks, wt, nk, W, cur_kind, cur_k, reward, bt_w, accept, vbuf,
         return _draw_list(n, ks, wt, nk, W, out, touched, nt, mark, xs), True
     aprob, alias = build_alias(wt[:nk].copy())
     cand = np.empty(cur_k, dtype=np.int64)
+    ew = np.empty(cur_k)
     for _ in range(n):
         for c in range(cur_k):
             i = _bounded(xs, nk)
@@ -254,14 +255,20 @@ def _draw_curated(n, ks, wt, nk, W, cur_kind, cur_k, reward, bt_w, accept, vbuf,
                 if reward[cand[c]] > reward[best]:
                     best = cand[c]
         else:
+            # weights relative to the best candidate, so no candidate set underflows to zero
+            mr = reward[cand[0]]
+            for c in range(1, cur_k):
+                if reward[cand[c]] > mr:
+                    mr = reward[cand[c]]
             S = 0.0
             for c in range(cur_k):
-                S += bt_w[cand[c]]
+                ew[c] = np.exp(reward[cand[c]] - mr)
+                S += ew[c]
             u = _uniform(xs) * S
             best = cand[cur_k - 1]
             acc = 0.0
             for c in range(cur_k):
-                acc += bt_w[cand[c]]
+                acc += ew[c]
                 if u < acc:
                     best = cand[c]
                     break

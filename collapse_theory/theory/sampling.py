@@ -162,7 +162,7 @@ def best_of_k_law(p, reward, k: int, choice: str = "bradley-terry") -> np.ndarra
 
     :math:`w = e^{r - \\max r}`, :math:`\\varphi(u) = \\sum_j p_j e^{-u w_j}`
     (exact identity; adaptive quadrature to relative tolerance
-    :data:`BT_EPSREL`). Argmax: :math:`P(x) = \\frac{p(x)}{F(= r_x)}[F(\\le r_x)^k - F(< r_x)^k]`
+    :data:`BT_EPSREL`; reward spreads over the support up to 700). Argmax: :math:`P(x) = \\frac{p(x)}{F(= r_x)}[F(\\le r_x)^k - F(< r_x)^k]`
     with :math:`F` the ``p``-mass of a reward set.
 
     Parameters
@@ -204,6 +204,11 @@ def best_of_k_law(p, reward, k: int, choice: str = "bradley-terry") -> np.ndarra
         return out
     from scipy.integrate import quad_vec
 
+    if np.ptp(rr) > 700.0:
+        raise ValueError(
+            f"curation.reward: the Bradley-Terry law is computed for reward spreads up to 700 (e^-700 is the "
+            f"double-precision floor), got max - min = {np.ptp(rr):.4g} over the states p holds"
+        )
     w = np.exp(rr - rr.max())
 
     def f(u):
