@@ -1,13 +1,13 @@
 """Closed forms for the collapse chains, with their SymPy derivations.
 
-``theory.discrete`` (neutral Wright–Fisher) and ``theory.gaussian``
-(Theorem 3.1). Each module exposes numeric functions and ``derivations()``.
+``theory.discrete`` (neutral Wright–Fisher), ``theory.gaussian``
+(Theorem 3.1) and ``theory.sampling`` (samplers, curation, tale of tails). Each module exposes numeric functions and ``derivations()``.
 Theory never runs a simulation.
 """
 
 import importlib
 
-__all__ = ["discrete", "gaussian"]
+__all__ = ["discrete", "gaussian", "sampling"]
 
 
 def __getattr__(name):
