@@ -214,13 +214,29 @@ def _draw_grouped(n, ks, wt, nk, out, touched, nt, mark, xs):
         rem -= gm
         n_left -= x
         size = b - a
-        for _ in range(x):
-            k = ks[a] if size == 1 else ks[a + _bounded(xs, size)]
-            if not mark[k]:
-                mark[k] = True
-                touched[nt] = k
-                nt += 1
-            out[k] += 1
+        if x > 0 and (size == 1 or x > 4 * size):
+            # few members for many samples: equal-probability conditional binomials
+            left = x
+            for i in range(size):
+                if left == 0:
+                    break
+                y = left if i == size - 1 else _binomial(xs, left, 1.0 / (size - i))
+                if y > 0:
+                    k = ks[a + i]
+                    if not mark[k]:
+                        mark[k] = True
+                        touched[nt] = k
+                        nt += 1
+                    out[k] += y
+                    left -= y
+        else:
+            for _ in range(x):
+                k = ks[a + _bounded(xs, size)]
+                if not mark[k]:
+                    mark[k] = True
+                    touched[nt] = k
+                    nt += 1
+                out[k] += 1
         a = b
     return nt
 
