@@ -26,6 +26,7 @@ _LAZY_ATTRS = {
     "DiscreteChain": "collapse_theory.chains",
     "GaussianChain": "collapse_theory.chains",
     "Sampler": "collapse_theory.sampling",
+    "RegressionChain": "collapse_theory.chains",
 }
 
 __all__ = ["Mixing", "Schedule", "schedules", "__version__", *_LAZY_ATTRS, *_SUBMODULES]

@@ -1,13 +1,15 @@
 """Closed forms for the collapse chains, with their SymPy derivations.
 
 ``theory.discrete`` (neutral Wright–Fisher), ``theory.gaussian``
-(Theorem 3.1) and ``theory.sampling`` (samplers, curation, tale of tails). Each module exposes numeric functions and ``derivations()``.
+(Theorem 3.1), ``theory.regression`` (linear models refitted on their own
+labels) and ``theory.sampling`` (samplers, curation, tale of tails). Each
+module exposes numeric functions and ``derivations()``.
 Theory never runs a simulation.
 """
 
 import importlib
 
-__all__ = ["discrete", "gaussian", "sampling"]
+__all__ = ["discrete", "gaussian", "regression", "sampling"]
 
 
 def __getattr__(name):
