@@ -513,7 +513,10 @@ def count_chain(p0, M: int, generations: int, sampler=None, *, mixing: Mixing | 
 
     The law of the count vector is propagated with :func:`count_chain_matrix`
     (generation 1: :math:`\\text{Multinomial}(M, C(S(p_0)))`); the expected
-    statistic is its average over that law. Exact up to floating point.
+    statistic is its average over that law. Exact up to floating point (and
+    the quadrature tolerance of a Bradley–Terry curation). With ``K = 2`` the
+    chain has ``M + 1`` states, so any sampler is exact up to
+    ``M = COUNT_CHAIN_MAX_STATES - 1``.
 
     Parameters
     ----------
