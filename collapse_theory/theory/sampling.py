@@ -697,8 +697,9 @@ def derivations() -> dict:
     dict of str to Derivation
         ``temperature`` (exponent recursion), ``top_p_support`` (the fixed-point
         bound), ``top_k`` (the plain chain after one cut), ``bradley_terry``
-        (the integral identity and the large-K limit), ``first_generation``,
-        ``tale_of_tails`` (the Zipf integral and the tail mass).
+        (the integral identity and the large-K limit), ``best_of_k_argmax``,
+        ``verifier``, ``first_generation``, ``tale_of_tails`` (the Zipf
+        integral and the tail mass).
     """
     import sympy as sp
 
@@ -755,6 +756,30 @@ def derivations() -> dict:
         ],
         sp.Eq(sp.Symbol("p_{t+1}(x)"), sp.Symbol("p_t(x)") * w / c),
         source="Ferbach et al., NeurIPS 2024, arXiv 2407.09499",
+    )
+    Fle, Flt, Kk = sp.symbols("F_le F_lt K", positive=True)
+    out["best_of_k_argmax"] = Derivation(
+        "best-of-K argmax: the law of the largest reward among K i.i.d. candidates",
+        [
+            ("P(max reward <= r) = F(<= r)^K for K independent candidates", Fle**Kk),
+            ("P(max reward = r) = F(<= r)^K - F(< r)^K, split among states of reward r in proportion to p", Fle**Kk - Flt**Kk),
+        ],
+        sp.Symbol("p_x") / (Fle - Flt) * (Fle**Kk - Flt**Kk),
+        source="Ferbach et al., NeurIPS 2024, arXiv 2407.09499 (best-of-K selection); derived here",
+    )
+    v, qx, Z = sp.symbols("v_x q_x Z", positive=True)
+    acc = sp.Symbol("a", positive=True)  # P(accept) = sum_j q_j v_j
+    nn = sp.Symbol("n", integer=True, nonnegative=True)
+    geo = sp.Sum((1 - acc) ** nn * qx * v, (nn, 0, sp.oo))
+    geo_value = sp.simplify(sp.summation((1 - acc) ** nn, (nn, 0, sp.oo)).args[0][0]) * qx * v  # the branch |1 - a| < 1
+    out["verifier"] = Derivation(
+        "verifier: the first accepted sample of a rejection loop",
+        [
+            ("P(first accepted sample is x): n rejections, then x drawn and accepted; a = sum_j q_j v_j in (0, 1]", geo),
+            ("geometric series, |1 - a| < 1", geo_value),
+        ],
+        geo_value,
+        source="Feng et al. 2024, arXiv 2406.07515; derived here",
     )
     qi = sp.Symbol("q_i", positive=True)
     out["first_generation"] = Derivation(
