@@ -237,7 +237,9 @@ def _plot(res: StudyResult):
         ax.set(xlabel="generation t", ylabel=names[stat])
         if stat == "support":
             ax.set_yscale("log")
-    axes[0].set_title(f"support, K={res.params['K']}, M={res.params['M']}")
+    p0 = res.params["p0"]
+    law = {"zipf": f"Zipf({res.params['exponent']:g})", "english-words": "English words", "uniform": "uniform"}.get(p0, "p0") if isinstance(p0, str) else "p0"
+    axes[0].set_title(f"support, {law}, K={res.params['K']}, M={res.params['M']}")
     axes[1].set_title("tail mass kept")
     axes[2].set_title("entropy")
     axes[0].legend(fontsize=6, loc="lower left")
@@ -349,25 +351,49 @@ def lm_sampler(decoding: dict) -> tuple:
     )
 
 
-def lm_comparison(rec: dict, *, replicates: int = 100, rng=None) -> dict:
-    """Distinct words: the LM's measured counts beside the discrete chain on its word law under the same sampler.
+def _calibrated_exponent(V: int, M: int, target: float, default: float) -> tuple:
+    """Zipf exponent over ``V`` words whose ``M`` samples hold ``target`` distinct words in expectation (or ``default``)."""
+    from scipy.optimize import brentq
 
-    The chain starts from Zipf(``zipf``) over ``vocab_size`` words with
-    ``M = tokens_per_generation``; generations as many as the LM record has.
+    def distinct(s):
+        w = np.arange(1, V + 1, dtype=np.float64) ** -s
+        p = w / w.sum()
+        return float(np.sum(-np.expm1(M * np.log1p(-p))))
+
+    if not (np.isfinite(target) and 1.0 < target < min(V, M)):
+        return default, False
+    lo, hi = 0.0, 20.0
+    if not distinct(hi) < target < distinct(lo):
+        return default, False
+    return float(brentq(lambda s: distinct(s) - target, lo, hi, xtol=1e-10)), True
+
+
+def lm_comparison(rec: dict, *, replicates: int = 100, rng=None) -> dict:
+    """Distinct words: the LM's measured counts beside the discrete chain under the same sampler.
+
+    The chain's ``p0`` is Zipf over the language's ``vocab_size`` words with
+    the exponent that makes ``M = tokens_per_generation`` samples hold, in
+    expectation, as many distinct words as the LM section's exact value for
+    the real data (its ``theory_expected_support[0]``); without that value,
+    Zipf(``zipf``). The chain's generation ``t + 1`` (the data the sampled
+    model of generation ``t`` produces) is set beside the LM's generation ``t``
+    (the text its generation-``t`` model decodes).
     """
     from .._rng import child, seed_sequence
     from ..chains.discrete import DiscreteChain
 
-    V, s, M = rec["vocab_size"], rec["zipf"], rec["tokens_per_generation"]
-    G = max(len(v) for v in rec["support"].values()) - 1
+    V, M = rec["vocab_size"], rec["tokens_per_generation"]
+    th = rec["theory_expected_support"]
+    s, calibrated = _calibrated_exponent(V, M, th[0] if th else float("nan"), rec["zipf"])
+    n_lm = max(len(v) for v in rec["support"].values())
     p = resolve_p0("zipf", V, s)
     smps, note = lm_sampler(rec["decoding"])
     ss = seed_sequence(rng)
-    out = {"note": note, "generations": list(range(G + 1)), "lm": rec["support"], "chain": {}}
+    out = {"note": note, "generations": list(range(n_lm)), "lm": rec["support"], "chain": {},
+           "lm_theory_expected_support": th, "chain_p0": {"law": "zipf", "K": V, "exponent": s, "calibrated": calibrated},
+           "M": M}
     for i, (lab, smp) in enumerate(smps.items()):
-        if G < 1:
-            break
-        run = DiscreteChain(p, sample_size=M, sampler=smp).simulate(G, replicates, rng=child(ss, i), record=("support",))
-        m, lo, hi, _ = mean_ci(run.support.astype(float))
+        run = DiscreteChain(p, sample_size=M, sampler=smp).simulate(n_lm, replicates, rng=child(ss, i), record=("support",))
+        m, lo, hi, _ = mean_ci(run.support[:, 1:].astype(float))
         out["chain"][lab] = {"mean": m.tolist(), "low": lo.tolist(), "high": hi.tolist()}
     return out

@@ -40,6 +40,9 @@ def _lm_figure(cmp: dict):
         col = f"C{j + 3}"
         ax.plot(g, d["mean"], ls="--", color=col, label=f"discrete chain, {lab}")
         ax.fill_between(g, d["low"], d["high"], color=col, alpha=0.2, lw=0)
+    th = cmp.get("lm_theory_expected_support") or []
+    if th:
+        ax.plot(np.arange(len(th)), th, color="k", ls=":", label="LM section: exact E support on the language's word law")
     ax.set(xlabel="generation", ylabel="distinct words", yscale="log", title="LM vocabulary vs the discrete chain")
     ax.legend(fontsize=7)
     return fig
@@ -116,11 +119,15 @@ def build(*, quick: bool, seed: int, out=None) -> Section:
         if cmp["chain"]:
             figures["lm_vocabulary"] = _lm_figure(cmp)
             captions["lm_vocabulary"] = (
-                f"Distinct words produced per generation by the language-model run (report/data/lm.json; ground-truth "
-                f"language of {rec['vocab_size']} words, Zipf({rec['zipf']:g}); {rec['tokens_per_generation']} tokens "
-                f"per generation) beside the discrete chain on Zipf({rec['zipf']:g}) over {rec['vocab_size']} states "
-                f"with M = {rec['tokens_per_generation']}, simulated mean and 95% CI. {cmp['note']}. Look for: how much "
-                "of the LM's loss of vocabulary the sampler alone reproduces."
+                f"Distinct words in the text each LM generation decodes (report/data/lm.json; ground-truth language of "
+                f"{rec['vocab_size']} words, {rec['tokens_per_generation']} tokens per generation) beside the distinct "
+                f"words in the data each sampled model of the discrete chain produces (chain generation t + 1 at LM "
+                f"generation t), the chain on Zipf({cmp['chain_p0']['exponent']:.3g}) over {rec['vocab_size']} states "
+                + ("(exponent chosen so that M samples hold the LM section's exact expected number of distinct words of "
+                   "the real data) " if cmp["chain_p0"]["calibrated"] else "")
+                + f"with M = {rec['tokens_per_generation']}, simulated mean and 95% CI; dotted: the LM section's own "
+                f"exact expected support of pure resampling on the language's word law. {cmp['note']}. Look for: how "
+                "much of the LM's loss of vocabulary the sampler alone reproduces."
             )
             last = {lab: d["mean"][-1] for lab, d in cmp["chain"].items()}
             lm_last = {reg: v[-1] for reg, v in cmp["lm"].items()}
