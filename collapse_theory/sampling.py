@@ -57,9 +57,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validate import check_array, check_choice, check_float, check_int, check_probability_vector
+from ._validate import (
+    check_array,
+    check_choice,
+    check_float,
+    check_int,
+    check_probability_vector,
+)
 
-__all__ = ["Sampler", "BestOfK", "Verifier", "CHOICES"]
+__all__ = ["CHOICES", "BestOfK", "Sampler", "Verifier"]
 
 #: Selection rules of :class:`BestOfK`.
 CHOICES = ("bradley-terry", "argmax")
@@ -330,7 +336,7 @@ class Sampler:
         return ", ".join(parts) if parts else "pure resampling"
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Sampler":
+    def from_dict(cls, d: dict) -> Sampler:
         """Inverse of :meth:`to_dict` (JSON records, sweep cells)."""
         if not isinstance(d, dict):
             raise TypeError(f"sampler must be a dict as Sampler.to_dict writes it, got {type(d).__name__}")

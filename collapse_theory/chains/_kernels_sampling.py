@@ -72,8 +72,7 @@ def _cut(wt, n, tau, top_k, top_p, min_p):
         while j < nk and wt[j] >= thr:
             j += 1
         nk = j
-    if nk < 1:
-        nk = 1
+    nk = max(nk, 1)
     return nk
 
 
@@ -109,8 +108,7 @@ def _sort_live(cur, live, nlive, K, hist, ks):
     cmax = 0
     for j in range(nlive):
         c = cur[live[j]]
-        if c > cmax:
-            cmax = c
+        cmax = max(cmax, c)
     if cmax < hist.size and cmax <= 4 * nlive + 64:
         for c in range(cmax + 1):
             hist[c] = 0
@@ -274,8 +272,7 @@ def _draw_curated(n, ks, wt, nk, W, cur_kind, cur_k, reward, bt_w, accept, vbuf,
             # weights relative to the best candidate, so no candidate set underflows to zero
             mr = reward[cand[0]]
             for c in range(1, cur_k):
-                if reward[cand[c]] > mr:
-                    mr = reward[cand[c]]
+                mr = max(mr, reward[cand[c]])
             S = 0.0
             for c in range(cur_k):
                 ew[c] = np.exp(reward[cand[c]] - mr)

@@ -25,13 +25,13 @@ import numpy as np
 
 from .._provenance import provenance
 from .._stats import mean_ci, z_test
-from .._validate import check_float, check_int
+from .._validate import check_int
+from ..process import check_mixing
 from ..sampling import BestOfK, Sampler
 from ._base import StudyResult, make_row
-from ..process import check_mixing
 from .discrete import _seed_of, resolve_p0
 
-__all__ = ["sampling_curation", "default_samplers", "default_reward", "lm_record", "lm_sampler", "lm_comparison"]
+__all__ = ["default_reward", "default_samplers", "lm_comparison", "lm_record", "lm_sampler", "sampling_curation"]
 
 #: The statistics of the figure, in panel order.
 STATISTICS = ("support", "alive_mass", "entropy")
@@ -346,8 +346,8 @@ def lm_sampler(decoding: dict) -> tuple:
         return {"LM's sampler": Sampler(**kw)}, f"the LM sampled with {Sampler(**kw).label()}"
     return (
         {"pure resampling": Sampler(), "temperature 0.7": Sampler(temperature=0.7), "top-p 0.9": Sampler(top_p=0.9)},
-        f"the LM decoded by {method or 'an unknown method'} (width {decoding.get('width', decoding.get('num_beams', '?'))}), "
-        "which is not a sampler: the chain is shown under pure resampling and two mode-seeking samplers",
+        (f"the LM decoded by {method or 'an unknown method'} (width {decoding.get('width', decoding.get('num_beams', '?'))}), "
+         "which is not a sampler: the chain is shown under pure resampling and two mode-seeking samplers"),
     )
 
 

@@ -51,33 +51,38 @@ import math
 import numpy as np
 from scipy import special
 
-from .._validate import check_array, check_choice, check_float, check_int, check_probability_vector
+from .._validate import (
+    check_array,
+    check_float,
+    check_int,
+    check_probability_vector,
+)
 from ..process import Mixing
 from ..sampling import BestOfK, Sampler, Verifier
 from ._derivation import Derivation
 
 __all__ = [
-    "temperature_map",
-    "sampled_law",
-    "curated_law",
+    "COUNT_CHAIN_MAX_STATES",
     "best_of_k_law",
     "bradley_terry_limit",
-    "verifier_law",
+    "count_chain",
+    "count_chain_matrix",
+    "count_chain_states",
+    "curated_law",
+    "derivations",
     "expected_reward",
-    "infinite_population",
-    "top_p_max_support",
-    "top_p_fixed_point",
     "first_generation",
     "fixed_truncation",
-    "count_chain_states",
-    "count_chain_matrix",
-    "count_chain",
-    "COUNT_CHAIN_MAX_STATES",
+    "infinite_population",
     "memorising_test_error",
+    "sampled_law",
     "tail_cut_test_error",
-    "zipf_test_error_asymptotic",
     "tail_test_error_chain",
-    "derivations",
+    "temperature_map",
+    "top_p_fixed_point",
+    "top_p_max_support",
+    "verifier_law",
+    "zipf_test_error_asymptotic",
 ]
 
 #: Largest number of count-chain states :func:`count_chain` builds (the matrix is dense, states^2).
@@ -767,7 +772,7 @@ def derivations() -> dict:
         sp.Symbol("p_x") / (Fle - Flt) * (Fle**Kk - Flt**Kk),
         source="Ferbach et al., NeurIPS 2024, arXiv 2407.09499 (best-of-K selection); derived here",
     )
-    v, qx, Z = sp.symbols("v_x q_x Z", positive=True)
+    v, qx = sp.symbols("v_x q_x", positive=True)
     acc = sp.Symbol("a", positive=True)  # P(accept) = sum_j q_j v_j
     nn = sp.Symbol("n", integer=True, nonnegative=True)
     geo = sp.Sum((1 - acc) ** nn * qx * v, (nn, 0, sp.oo))

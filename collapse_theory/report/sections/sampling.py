@@ -88,7 +88,7 @@ def build(*, quick: bool, seed: int, out=None) -> Section:
     }
     words_text = " The English-words panel is not shown: the wordfreq package (extra [words]) is not installed."
     try:
-        import wordfreq  # noqa: F401
+        import wordfreq
     except ImportError:
         wordfreq = None
     if wordfreq is not None:
