@@ -29,9 +29,16 @@ from .._validate import check_int
 from ..process import check_mixing
 from ..sampling import BestOfK, Sampler
 from ._base import StudyResult, make_row
-from .discrete import _seed_of, resolve_p0
+from ._base import seed_of as _seed_of
+from .discrete import resolve_p0
 
-__all__ = ["default_reward", "default_samplers", "lm_comparison", "lm_record", "lm_sampler", "sampling_curation"]
+__all__ = [
+    "SAMPLING_WORKFLOWS", "default_reward", "default_samplers", "lm_comparison", "lm_record", "lm_sampler",
+    "sampling_curation",
+]
+
+#: Workflows the sampled chain runs (exact theory rows: replace).
+SAMPLING_WORKFLOWS = ("replace", "fresh", "accumulate", "accumulate-subsample", "augment")
 
 #: The statistics of the figure, in panel order.
 STATISTICS = ("support", "alive_mass", "entropy")
@@ -161,7 +168,7 @@ def sampling_curation(
     M = check_int("M", M, min=1)
     G = check_int("generations", generations, min=1)
     R = check_int("replicates", replicates, min=2)
-    mix = check_mixing(mixing, ("replace", "fresh", "accumulate", "accumulate-subsample", "augment"), where="sampling_curation")
+    mix = check_mixing(mixing, SAMPLING_WORKFLOWS, where="sampling_curation")
     smps = default_samplers(p.size, top_k=top_k) if samplers is None else dict(samplers)
     for label, smp in smps.items():
         if not isinstance(smp, Sampler):
