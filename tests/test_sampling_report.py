@@ -102,3 +102,50 @@ def test_cli_sampling(tmp_path, capsys):
     assert rc == 0 and (tmp_path / "sampling_curation.csv").exists()
     assert main(["sampling", "--temperature", "0", "--out", str(tmp_path)]) == 2
     assert "temperature" in capsys.readouterr().err
+
+
+_THREAD_SCRIPT = r"""
+import sys
+import numba
+import numpy as np
+import collapse_theory as ct
+from collapse_theory.sampling import BestOfK, Verifier
+
+p = np.arange(1, 101, dtype=float) ** -1.1
+p /= p.sum()
+r = np.linspace(0, 1, 100)
+out = {"threads": np.array(numba.get_num_threads())}
+cases = {
+    "temp_top_p": (ct.Mixing.replace(), ct.Sampler(temperature=0.8, top_p=0.9)),
+    "bt_fresh": (ct.Mixing.fresh(0.1), ct.Sampler(curation=BestOfK(r, k=3))),
+    "verifier_sub": (ct.Mixing.accumulate(subsample=True), ct.Sampler(min_p=0.05, curation=Verifier(0.2 + 0.8 * r))),
+    "augment": (ct.Mixing.augment(2.0), ct.Sampler(top_k=20)),
+}
+for name, (mix, smp) in cases.items():
+    out[name] = ct.DiscreteChain(p, 80, mixing=mix, sampler=smp).simulate(15, 48, rng=9, record=("probs",)).probs
+np.savez(sys.argv[1], **out)
+"""
+
+
+@pytest.mark.slow
+def test_sampled_chains_identical_with_one_and_two_threads(tmp_path):
+    # NUMBA_NUM_THREADS is read once per process: each count runs in its own interpreter
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    res = {}
+    for n in (1, 2):
+        env = {**os.environ, "NUMBA_NUM_THREADS": str(n), "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
+        env.pop("NUMBA_DISABLE_JIT", None)
+        path = tmp_path / f"{n}.npz"
+        proc = subprocess.run([sys.executable, "-c", _THREAD_SCRIPT, str(path)], env=env, capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        with np.load(path) as f:
+            res[n] = {k: f[k] for k in f.files}
+    assert int(res[1].pop("threads")) == 1 and int(res[2].pop("threads")) == 2
+    for key in res[1]:
+        np.testing.assert_array_equal(res[1][key], res[2][key], err_msg=key)
+    assert not np.array_equal(res[1]["temp_top_p"][0], res[1]["temp_top_p"][1])
