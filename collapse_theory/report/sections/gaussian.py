@@ -37,6 +37,7 @@ def _exact_vs_paper_table(Ms, ratios) -> pd.DataFrame:
 def build(*, quick: bool, seed: int) -> Section:
     """Variance decay, W2 growth, schedules and mitigation (<= 120 s; quick <= 20 s)."""
     from ... import studies
+    from ..._rng import child
     from ...chains.gaussian import GaussianChain
     from ...plotting import SIM_COLOR, THEORY_COLOR, new_figure
     from ...theory import gaussian as th
@@ -63,7 +64,7 @@ def build(*, quick: bool, seed: int) -> Section:
     sched_rows = []
     colors = ("tab:red", "tab:orange", "tab:green", "tab:blue")
     for i, (a, col) in enumerate(zip(exponents, colors)):
-        st = studies.schedules(10, a, G_s, replicates=R // 2, rng=np.random.SeedSequence(seed, spawn_key=(50 + i,)))
+        st = studies.schedules(10, a, G_s, replicates=R // 2, rng=child(seed, 50 + i))
         c = st.curves
         ax.plot(c["generation"], c["w2_mean"], color=col, label=f"a = {a:g} simulated")
         ax.plot(c["generation"], c["w2_exact"], color=col, ls="--", lw=0.8)
@@ -89,7 +90,7 @@ def build(*, quick: bool, seed: int) -> Section:
         for j, wf in enumerate(("fresh", "accumulate")):
             workflow = "replace" if (wf == "fresh" and g == 0.0) else wf
             mt = studies.mitigation(M_m, g, workflow, G_m, replicates=R // 4,
-                                    rng=np.random.SeedSequence(seed, spawn_key=(100 + i, j)))
+                                    rng=child(seed, 100 + i, j))
             c = mt.curves
             t = mt.table()
             t.insert(0, "gamma", g)
