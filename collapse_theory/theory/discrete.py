@@ -513,7 +513,7 @@ def eigenvalues(M: int) -> np.ndarray:
     [1.0, 1.0, 0.666667, 0.222222]
     """
     M = _check_M(M)
-    _check_memory("eigenvalues", 8.0 * (M + 1) * 4, "M")
+    _check_memory("eigenvalues", 8.0 * (M + 1) * 6, "M")  # j and the gammaln/log temporaries
     j = np.arange(M + 1)
     return np.exp(special.gammaln(M + 1) - special.gammaln(M - j + 1) - j * np.log(M))
 
