@@ -1090,6 +1090,10 @@ def stationary_moments(M, *, mixing, sigma0=1.0, estimator="unbiased"):
 def long_run_moments(M, *, mixing, sigma0=1.0, estimator="unbiased", generations=2000):
     r"""``lim_t (E sigma_t^2, E(mu_t - mu_0)^2)`` for any workflow (constant M).
 
+    Accumulate-subsample without fresh data has no finite positive variance
+    limit (``inf`` for the unbiased estimator, where :math:`E\sigma_t^2` grows
+    like :math:`t^{1/M}`, 0 for the MLE, :math:`t^{-1/M^2}`; from
+    :math:`v_{t+1}/v_t = 1 \pm O(1/(tM))` in :func:`moment_recursion`); its mean error converges.
     Pooled workflows (accumulate, accumulate-subsample): the recursion of
     :func:`moment_recursion` run for ``generations`` and ``4 generations``,
     extrapolated (Richardson: the increments decay like ``1/t^2`` for
@@ -1130,7 +1134,13 @@ def long_run_moments(M, *, mixing, sigma0=1.0, estimator="unbiased", generations
         return lim["variance"], lim["mean_squared_error"]
     v, e, _ = _first_moments(4 * n, M, mixing, estimator)
     s2 = sigma0**2
-    return float((4 * v[4 * n] - v[n]) / 3 * s2), float((4 * e[4 * n] - e[n]) / 3 * s2)
+    e_lim = float((4 * e[4 * n] - e[n]) / 3 * s2)
+    if mixing.workflow == "accumulate-subsample" and mixing.real == 0:
+        # E sigma_t^2 has no finite positive limit: for a pool of N = tM points the recursion gives
+        # v_{t+1} / v_t = 1 + 1/(N + M - 1) + O(1/N^2) (unbiased: v ~ t^{1/M}, unbounded) and
+        # 1 - 1/(M (N + M - 1)) + O(1/N^2) (MLE: v ~ t^{-1/M^2} -> 0); the mean error converges
+        return (float("inf") if estimator == "unbiased" else 0.0), e_lim
+    return float((4 * v[4 * n] - v[n]) / 3 * s2), e_lim
 
 
 def w2_squared_lower_bound(variance, mean_squared_error, sigma0=1.0):
