@@ -488,7 +488,7 @@ def mitigation(
         p = _band_p(w2[:, t], wm.w2_squared_low[t], wm.w2_squared_high[t]) if ok else np.nan
         rows.append(make_row(f"E W2^2 ({kind}){tag}, generation {t}", m, lo, hi, wm.w2_squared[t], p))
     lr_v, lr_e = th.stationary_moments(M, mixing=mixing, sigma0=sigma0, estimator=estimator)
-    lr_w2 = th.w2_squared_lower_bound(lr_v, lr_e, sigma0) if np.isfinite(lr_e) else np.inf
+    lr_w2 = th.w2_squared_lower_bound(lr_v, lr_e, sigma0) if np.isfinite(lr_e) and np.isfinite(lr_v) else np.inf
     rows.append(make_row(f"long-run E (mu - mu0)^2 (simulated: generation {G})", np.mean(msq[:, G]), theory=lr_e))
     rows.append(make_row(f"long-run E sigma^2 (simulated: generation {G})", np.mean(var[:, G]), theory=lr_v))
     b = _band(w2)
