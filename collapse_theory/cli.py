@@ -316,7 +316,7 @@ def _add_gaussian(sub):
     p = sub.add_parser("gaussian", help="Gaussian refit chain (Theorem 3.1): exact simulation vs exact theory (table + figure)")
     p.add_argument("study", nargs="?", default="w2", choices=("decay", "w2", "schedules", "mitigation"),
                    help="decay: a.s. variance collapse; w2: E W2^2 growth (default); schedules: M_t = M0 t^a; "
-                        "mitigation: fresh data / accumulation")
+                        "mitigation: any workflow (--mixing) against the exact theory")
     p.add_argument("--M", type=int, default=100, help="sample size per generation (default 100)")
     p.add_argument("--generations", type=int, default=None, help="generations (default: M, 4M for decay, 200 for schedules)")
     p.add_argument("--replicates", type=int, default=2000, help="replicates (default 2000)")
@@ -324,8 +324,9 @@ def _add_gaussian(sub):
     p.add_argument("--d", type=int, default=1, help="dimension for w2 (default 1)")
     p.add_argument("--M0", type=int, default=10, help="schedules: M_1 (default 10)")
     p.add_argument("--exponent", type=float, default=2.0, help="schedules: a in M_t = M0 t^a (default 2)")
-    p.add_argument("--gamma", type=float, default=0.1, help="mitigation: share of fresh data (default 0.1)")
-    p.add_argument("--workflow", choices=("replace", "fresh", "accumulate"), default="fresh", help="mitigation workflow")
+    p.add_argument("--mixing", default="fresh:0.1", metavar="SPEC",
+                   help="mitigation: where data come from, parsed by Mixing.from_spec: replace, fresh:G, mixture:A,B,G, "
+                        "accumulate[:G], accumulate-subsample[:G], augment:R (default fresh:0.1)")
     p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     p.add_argument("--out", default="runs/gaussian", help="output directory (default runs/gaussian)")
     p.set_defaults(func=_run_gaussian)
@@ -342,8 +343,14 @@ def _run_gaussian(args) -> int:
     elif args.study == "schedules":
         res = studies.schedules(args.M0, args.exponent, args.generations or 200, **common)
     else:
-        gamma = 0.0 if args.workflow == "replace" else args.gamma
-        res = studies.mitigation(args.M, gamma, args.workflow, args.generations or 100, **common)
+        from .process import Mixing
+
+        try:
+            mixing = Mixing.from_spec(args.mixing)
+        except (TypeError, ValueError) as exc:
+            print(f"collapse-theory gaussian: --mixing: {exc}", file=sys.stderr)
+            return 2
+        res = studies.mitigation(args.M, mixing, args.generations or 100, **common)
     return _finish_study(res, args.out)
 
 

@@ -336,11 +336,13 @@ def sqrt_bracket(moments):
     Returns (low, high).
     """
     m = np.asarray(moments, dtype=np.float64)
-    if m[0] <= 0:
-        return 0.0, 0.0
-    scale = m[1] / m[0] if m[1] > 0 else 1.0
-    if m[1] <= 0:
-        return 0.0, 0.0
+    if m[0] <= 0 or not m[1] > 0 or not np.isfinite(m[1]):
+        return 0.0, (np.sqrt(m[1]) if np.isfinite(m[1]) and m[1] > 0 else np.inf)
+    # moments that overflowed (heavy tails) carry no information: keep the finite prefix
+    bad = ~np.isfinite(m) | (m <= 0)
+    if bad.any():
+        m = m[: int(np.argmax(bad))]
+    scale = m[1] / m[0]
     mu = m / m[0] / scale ** np.arange(m.size)
     n = m.size - 1
     hi = np.sqrt(mu[1])  # Jensen (one node)
@@ -370,14 +372,16 @@ def _gauss_rule(mu):
     H1 = np.array([[mu[i + j + 1] for j in range(r)] for i in range(r)]) if 2 * r - 1 < mu.size else None
     if H1 is None:
         return None
+    if not (np.all(np.isfinite(Hr)) and np.all(np.isfinite(H1))):
+        return None
     try:
         L = np.linalg.cholesky(Hr)
+        Li = np.linalg.inv(L)
+        J = Li @ H1 @ Li.T
+        J = 0.5 * (J + J.T)
+        nodes, vec = np.linalg.eigh(J)
     except np.linalg.LinAlgError:
         return None
-    Li = np.linalg.inv(L)
-    J = Li @ H1 @ Li.T
-    J = 0.5 * (J + J.T)
-    nodes, vec = np.linalg.eigh(J)
     # weights: mu0 (first component of each normalised eigenvector)^2
     v0 = L[0, 0] * vec[0, :]
     wts = v0**2
@@ -386,7 +390,8 @@ def _gauss_rule(mu):
     # a rule built from an ill-conditioned Hankel matrix may be wrong: keep it only if it
     # reproduces every moment it was built from (so a bound is never silently invalid)
     k = np.arange(2 * r)
-    rep = (wts[None, :] * nodes[None, :] ** k[:, None]).sum(axis=1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        rep = (wts[None, :] * nodes[None, :] ** k[:, None]).sum(axis=1)
     if not np.all(np.abs(rep - mu[: 2 * r]) <= 1e-9 * np.maximum(np.abs(mu[: 2 * r]), 1.0)):
         return None
     return nodes, wts

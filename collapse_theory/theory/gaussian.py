@@ -753,13 +753,24 @@ def _engine_moments(n, M, mixing, estimator, order):
     msq[0] = 0.0
     if n == 0:
         return {"var": var, "msq": msq}
+    def step(T, x, deg):
+        # T is block lower-triangular in the degree: a moment that overflowed (heavy tails) must not
+        # turn the lower-degree moments into NaN (inf * 0); every degree from the first overflow is inf
+        good = np.isfinite(x)
+        y = T @ np.where(good, x, 0.0)
+        bad = ~np.isfinite(y) | np.isin(deg, deg[~good])
+        if bad.any():
+            y[deg >= deg[bad].min()] = np.inf
+        return y
+
     if wf in ("replace", "fresh"):
         mons, T = gm.fresh_transition(M, mixing.real, order, ddof)
         idx = {mo: i for i, mo in enumerate(mons)}
         x = np.array([1.0 if mo[0] == 0 else 0.0 for mo in mons])
         cols = [idx[(0, j)] for j in range(order + 1)]
+        deg = np.array([mo[0] // 2 + mo[1] for mo in mons])
         for t in range(1, n + 1):
-            x = T @ x
+            x = step(T, x, deg)
             var[t] = x[cols]
             msq[t] = x[idx[(2, 0)]]
     elif wf == "accumulate":
@@ -770,12 +781,13 @@ def _engine_moments(n, M, mixing, estimator, order):
         c = gm._chi2_moments(np.array(M - 1.0), order)
         x = np.array([f[p] * c[q] for (p, q) in mons])  # pool 1 = D_0: f ~ N(0, 1/M), F ~ chi2_{M-1}
         cols = [idx[(0, j)] for j in range(order + 1)]
+        deg = np.array([mo[0] // 2 + mo[1] for mo in mons])
         for t in range(1, n + 1):
             N = t * float(M)
             var[t] = x[cols] / (N - ddof) ** np.arange(order + 1)
             msq[t] = x[idx[(2, 0)]]
             if t < n:
-                x = T[t - 1] @ x
+                x = step(T[t - 1], x, deg)
     elif wf == "augment":
         m = int(round(mixing.synthetic_ratio * M))
         if m < 1:
@@ -784,11 +796,12 @@ def _engine_moments(n, M, mixing, estimator, order):
         idx = {mo: i for i, mo in enumerate(mons)}
         x = gm.augment_initial(mons, M, ddof)
         cols = [idx[(0, 0, j, 0)] for j in range(order + 1)]
+        deg = np.array([(mo[0] + mo[1]) // 2 + mo[2] + mo[3] for mo in mons])
         for t in range(1, n + 1):
             var[t] = x[cols]
             msq[t] = x[idx[(2, 0, 0, 0)]]
             if t < n:
-                x = T @ x
+                x = step(T, x, deg)
     else:
         raise ValueError(f"mixing: no moment engine for the {wf!r} workflow")
     return {"var": var, "msq": msq}
@@ -841,7 +854,7 @@ class WorkflowMoments:
         return 0.5 * (self.w2_squared_high - self.w2_squared_low)
 
 
-def workflow_moments(n, M, *, mixing=None, sigma0=1.0, estimator="unbiased", order=None) -> WorkflowMoments:
+def workflow_moments(n, M, *, mixing=None, sigma0=1.0, estimator="unbiased", order=None, at=None) -> WorkflowMoments:
     r"""Exact moments and :math:`E W_2^2` with a two-sided bracket, ``t = 0..n``, any workflow (1-D).
 
     Every joint moment :math:`E[(\mu_t-\mu_0)^{2a}\sigma_t^{2b}]` (and, for
@@ -870,6 +883,10 @@ def workflow_moments(n, M, *, mixing=None, sigma0=1.0, estimator="unbiased", ord
     estimator : {'unbiased', 'mle'}
     order : int, optional
         2..12.
+    at : int or sequence of int, optional
+        Generations where the bracket on ``E sigma_t`` is computed (default all;
+        elsewhere ``std_*`` and ``w2_squared_*`` are NaN). The moments are always
+        computed for every generation.
 
     Returns
     -------
@@ -913,11 +930,13 @@ def workflow_moments(n, M, *, mixing=None, sigma0=1.0, estimator="unbiased", ord
         lo[0] = 1.0
         return WorkflowMoments(mixing.to_spec(), 0, "bounds only", e * s2, v * s2, None, lo * sigma0, hi * sigma0,
                                w_lo * s2, w_hi * s2)
-    mom = _engine_moments(n, M, mixing, estimator, order)
+    with np.errstate(over="ignore", invalid="ignore"):
+        mom = _engine_moments(n, M, mixing, estimator, order)
     var, msq = mom["var"], mom["msq"]
-    lo = np.empty(n + 1)
-    hi = np.empty(n + 1)
-    for t in range(n + 1):
+    ts = np.arange(n + 1) if at is None else np.unique(np.clip(np.asarray(at, dtype=np.int64), 0, n))
+    lo = np.full(n + 1, np.nan)
+    hi = np.full(n + 1, np.nan)
+    for t in ts:
         lo[t], hi[t] = gm.sqrt_bracket(var[t])
         hi[t] = min(hi[t], np.sqrt(var[t, 1]))
     v = var[:, 1]
@@ -953,7 +972,7 @@ def expected_w2_squared_bounds(n, M, *, mixing=None, sigma0=1.0, estimator="unbi
     True
     """
     n_arr, n_max = _n_array(n)
-    w = workflow_moments(n_max, M, mixing=mixing, sigma0=sigma0, estimator=estimator)
+    w = workflow_moments(n_max, M, mixing=mixing, sigma0=sigma0, estimator=estimator, at=np.ravel(n_arr))
     return _take(w.w2_squared_low, n_arr), _take(w.w2_squared_high, n_arr)
 
 
