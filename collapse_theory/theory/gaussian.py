@@ -50,6 +50,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+from numba import njit
 from scipy.special import bernoulli, comb, digamma, poch, polygamma, zeta
 
 from .._validate import check_array, check_choice, check_covariance, check_float, check_int
@@ -627,18 +628,32 @@ class MomentPath:
 
 def _first_moments(n, M, mixing, estimator):
     """(v, e, pool) for sigma0 = 1, t = 0..n: exact first and second moments for every workflow."""
-    ddof = _ddof(estimator)
     wf = mixing.workflow
+    if wf == "augment":  # exact through the moment engine at degree 1
+        mom = _engine_moments(n, M, mixing, estimator, 1)
+        pool = np.zeros(n + 1)
+        m = int(round(mixing.synthetic_ratio * M))
+        pool[1:] = M + m
+        pool[1:2] = M
+        return mom["var"][:, 1].copy(), mom["msq"].copy(), pool
+    kind = {"replace": 0, "fresh": 0, "mixture": 0, "accumulate": 1, "accumulate-subsample": 2}[wf]
+    return _first_moments_kernel(int(n), float(M), kind, float(mixing.synthetic), float(mixing.previous),
+                                 float(mixing.real), _ddof(estimator))
+
+
+@njit(cache=True)
+def _first_moments_kernel(n, Mf, kind, a, b, g, ddof):
+    """The scalar recursions of :func:`moment_recursion` (compiled: 1000 generations in microseconds)."""
     v = np.empty(n + 1)
     e = np.empty(n + 1)
     pool = np.zeros(n + 1)
-    v[0], e[0] = 1.0, 0.0
-    Mf = float(M)
+    v[0] = 1.0
+    e[0] = 0.0
     qf = (Mf - 1.0) / (Mf - ddof)
-    a, b, g = mixing.synthetic, mixing.previous, mixing.real
-    if wf in ("replace", "fresh", "mixture"):
+    if kind == 0:
         # q_t = a N(theta_t) + b q_{t-1} + g p0; D_t = mean offset of q_t, Q_t = its second moment about mu0
-        Dsq, Q = 0.0, 1.0
+        Dsq = 0.0
+        Q = 1.0
         for t in range(n):
             EV = Q - Dsq  # E Var(q_t)
             e[t + 1] = Dsq + EV / Mf
@@ -646,8 +661,9 @@ def _first_moments(n, M, mixing, estimator):
             Dsq = (a + b) ** 2 * Dsq + a * a * EV / Mf
             Q = a * (v[t + 1] + e[t + 1]) + b * Q + g
             pool[t + 1] = Mf
-    elif wf == "accumulate":
-        N, S = 0.0, 0.0
+    elif kind == 1:
+        N = 0.0
+        S = 0.0
         for t in range(n):
             Vbar = g + (1 - g) * v[t] + g * (1 - g) * e[t]
             Nn = N + Mf
@@ -656,10 +672,12 @@ def _first_moments(n, M, mixing, estimator):
             N = Nn
             v[t + 1] = S / (N - ddof)
             pool[t + 1] = N
-    elif wf == "accumulate-subsample":
+    else:
         # pool P_t (N_t = t M points: mean offset Pbar, scatter S_P); model t = a uniform M-subset's fit:
         # E xbar_sub = Pbar, Var(xbar_sub | pool) = (N - M) S_P / (N M (N - 1)), E S_sub = (M - 1) S_P / (N - 1)
-        A, S, N = 1.0 / Mf, Mf - 1.0, Mf  # pool 1 = D_0
+        A = 1.0 / Mf
+        S = Mf - 1.0
+        N = Mf  # pool 1 = D_0
         for t in range(n):
             fpc = (N - Mf) / (N * Mf * (N - 1.0)) if N > 1 else 0.0
             e[t + 1] = A + fpc * S
@@ -672,13 +690,6 @@ def _first_moments(n, M, mixing, estimator):
             S = S + (Mf - 1.0) * EV + (N * Mf / Nn) * (A - 2 * EPb + Eb2)
             A = (N * N * A + 2 * N * Mf * EPb + Mf * Mf * Eb2) / Nn**2
             N = Nn
-    else:  # augment: exact through the moment engine at degree 1
-        mom = _engine_moments(n, M, mixing, estimator, 1)
-        v[:] = mom["var"][:, 1]
-        e[:] = mom["msq"]
-        m = int(round(mixing.synthetic_ratio * M))
-        pool[1:] = M + m
-        pool[1] = M
     return v, e, pool
 
 
