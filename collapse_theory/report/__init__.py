@@ -34,12 +34,14 @@ __all__ = ["SECTIONS", "Section", "reproduce", "ReproduceResult", "summary_table
 #: key -> "module:function" of the section builder, in page order.
 SECTIONS: dict[str, str] = {
     "discrete": "collapse_theory.report.sections.discrete:build",
+    "sampling": "collapse_theory.report.sections.sampling:build",
     "gaussian": "collapse_theory.report.sections.gaussian:build",
     "wasserstein": "collapse_theory.report.sections.wasserstein:build",
     "gmm": "collapse_theory.report.sections.gmm:build",
     "vae": "collapse_theory.report.sections.vae:build",
     "lm": "collapse_theory.report.sections.lm:build",
     "mitigation": "collapse_theory.report.sections.mitigation:build",
+    "regression": "collapse_theory.report.sections.regression:build",
     "verify": "collapse_theory.report.sections.verify:build",
 }
 

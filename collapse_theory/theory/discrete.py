@@ -38,7 +38,7 @@ import numpy as np
 from scipy import sparse, special, stats
 
 from .._validate import check_array, check_choice, check_int, check_probability_vector
-from ..process import Mixing, Schedule, as_schedule
+from ..process import Mixing, Schedule, as_schedule, check_mixing
 from ._derivation import Derivation
 
 __all__ = [
@@ -99,26 +99,54 @@ def fixation_probability(p0) -> np.ndarray:
     Returns
     -------
     ndarray, shape (K,)
+
+    Raises
+    ------
+    ValueError
+        If ``p0`` is not a probability vector.
+
+    Examples
+    --------
+    >>> fixation_probability([0.2, 0.8]).tolist()
+    [0.2, 0.8]
     """
     return check_probability_vector("p0", p0).copy()
 
 
 def loss_probability(p0) -> np.ndarray:
-    """Probability that each state is eventually lost, :math:`1 - p_{0,i}` (shape (K,))."""
+    """Probability that each state is eventually lost, :math:`1 - p_{0,i}` (shape (K,)).
+
+    Parameters
+    ----------
+    p0 : array_like, shape (K,)
+
+    Returns
+    -------
+    ndarray, shape (K,)
+
+    Raises
+    ------
+    ValueError
+        If ``p0`` is not a probability vector.
+
+    Examples
+    --------
+    >>> loss_probability([0.2, 0.8]).round(12).tolist()
+    [0.8, 0.2]
+    """
     return 1.0 - check_probability_vector("p0", p0)
 
 
 # ----------------------------------------------------------------------------- heterozygosity
 
 
-def _mixing(mixing) -> Mixing:
-    if mixing is None:
-        return Mixing.replace()
-    if not isinstance(mixing, Mixing):
-        raise TypeError(f"mixing must be a collapse_theory.Mixing, got {type(mixing).__name__}")
-    if mixing.pooled and mixing.previous > 0:
-        raise ValueError("mixing: pooled (accumulate) with previous > 0 is not defined for the discrete chain")
-    return mixing
+#: Workflows with an exact heterozygosity recursion here (subsampled accumulation
+#: and augmentation have none yet: they raise ValueError naming ``mixing``).
+MIXING_WORKFLOWS = ("replace", "fresh", "mixture", "accumulate")
+
+
+def _mixing(mixing, where: str) -> Mixing:
+    return check_mixing(mixing, MIXING_WORKFLOWS, where=f"theory.discrete.{where}")
 
 
 def heterozygosity(p0, M, t, *, mixing: Mixing | None = None):
@@ -157,10 +185,32 @@ def heterozygosity(p0, M, t, *, mixing: Mixing | None = None):
     Returns
     -------
     float or ndarray, shape of ``t``
+
+    Raises
+    ------
+    ValueError
+        If ``p0`` is not a probability vector, ``M < 1``, ``t`` is not a
+        non-negative integer, or ``mixing`` is a workflow without an exact
+        recursion here (accepted: :data:`MIXING_WORKFLOWS`).
+    TypeError
+        If ``mixing`` is not a Mixing, spec string, dict or None.
+
+    References
+    ----------
+    Ewens, W. J. (2004), *Mathematical Population Genetics*, ch. 3
+    (replacement); the fresh-data and pooled recursions are derived in
+    :func:`derivations`.
+
+    Examples
+    --------
+    >>> heterozygosity([0.5, 0.5], 10, [0, 1, 2]).round(12).tolist()   # H0 (1 - 1/M)^t
+    [0.5, 0.45, 0.405]
+    >>> round(float(heterozygosity([0.5, 0.5], 10, 2, mixing="fresh:0.1")), 5)
+    0.41355
     """
     p0 = check_probability_vector("p0", p0)
     schedule = as_schedule(M, "M")
-    mixing = _mixing(mixing)
+    mixing = _mixing(mixing, "heterozygosity")
     t_arr, scalar = _check_t(t)
     tmax = int(t_arr.max()) if t_arr.size else 0
     sizes = schedule.sizes(tmax).astype(np.float64)
@@ -205,10 +255,29 @@ def stationary_heterozygosity(p0, M: int, *, mixing: Mixing) -> float:
     Returns
     -------
     float
+
+    Parameters
+    ----------
+    p0 : array_like, shape (K,)
+    M : int
+    mixing : Mixing, spec string or dict
+        A workflow with fresh data and no pooling.
+
+    Raises
+    ------
+    ValueError
+        For pooled mixings (no stationary value) and workflows outside
+        :data:`MIXING_WORKFLOWS`.
+
+    Examples
+    --------
+    >>> import collapse_theory as ct
+    >>> round(stationary_heterozygosity([0.5, 0.5], 10, mixing=ct.Mixing.fresh(0.1)), 6)
+    0.315498
     """
     p0 = check_probability_vector("p0", p0)
     M = _check_M(M)
-    mixing = _mixing(mixing)
+    mixing = _mixing(mixing, "stationary_heterozygosity")
     if mixing.pooled:
         raise ValueError("stationary_heterozygosity: no closed form under accumulation; use heterozygosity(p0, M, t) at large t")
     a, b, g = mixing.synthetic, mixing.previous, mixing.real
@@ -230,6 +299,28 @@ def transition_matrix(M: int, *, sparse_output: bool = False):
 
     With ``sparse_output`` the rows are truncated to 10 standard deviations
     (plus 10) around ``j``; the dropped mass is below 1e-15 per row.
+
+    Parameters
+    ----------
+    M : int
+        Sample size (states 0..M copies of one type).
+    sparse_output : bool
+        Return a SciPy sparse matrix.
+
+    Returns
+    -------
+    ndarray or scipy.sparse matrix, shape (M + 1, M + 1)
+        Row ``i``: Binomial(M, i / M) probabilities.
+
+    Raises
+    ------
+    ValueError
+        If ``M < 1``.
+
+    Examples
+    --------
+    >>> transition_matrix(2).round(12).tolist()
+    [[1.0, 0.0, 0.0], [0.25, 0.5, 0.25], [0.0, 0.0, 1.0]]
     """
     M = _check_M(M)
     if not sparse_output:
@@ -257,47 +348,54 @@ def _sparse_binomial_rows(M: int, p: np.ndarray, ncols: int):
     return sparse.csr_matrix((vals, cols, indptr), shape=(p.size, ncols))
 
 
-@lru_cache(maxsize=2)
-def _sparse_rows(M: int, nrows: int):
-    """Rows ``0..nrows-1`` of the (truncated) binomial transition matrix, shape (nrows, M + 1)."""
-    return _sparse_binomial_rows(M, np.arange(nrows) / M, M + 1)
+#: Entries of the extinction table below this are treated as 0 (each step adds at most this much error).
+_TOL = 1e-20
+#: Transition-row entries cached across the steps of the extinction recursion (8 bytes each: 200 MB).
+_ROW_BUDGET = 25_000_000
 
 
-def _extinct_by(M: int, smax: int, jmax: int) -> np.ndarray:
-    """``Z[s, j] = P(X_s = 0 | X_0 = j)`` for s = 0..smax and j = 0..jmax.
+def _z_table(M: int, steps: np.ndarray):
+    """The extinction table ``Z_s`` for the sorted, unique steps ``s`` in ``steps``; see _kernels_extinction."""
+    from . import _kernels_extinction as kx
 
-    Row ``j`` of the transition matrix reaches only counts up to ``hi(j)``
-    (its truncation window), so step ``s`` needs the previous vector on
-    ``0..hi(A_s)`` only: the rows used shrink from ``A_0`` to ``A_smax = jmax``.
-    For rare states and large ``M`` this touches a small corner of the
-    ``(M + 1)^2`` matrix. Rows beyond a step's range are computed too (on
-    vectors that are only partly valid) but never feed a needed value.
-    """
-    A = np.empty(smax + 1, dtype=np.int64)
-    A[smax] = min(M, jmax)
-    for s in range(smax, 0, -1):
-        A[s - 1] = min(M, int(_windows(M, np.array([A[s] / M]))[1][0]))
-    P = _sparse_rows(M, int(A[0]) + 1)
-    Z = np.empty((smax + 1, jmax + 1))
-    z = np.zeros(M + 1)
-    z[0] = 1.0
-    Z[0] = z[: jmax + 1]
-    for s in range(1, smax + 1):
-        z[: A[0] + 1] = P @ z
-        z[A[0] + 1 :] = 0.0
-        Z[s] = z[: jmax + 1]
-    return Z
+    smax = int(steps.max())
+    keep = np.zeros(smax + 1, dtype=np.bool_)
+    keep[steps] = True
+    return kx.extinction_table(M, smax, keep, _TOL, _WINDOW, _ROW_BUDGET)
 
 
 def _zero_by(p: np.ndarray, M: int, flat: np.ndarray) -> np.ndarray:
-    """``P(X(t) = 0)`` for counts starting ``Binomial(M, p_i)`` at generation 1; shape (p.size, flat.size), t >= 1."""
-    lo, hi = _windows(M, p)
-    jmax = int(hi.max())
+    """``P(X(t) = 0)`` for counts starting ``Binomial(M, p_i)`` at generation 1; shape (p.size, flat.size), t >= 1.
+
+    Memory: the output plus the kept rows of the extinction table (about
+    ``20 t`` entries per requested ``t``), independent of ``M``.
+    """
+    from . import _kernels_extinction as kx
+
     need = np.unique(flat)
-    Z = _extinct_by(M, int(need.max()) - 1, jmax)
-    B = _sparse_binomial_rows(M, p, jmax + 1)
-    vals = np.asarray(B @ Z[need - 1].T)  # (K, len(need))
+    J, off, Z = _z_table(M, need - 1)
+    vals = kx.state_extinction(M, np.ascontiguousarray(p, dtype=np.float64), need - 1, J, off, Z, _WINDOW)
     return vals[:, np.searchsorted(need, flat)]
+
+
+def _zero_by_total(p: np.ndarray, weights: np.ndarray, M: int, flat: np.ndarray) -> np.ndarray:
+    """``sum_i weights_i P(X_i(t) = 0)`` for ``t`` in ``flat`` (t >= 1), without a (K, T) array.
+
+    The first-step laws of all states are added once into one vector
+    ``w_k = sum_i weights_i Binomial(M, p_i)(k)``; each ``t`` is then one dot
+    product with the extinction table, so the cost is that of the table plus
+    one pass over the states' binomial windows.
+    """
+    from . import _kernels_extinction as kx
+
+    need = np.unique(flat)
+    J, off, Z = _z_table(M, need - 1)
+    jmax = int(J[need - 1].max())
+    w = kx.weighted_first_step(
+        M, np.ascontiguousarray(p, dtype=np.float64), np.ascontiguousarray(weights, dtype=np.float64), jmax, _WINDOW
+    )
+    vals = np.array([w[: J[s] + 1] @ Z[off[s] : off[s] + J[s] + 1] for s in need - 1])
+    return vals[np.searchsorted(need, flat)]
 
 
 def eigenvalues(M: int) -> np.ndarray:
@@ -308,6 +406,24 @@ def eigenvalues(M: int) -> np.ndarray:
     (Feller 1951): ``E[(X_{t+1})_j | X_t] = (M)_j (X_t/M)^j`` for the falling
     factorial :math:`(x)_j`, so the transition matrix is triangular in the
     falling-factorial basis. :math:`\\lambda_2 = 1 - 1/M` is the heterozygosity decay.
+
+    Parameters
+    ----------
+    M : int
+
+    Returns
+    -------
+    ndarray, shape (M + 1,)
+
+    Raises
+    ------
+    ValueError
+        If ``M < 1``.
+
+    Examples
+    --------
+    >>> eigenvalues(3).round(6).tolist()   # 1, 1, 1 - 1/M, (1 - 1/M)(1 - 2/M)
+    [1.0, 1.0, 0.666667, 0.222222]
     """
     M = _check_M(M)
     j = np.arange(M + 1)
@@ -333,6 +449,16 @@ def survival_probability(count, M: int, t):
     Returns
     -------
     float or ndarray, shape ``broadcast(count, t)``
+
+    Raises
+    ------
+    ValueError
+        If ``count`` is not in ``0..M`` or ``t`` is negative.
+
+    Examples
+    --------
+    >>> round(float(survival_probability(1, 10, 1)), 6)   # 1 - (1 - 1/10)^10
+    0.651322
     """
     M = _check_M(M)
     c = check_array("count", count, dtype=np.float64)
@@ -341,8 +467,14 @@ def survival_probability(count, M: int, t):
     t_arr, _ = _check_t(t)
     c = c.astype(np.int64)
     cb, tb = np.broadcast_arrays(c, t_arr.reshape(np.shape(t)) if np.ndim(t) else t_arr.reshape(()))
-    Z = _extinct_by(M, int(tb.max()) if tb.size else 0, int(cb.max()) if cb.size else 0)
-    out = 1.0 - Z[tb, cb]
+    out = np.ones(cb.shape)
+    if cb.size:
+        need = np.unique(tb)
+        J, off, Z = _z_table(M, need)
+        row = np.searchsorted(need, tb)
+        s_of = need[row]
+        inside = cb <= J[s_of]
+        out[inside] = 1.0 - Z[off[s_of[inside]] + cb[inside]]
     return float(out) if out.ndim == 0 else out
 
 
@@ -352,6 +484,26 @@ def extinction_probability(p0, M: int, t) -> np.ndarray:
     .. math:: P(X_i(t) = 0) = \\sum_j \\binom{M}{j} p_{0,i}^j (1-p_{0,i})^{M-j} (P^{t-1})_{j,0},\\quad t \\ge 1,
 
     and :math:`1\\{p_{0,i} = 0\\}` at ``t = 0`` (generation 0 is ``p0``).
+
+    Parameters
+    ----------
+    p0 : array_like, shape (K,)
+    M : int
+    t : int or array_like of int
+
+    Returns
+    -------
+    ndarray, shape (K, len(t))
+
+    Raises
+    ------
+    ValueError
+        On an invalid ``p0``, ``M`` or ``t``.
+
+    Examples
+    --------
+    >>> extinction_probability([0.5, 0.5], 2, [1]).round(12).tolist()
+    [[0.25], [0.25]]
     """
     p0 = check_probability_vector("p0", p0)
     M = _check_M(M)
@@ -368,18 +520,33 @@ def extinction_probability(p0, M: int, t) -> np.ndarray:
     return out.reshape((p0.size,) + t_arr.shape)
 
 
+def _total_extinct(p0: np.ndarray, weights: np.ndarray, M: int, t):
+    """``sum_i weights_i P(X_i(t) = 0)`` with its t = 0 value; returns (flat values, t array, was_scalar)."""
+    t_arr, scalar = _check_t(t)
+    flat = t_arr.ravel()
+    out = np.empty(flat.size)
+    out[flat == 0] = float(np.sum(weights[p0 == 0]))
+    if np.any(flat >= 1):
+        out[flat >= 1] = _zero_by_total(p0, weights, M, flat[flat >= 1])
+    return out, t_arr, scalar
+
+
 def expected_support(p0, M: int, t):
     """Expected number of states still present at generation ``t`` (replace, constant ``M``).
 
     .. math:: E|\\{i : p_{t,i} > 0\\}| = \\sum_i [1 - P(X_i(t) = 0)]
 
     with each state's count a two-type binomial chain (see
-    :func:`extinction_probability`). Exact up to the 1e-15 tail truncation.
-    Cost: the transition rows a state can reach in ``t`` generations, about
-    :math:`A^{3/2}` binomial probabilities with
-    :math:`A \\approx M p_{max} + 10 t \\sqrt{M p_{max}}` (seconds for
-    ``M = 10^4``; ``M = 2 10^5`` with ``p_max = 0.1`` and ``t = 10``
-    takes about a minute).
+    :func:`extinction_probability`). Every state's count follows the same
+    chain from a different first step ``Binomial(M, p_i)``, so the extinction
+    probabilities ``Z_s(j)`` of that chain are computed once (a backward
+    recursion over the banded transition rows, kept only where ``Z_s(j) >=
+    1e-20``: about ``20 s`` values of ``j`` whatever ``M`` is), and the states
+    enter through one sum of their binomial windows. Exact up to an absolute
+    error of ``K t 1e-20`` plus the 1e-15 window truncation per state. Cost:
+    about ``13 t J^{3/2}`` operations with ``J`` about ``20 t`` for the
+    recursion, plus the states' windows; memory ``O(M + J)``. For example
+    ``K = 10^5`` Zipf states, ``M = 10^6``, ``t <= 200``: about a second.
 
     Parameters
     ----------
@@ -390,22 +557,69 @@ def expected_support(p0, M: int, t):
     Returns
     -------
     float or ndarray, shape of ``t``
+
+    Raises
+    ------
+    ValueError
+        On an invalid ``p0``, ``M`` or ``t``.
+
+    References
+    ----------
+    Shumailov et al. (2024), the discrete chain; the extinction recursion is
+    the backward equation of the Wright–Fisher chain (Ewens 2004, ch. 3).
+
+    Examples
+    --------
+    >>> from collapse_theory.theory.discrete import expected_support
+    >>> round(expected_support([0.5, 0.5], 10, 0), 12)
+    2.0
+    >>> bool(expected_support([0.5, 0.5], 10, 200) < 1.01)
+    True
+    >>> float(expected_support([0.5, 0.5], 2, 1))
+    1.5
     """
-    ext = extinction_probability(p0, M, t)
-    out = np.sum(1.0 - ext, axis=0)
-    return float(out) if np.ndim(out) == 0 else out
+    p0 = check_probability_vector("p0", p0)
+    M = _check_M(M)
+    ext, t_arr, scalar = _total_extinct(p0, np.ones(p0.size), M, t)
+    out = np.clip(p0.size - ext, 0.0, p0.size)
+    return float(out[0]) if scalar else out.reshape(t_arr.shape)
 
 
 def expected_alive_mass(p0, M: int, t):
     """Expected original mass of the states still present, :math:`\\sum_i p_{0,i} P(X_i(t) > 0)`.
 
     One minus it is the expected share of ``p0``'s probability lost with the
-    vanished states (the "tails"). Shape of ``t``.
+    vanished states (the "tails"). Shape of ``t``. Computed as
+    :func:`expected_support` is, with weights ``p_{0,i}``.
+
+    Parameters
+    ----------
+    p0 : array_like, shape (K,)
+    M : int
+    t : int or array_like of int
+
+    Returns
+    -------
+    float or ndarray, shape of ``t``
+
+    Raises
+    ------
+    ValueError
+        On an invalid ``p0``, ``M`` or ``t``.
+
+    Examples
+    --------
+    >>> from collapse_theory.theory.discrete import expected_alive_mass
+    >>> round(expected_alive_mass([0.9, 0.1], 100, 0), 12)
+    1.0
+    >>> float(expected_alive_mass([0.5, 0.5], 2, 1))
+    0.75
     """
     p0v = check_probability_vector("p0", p0)
-    ext = extinction_probability(p0v, M, t)
-    out = np.tensordot(p0v, 1.0 - ext, axes=(0, 0))
-    return float(out) if np.ndim(out) == 0 else out
+    M = _check_M(M)
+    ext, t_arr, scalar = _total_extinct(p0v, p0v, M, t)
+    out = np.clip(1.0 - ext, 0.0, 1.0)
+    return float(out[0]) if scalar else out.reshape(t_arr.shape)
 
 
 # ----------------------------------------------------------------------------- absorption time
@@ -491,6 +705,17 @@ def absorption_time(p0, M: int, method: str = "exact") -> AbsorptionTime:
     Returns
     -------
     AbsorptionTime
+
+    Raises
+    ------
+    ValueError
+        If ``method`` is unknown, or ``M > EXACT_MAX_M`` with ``method="exact"``.
+
+    Examples
+    --------
+    >>> at = absorption_time([0.5, 0.5], 2)
+    >>> round(at.mean, 9), round(at.variance, 9)
+    (2.0, 2.0)
     """
     p0 = check_probability_vector("p0", p0)
     M = _check_M(M)
@@ -529,6 +754,27 @@ def absorption_time_cdf(p0, M: int, t):
     Returns
     -------
     float or ndarray, shape of ``t``
+
+    Parameters
+    ----------
+    p0 : array_like, shape (K,)
+    M : int
+        At most :data:`EXACT_MAX_M`.
+    t : int or array_like of int
+
+    Returns
+    -------
+    float or ndarray, shape of ``t``
+
+    Raises
+    ------
+    ValueError
+        On an invalid ``p0``, ``M`` or ``t``.
+
+    Examples
+    --------
+    >>> absorption_time_cdf([0.5, 0.5], 2, [0, 1, 2]).round(12).tolist()
+    [0.0, 0.5, 0.75]
     """
     p0 = check_probability_vector("p0", p0)
     M = _check_M(M)
@@ -543,7 +789,7 @@ def absorption_time_cdf(p0, M: int, t):
             # state i holds all M copies iff the other states' count, which starts
             # Binomial(M, 1 - p_i), is 0
             pos = flat >= 1
-            out[pos] = _zero_by(1.0 - p0, M, flat[pos]).sum(axis=0)
+            out[pos] = _zero_by_total(1.0 - p0, np.ones(p0.size), M, flat[pos])
     out = np.clip(out, 0.0, 1.0)
     return float(out[0]) if scalar else out.reshape(t_arr.shape)
 
@@ -563,6 +809,12 @@ def derivations() -> dict:
         diffusion equation solved with its boundary conditions),
         ``fixation_weighted_time`` (the ``K``-type diffusion term) and
         ``eigenvalues`` (falling-factorial moments of the binomial).
+
+    Examples
+    --------
+    >>> d = derivations()
+    >>> sorted(d)[:2], type(d["heterozygosity"]).__name__
+    (['accumulate', 'eigenvalues'], 'Derivation')
     """
     import sympy as sp
 
