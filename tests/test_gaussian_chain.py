@@ -224,8 +224,8 @@ def test_studies_are_consistent_and_plot(tmp_path):
         ct.studies.w2_growth(M=10, generations=10, replicates=1500, rng=2),
         ct.studies.w2_growth(M=8, generations=5, d=2, replicates=800, rng=3),
         ct.studies.schedules(M0=5, exponent=1.5, generations=40, replicates=1500, rng=4),
-        ct.studies.mitigation(M=10, gamma=0.2, workflow="fresh", generations=30, replicates=1500, rng=5),
-        ct.studies.mitigation(M=10, gamma=0.0, workflow="accumulate", generations=30, replicates=1500, rng=6),
+        ct.studies.mitigation(M=10, mixing="fresh:0.2", generations=30, replicates=1500, rng=5),
+        ct.studies.mitigation(M=10, mixing="accumulate", generations=30, replicates=1500, rng=6),
     ):
         t = res.table()
         assert t["p_value"].notna().sum() >= 4, res.name

@@ -32,40 +32,16 @@ import time
 import numpy as np
 
 from .._provenance import provenance
-from .._stats import mean_ci, z_test
+from .._stats import mean_ci, z_test, z_testable
 from .._validate import check_choice, check_float, check_int
 from ..process import Mixing, schedules as _schedules
-from ._base import StudyResult, make_row
-from .discrete import _checkpoints, _seed_of
+from ._base import StudyResult, make_row  # noqa: F401
+from ._base import band as _band
+from ._base import checkpoints as _checkpoints
+from ._base import finish as _finish
+from ._base import generation_rows as _rows
 
 __all__ = ["variance_decay", "w2_growth", "schedules", "mitigation", "mitigation_cell", "known_results"]
-
-
-def _rows(label, values, theory, points, test=True):
-    rows = []
-    for t in points:
-        x = values[:, t]
-        m, lo, hi, _ = mean_ci(x)
-        th = float(theory[t]) if theory is not None else np.nan
-        p = z_test(x, th) if (test and np.isfinite(th)) else np.nan
-        rows.append(make_row(f"{label}, generation {t}", m, lo, hi, th, p))
-    return rows
-
-
-def _band(values):
-    m, lo, hi, _ = mean_ci(values)
-    return {"mean": m, "low": lo, "high": hi}
-
-
-def _finish(name, rows, curves, params, rng, t0, plot):
-    return StudyResult(
-        name=name,
-        rows=rows,
-        curves=curves,
-        params=params,
-        provenance=provenance(params, seed=_seed_of(rng), wall_time_s=time.perf_counter() - t0),
-        plot=plot,
-    )
 
 
 # ----------------------------------------------------------------------------- variance decay
@@ -129,14 +105,16 @@ def variance_decay(
     std = run.std
     rows = _rows("mean log variance", lv, lv_th, pts)
     rows += _rows("variance of log variance", (lv - lv_th) ** 2, lv_var_th, pts)
-    for t in pts:  # sigma_t is log-normal-like with log-sd ~ sqrt(t / 2M): skewed beyond t ~ M
-        rows += _rows("E sigma" + ("" if t <= M else " (skewed, not tested)"), std, std_th, [t], test=t <= M)
+    for t in pts:  # sigma_t is log-normal-like: the shared rule of _stats.z_testable
+        ok = z_testable(lv_var_th[t], 0.5)
+        rows += _rows("E sigma" + ("" if ok else " (skewed, not tested)"), std, std_th, [t], test=ok)
     for t in pts:
         med = float(np.exp(np.median(lv[:, t])))
         rows.append(make_row(f"median variance, generation {t}", med, theory=np.nan))
     var = run.var
     for t in pts:
-        rows += _rows("mean variance" + ("" if t <= M / 4 else " (heavy tail, not tested)"), var, var_th, [t], test=t <= M / 4)
+        ok = z_testable(lv_var_th[t], 1.0)
+        rows += _rows("mean variance" + ("" if ok else " (heavy tail, not tested)"), var, var_th, [t], test=ok)
     b = _band(lv)
     sb = _band(std)
     curves = {
@@ -403,10 +381,12 @@ def _light(mixing, M, t, estimator="unbiased"):
     from ..theory import gaussian as th
 
     wf = mixing.workflow
-    if wf in ("accumulate", "accumulate-subsample", "augment") or t <= M / 4:
+    if wf in ("accumulate", "accumulate-subsample", "augment"):
         return True
-    if wf == "replace":
-        return False
+    if wf == "replace":  # the shared rule for log-normal-like quantities
+        return z_testable(th.log_variance_variance(t, M, estimator), 1.0)
+    if t <= M / 4:
+        return True
     keep = 1.0 - mixing.real
     return bool(keep**3 * th.moment_factor(M, 3.0, estimator) < 1)
 
