@@ -1023,7 +1023,7 @@ def fresh_stability_threshold(M, estimator="unbiased"):
     Examples
     --------
     >>> round(fresh_stability_threshold(10), 4)
-    0.0477
+    0.0488
     """
     estimator = _estimator(estimator)
     M = check_int("M", M, min=2)
@@ -1368,7 +1368,7 @@ def augment_stability_threshold(lipschitz_ratio=0.0):
 
 
 #: The golden-ratio weight (He, Xu & Cheng 2025).
-GOLDEN_RATIO_WEIGHT = (np.sqrt(5.0) - 1.0) / 2.0
+GOLDEN_RATIO_WEIGHT = float((np.sqrt(5.0) - 1.0) / 2.0)
 
 
 def weighted_mean_stationary_error(weight, M, sigma0=1.0):
@@ -1401,7 +1401,7 @@ def weighted_mean_stationary_error(weight, M, sigma0=1.0):
     w = check_float("weight", weight, min=0.0, max=1.0, min_inclusive=False)
     M = check_int("M", M, min=1)
     sigma0 = check_float("sigma0", sigma0, min=0.0, min_inclusive=False)
-    return sigma0**2 / M * (w * w + (1 - w) ** 2) / (w * (2 - w))
+    return float(sigma0**2 / M * (w * w + (1 - w) ** 2) / (w * (2 - w)))
 
 
 def golden_ratio_weight():
