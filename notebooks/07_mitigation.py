@@ -65,7 +65,7 @@ fig
 # The simulated chain settles where the theory says:
 
 # %%
-het = ct.studies.heterozygosity(p0, M=20, generations=G, replicates=R, rng=0, mixing="fresh", real=0.05)
+het = ct.studies.heterozygosity(p0, M=20, generations=G, replicates=R, rng=0, mixing="fresh:0.05")
 assert het.passed(), het.table()
 het.table()
 
@@ -120,8 +120,9 @@ grid = {
     "study": "heterozygosity",
     "seed": 0,
     "replicates": 100 if SMALL else 1000,
-    "fixed": {"generations": G, "K": 10, "mixing": "fresh", "checkpoints": [G]},
-    "axes": {"M": [10, 100] if SMALL else [10, 30, 100, 300], "real": [0.01, 0.1] if SMALL else [0.003, 0.01, 0.03, 0.1, 0.3]},
+    "fixed": {"generations": G, "K": 10, "checkpoints": [G]},
+    "axes": {"M": [10, 100] if SMALL else [10, 30, 100, 300],
+             "mixing": ["fresh:0.01", "fresh:0.1"] if SMALL else ["fresh:0.003", "fresh:0.01", "fresh:0.03", "fresh:0.1", "fresh:0.3"]},
 }
 ds = ct.sweep.run(grid, workers=1, show_progress=False)
 ds
