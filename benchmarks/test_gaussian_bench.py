@@ -11,10 +11,10 @@ than sample-and-refit.
 from __future__ import annotations
 
 import numpy as np
-from conftest import median_time, record_ratio
 
 import collapse_theory as ct
 from collapse_theory.chains import _kernels_gaussian
+from conftest import median_time, record_ratio
 
 
 def _naive_refit_1d(M, G, R, seed):

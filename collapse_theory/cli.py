@@ -22,7 +22,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-__all__ = ["get_parser", "main", "STUDY_FAIL_LEVEL"]
+__all__ = ["STUDY_FAIL_LEVEL", "get_parser", "main"]
 
 #: A study whose Bonferroni-adjusted p-values fall below this is inconsistent with theory (exit code 1).
 STUDY_FAIL_LEVEL = 1e-3

@@ -246,7 +246,7 @@ def test_cli_gaussian(tmp_path, capsys):
 
 
 # ----------------------------------------------------------------------------- every workflow (issue 14)
-from naive_gaussian import naive_workflow_chain  # noqa: E402
+from naive_gaussian import naive_workflow_chain
 
 NEW_WORKFLOWS = {
     "mixture": ("mixture:0.5,0.3,0.2", "mixture", {"real": 0.2, "previous": 0.3}),
@@ -349,7 +349,7 @@ def test_dd_sample_path_matches_exact_in_deep_collapse(d, M, G, Rc):
         pv.append(z_test(sa.log_det[:, t], ct.theory.gaussian.expected_log_det(t, M, np.eye(d))))
         pv.append(z_test(ex.log_det[:, t], ct.theory.gaussian.expected_log_det(t, M, np.eye(d))))
         pv.append(ks_test(ex.log_det[:, t], sa.log_det[:, t]))
-        spread = lambda r: np.ptp(r.log_scale[:, t], axis=-1)  # noqa: E731
+        spread = lambda r: np.ptp(r.log_scale[:, t], axis=-1)
         pv.append(ks_test(spread(ex), spread(sa)))
     assert_consistent(pv, what=f"d-D sample vs exact, d={d}")
 

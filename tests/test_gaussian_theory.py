@@ -18,7 +18,11 @@ import sympy as sp
 from helpers import assert_consistent
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from naive_gaussian import naive_chi2_moment, naive_expected_w2_squared, naive_log_chi2_moments
+from naive_gaussian import (
+    naive_chi2_moment,
+    naive_expected_w2_squared,
+    naive_log_chi2_moments,
+)
 from scipy.special import zeta
 
 import collapse_theory as ct
@@ -357,9 +361,9 @@ def test_theory_input_errors():
 
 
 # ----------------------------------------------------------------------------- every workflow (issue 14)
-from naive_gaussian import naive_e_sqrt_gamma, naive_workflow_chain  # noqa: E402
+from naive_gaussian import naive_e_sqrt_gamma, naive_workflow_chain
 
-from collapse_theory.theory import _gaussian_moments as gm  # noqa: E402
+from collapse_theory.theory import _gaussian_moments as gm
 
 WORKFLOW_SPECS = ["replace", "fresh:0.3", "mixture:0.5,0.3,0.2", "accumulate", "accumulate:0.2",
                   "accumulate-subsample", "augment:1.5"]
@@ -493,7 +497,7 @@ def test_augmentation_results():
     np.testing.assert_allclose(th.augment_stationary_mean_variance(50, 2.0), 0.008)
     # the exact chain's stationary Var(mu - real mean) tends to Bertrand et al.'s value as M grows
     for M in (20, 200, 2000):
-        v, e = th.stationary_moments(M, mixing=ct.Mixing.augment(2.0))
+        _, e = th.stationary_moments(M, mixing=ct.Mixing.augment(2.0))
         rel = (e - 1.0 / M) / th.augment_stationary_mean_variance(M, 2.0) - 1
         assert abs(rel) < 3.0 / M
     assert th.augment_stability_threshold() == 1.0 and th.augment_stability_threshold(1.0) == 0.5

@@ -146,8 +146,7 @@ def _normalise(mat):
     for i in range(d):
         for j in range(d):
             v = abs(mat[i, j])
-            if v > mx:
-                mx = v
+            mx = max(mx, v)
     if mx == 0.0:
         return _NEG_INF
     for i in range(d):
@@ -230,8 +229,7 @@ def _to_scaled(lc, s, out):
     d = lc.shape[0]
     c = s[0]
     for j in range(1, d):
-        if s[j] > c:
-            c = s[j]
+        c = max(c, s[j])
     for i in range(d):
         for j in range(d):
             out[i, j] = lc[i, j] * np.exp(s[j] - c) if s[j] != _NEG_INF else 0.0
@@ -619,8 +617,7 @@ def floyd_subset(u, n_pool, marker, stamp, out):
         q = 0
         for j in range(n_pool - m, n_pool):
             c = int(u[r, q] * (j + 1))
-            if c > j:
-                c = j
+            c = min(c, j)
             if marker[r, c] == stamp:
                 c = j
             marker[r, c] = stamp

@@ -46,7 +46,7 @@ from ..process import WORKFLOWS, Mixing, Schedule, as_schedule, check_mixing
 from ..wasserstein import _w2_squared_logvar_core, w2_squared_gaussian_factors
 from . import _kernels_gaussian as _k
 
-__all__ = ["GaussianChain", "GaussianChainResult", "BLOCK", "EXACT_WORKFLOWS", "ACCEPTED_WORKFLOWS", "POOL_LIMIT_BYTES"]
+__all__ = ["ACCEPTED_WORKFLOWS", "BLOCK", "EXACT_WORKFLOWS", "POOL_LIMIT_BYTES", "GaussianChain", "GaussianChainResult"]
 
 #: Replicates drawn from one random stream (fixed, so results do not depend on R).
 BLOCK = 1024
@@ -400,7 +400,7 @@ class GaussianChain:
                 "array" if self._initial_data is not None else "callable"),
         }
 
-    def simulate(self, generations, replicates, *, rng=None, show_progress=False) -> "GaussianChainResult":
+    def simulate(self, generations, replicates, *, rng=None, show_progress=False) -> GaussianChainResult:
         """Run ``replicates`` independent chains for ``generations`` generations.
 
         Parameters

@@ -82,7 +82,7 @@ def _monomials(n, n_offsets, n_scales):
                 out.append(tuple(prefix))
             return
         step = 1 if k < n_offsets else 2
-        for e in range(0, budget2 // step + 1):
+        for e in range(budget2 // step + 1):
             rec(prefix + [e], k + 1, budget2 - e * step)
 
     rec([], 0, 2 * n)
@@ -111,12 +111,12 @@ def _fresh_expectations(M, ks, n, ddof):
     wpow = base
     for e in range(n + 1):
         cur = wpow
-        for p in range(0, 2 * n - 2 * e + 1):
+        for p in range(2 * n - 2 * e + 1):
             if p % 2 == 0:
                 # E over z (axis 3), then y (axis 2): y^{2l} -> (2l-1)!! (s2/m)^l
                 ez = np.tensordot(cur, zmom, axes=([3], [0]))  # (K, delta, y)
                 res = np.zeros((K, D, n + 1))
-                for l in range(0, n + 1):
+                for l in range(n + 1):
                     if 2 * l < D:
                         res[:, :, l] = ez[:, :, 2 * l] * (_dfact(np.array([2 * l]))[0] * msafe ** (-l))[:, None]
                 out[(p, e)] = res
@@ -173,7 +173,6 @@ def accumulate_transitions(sizes, real, n, ddof):
     """
     mons = _monomials(n, 1, 1)
     index = {mo: i for i, mo in enumerate(mons)}
-    G = sizes.size
     Ns = np.cumsum(sizes)[:-1].astype(np.float64)  # pool before step t = 1..G-1
     Ms = sizes[1:].astype(np.float64)
     if Ns.size == 0:
@@ -223,11 +222,11 @@ def accumulate_transitions(sizes, real, n, ddof):
     qpow = base
     for e in range(n + 1):
         cur = qpow
-        for p in range(0, 2 * n - 2 * e + 1):
+        for p in range(2 * n - 2 * e + 1):
             if p % 2 == 0:
                 ez = np.tensordot(cur, zmom, axes=([4], [0]))  # P + (f, y)
                 res = np.zeros(P + (D, n + 1))
-                for l in range(0, n + 1):
+                for l in range(n + 1):
                     if 2 * l < D:
                         res[..., l] = ez[..., 2 * l] * (dfact_y[2 * l] * tau**l)[..., None]
                 ex[(p, e)] = res  # poly in (f, F)
@@ -277,7 +276,7 @@ def augment_transition(n0, m, n, ddof):
     wpow = base
     for e in range(n + 1):
         cur = wpow
-        for p in range(0, 2 * n - 2 * e + 1):
+        for p in range(2 * n - 2 * e + 1):
             ex[(p, e)] = cur
             cur = _mul_lin(cur, X, 0)
         wpow = _mul_lin(_mul_lin(wpow, Wf, 0), Wf, 0)
@@ -296,7 +295,7 @@ def augment_transition(n0, m, n, ddof):
                 coef = factorial(q1) / (factorial(a0) * factorial(a1) * factorial(e)) * cs[a1] * cB**e / Dn**q1
                 poly = ex[(p1, e)]  # (delta, f0, y)
                 # multiply by f0^p2 (shift), take E over y: y^{2l} -> (2l-1)!! (s2/m)^l
-                for l in range(0, n + 1):
+                for l in range(n + 1):
                     if 2 * l >= D:
                         break
                     sl = poly[:, :, 2 * l] * ymom[2 * l] / m**l

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from .._stats import z_testable
 from ._framework import (
-    Outcome, register, _z_outcome, _ks_outcome, _ks2_outcome, _sizes,
+    Outcome,
+    _ks2_outcome,
+    _ks_outcome,
+    _sizes,
+    _z_outcome,
+    register,
 )
-
 
 _GAUSSIAN = ("collapse_theory.chains.gaussian", "collapse_theory.theory.gaussian")
 

@@ -76,7 +76,7 @@ def _phase_figure(tab, gammas, Ms, G):
 
     from ...plotting import new_figure
 
-    eps, fx = _gamma_axis(gammas)
+    _, fx = _gamma_axis(gammas)
     xe, ye = _edges(fx(gammas)), _edges(np.log10(Ms))
     fig, axes = new_figure(2, 2, width=5.4, height=4.2)
     for col, wf in enumerate(MAP_WORKFLOWS):
