@@ -117,6 +117,6 @@ def test_cell_theory_speed(benchmark):
     from collapse_theory.theory import gaussian as th
 
     for spec in ("fresh:0.1", "augment:1", "accumulate"):
-        t = median_time(lambda: th.workflow_moments(G, M, mixing=spec, order=4, at=[G]), repeat=3, warmup=1)
+        t = median_time(lambda spec=spec: th.workflow_moments(G, M, mixing=spec, order=4, at=[G]), repeat=3, warmup=1)
         record_ratio(f"E W2^2 bracket (order 4, M=20, {spec}, G=1000) vs old long_run_moments", t, old,
                      note="(the bracket is new: the old code had only a lower bound)")
