@@ -573,3 +573,18 @@ BAD_THEORY = [
 def test_bad_input_table(call, exc, name):
     with pytest.raises(exc, match=name):
         call()
+
+
+@pytest.mark.parametrize("spec", ["fresh:0.3", "accumulate", "augment:1", "accumulate-subsample", "mixture:0.5,0.3,0.2"])
+def test_multivariate_workflows_against_simulation(spec):
+    # E tr Sigma_t = v_t tr Sigma_0 and E ||mu_t - mu_0||^2 = e_t tr Sigma_0 for every workflow (d = 3)
+    cov0 = np.array([[2.0, 0.6, 0.0], [0.6, 1.0, -0.3], [0.0, -0.3, 0.5]])
+    M, G = 8, 5
+    chain = ct.GaussianChain(np.ones(3), cov0, M, mixing=spec)
+    Rm = 8000 if chain.method == "exact" else 3000
+    run = chain.simulate(G, Rm, rng=31)
+    pv = []
+    for t in (1, 3, G):
+        pv.append(z_test(run.trace[:, t], th.expected_trace(t, M, cov0, mixing=spec)))
+        pv.append(z_test(np.sum((run.mean[:, t] - 1.0) ** 2, axis=-1), th.expected_mean_squared_error_mv(t, M, cov0, mixing=spec)))
+    assert_consistent(pv, what=f"multivariate {spec}")

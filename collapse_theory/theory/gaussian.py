@@ -510,22 +510,84 @@ def _cov0(cov0):
     return C
 
 
-def expected_mean_squared_error_mv(n, M, cov0, estimator="unbiased"):
-    r"""Exact :math:`E\lVert\mu_n - \mu_0\rVert^2` in d dimensions.
+def _mv_workflow(n, M, C, estimator, mixing, which):
+    """d-D first and second moments of any workflow: the 1-D recursion (sigma0 = 1) times tr Sigma_0.
+
+    Every step of the recursions is linear in the second-moment matrices (E Wishart_d(k, S) = k S, the
+    between-group terms are outer products of mean differences, subsets are drawn without replacement):
+    E Sigma_t = v_t Sigma_0 and E (mu_t - mu_0)(mu_t - mu_0)^T = e_t Sigma_0 exactly.
+    """
+    n_arr, n_max = _n_array(n)
+    path = moment_recursion(n_max, M, mixing=mixing, estimator=estimator)
+    arr = path.variance if which == "trace" else path.mean_squared_error
+    return _take(arr * float(np.trace(C)), n_arr)
+
+
+def expected_mean_squared_error_mv(n, M, cov0, estimator="unbiased", *, mixing=None):
+    r"""Exact :math:`E\lVert\mu_n - \mu_0\rVert^2` in d dimensions, any workflow.
 
     .. math:: E\lVert\mu_n-\mu_0\rVert^2 = \operatorname{tr}\Sigma_0 \sum_{t=1}^n \frac{1}{M_t}
-              \prod_{s<t}\frac{M_s-1}{D_s}
+              \prod_{s<t}\frac{M_s-1}{D_s} \quad(\text{replace}),
+
+    and :math:`e_n \operatorname{tr}\Sigma_0` with :math:`e_n` from :func:`moment_recursion`
+    (sigma0 = 1) for every other workflow: the recursions are linear in the
+    second-moment matrices, so :math:`E(\mu_n-\mu_0)(\mu_n-\mu_0)^T = e_n\Sigma_0`.
+
+    Parameters
+    ----------
+    n : int or array_like of int
+    M : int, Schedule or int array (other workflows: an int)
+    cov0 : array_like, shape (d, d)
+    estimator : {'unbiased', 'mle'}
+    mixing : Mixing or spec, optional
+
+    Returns
+    -------
+    float or ndarray
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> round(expected_mean_squared_error_mv(1, 10, np.eye(3), mixing="accumulate"), 6)
+    0.3
     """
     C = _cov0(cov0)
+    mixing = _mix(mixing)
+    if mixing.workflow != "replace":
+        return _mv_workflow(n, M, C, _estimator(estimator), mixing, "msq")
     return expected_mean_squared_error(n, M, 1.0, estimator) * float(np.trace(C))
 
 
-def expected_trace(n, M, cov0, estimator="unbiased"):
-    r"""Exact :math:`E \operatorname{tr}\Sigma_n = \operatorname{tr}\Sigma_0 \prod_t (M_t-1)/D_t`.
+def expected_trace(n, M, cov0, estimator="unbiased", *, mixing=None):
+    r"""Exact :math:`E \operatorname{tr}\Sigma_n`, any workflow (replace: :math:`\operatorname{tr}\Sigma_0 \prod_t (M_t-1)/D_t`).
 
-    .. math:: E\,\Sigma_n = \Sigma_0 \prod_t (M_t - 1)/D_t \quad (E\,\mathrm{Wishart}_d(k, \Sigma) = k\Sigma)
+    .. math:: E\,\Sigma_n = \Sigma_0 \prod_t (M_t - 1)/D_t \quad (E\,\mathrm{Wishart}_d(k, \Sigma) = k\Sigma);
+
+    other workflows: :math:`E\Sigma_n = v_n \Sigma_0` with :math:`v_n` from :func:`moment_recursion`
+    (see :func:`expected_mean_squared_error_mv`).
+
+    Parameters
+    ----------
+    n : int or array_like of int
+    M : int, Schedule or int array (other workflows: an int)
+    cov0 : array_like, shape (d, d)
+    estimator : {'unbiased', 'mle'}
+    mixing : Mixing or spec, optional
+
+    Returns
+    -------
+    float or ndarray
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> expected_trace(3, 10, np.eye(2))
+    2.0
     """
     C = _cov0(cov0)
+    mixing = _mix(mixing)
+    if mixing.workflow != "replace":
+        return _mv_workflow(n, M, C, _estimator(estimator), mixing, "trace")
     return expected_variance(n, M, 1.0, estimator) * float(np.trace(C))
 
 
