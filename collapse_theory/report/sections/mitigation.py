@@ -146,7 +146,7 @@ def _map_table(quick, seed):
 
 
 def build(*, quick: bool, seed: int) -> Section:
-    """Workflow comparison, phase map and known results (<= 120 s; quick <= 30 s)."""
+    """Workflow comparison, phase map and known results (measured: quick about 110 s on two shared cores)."""
     from ... import studies
     from ..._rng import child
     from ..._stats import bonferroni
