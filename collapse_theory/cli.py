@@ -25,7 +25,7 @@ import shutil
 import sys
 from pathlib import Path
 
-__all__ = ["get_parser", "main", "STUDY_FAIL_LEVEL"]
+__all__ = ["STUDY_FAIL_LEVEL", "get_parser", "main"]
 
 #: A study whose Bonferroni-adjusted p-values fall below this is inconsistent with theory (exit code 1).
 STUDY_FAIL_LEVEL = 1e-3
@@ -498,7 +498,7 @@ def _add_gaussian(sub):
     p = sub.add_parser("gaussian", help="Gaussian refit chain (Theorem 3.1): exact simulation vs exact theory (table + figure)")
     p.add_argument("study", nargs="?", default="w2", choices=("decay", "w2", "schedules", "mitigation"),
                    help="decay: a.s. variance collapse; w2: E W2^2 growth (default); schedules: M_t = M0 t^a; "
-                        "mitigation: fresh data / accumulation")
+                        "mitigation: any workflow (--mixing) against the exact theory")
     p.add_argument("--M", type=int, default=100, help="sample size per generation (default 100)")
     p.add_argument("--generations", type=int, default=None, help="generations (default: M, 4M for decay, 200 for schedules)")
     p.add_argument("--replicates", type=int, default=2000, help="replicates (default 2000)")
@@ -506,8 +506,8 @@ def _add_gaussian(sub):
     p.add_argument("--d", type=int, default=1, help="dimension for w2 (default 1)")
     p.add_argument("--M0", type=int, default=10, help="schedules: M_1 (default 10)")
     p.add_argument("--exponent", type=float, default=2.0, help="schedules: a in M_t = M0 t^a (default 2)")
-    _add_mixing(p, default=None, accepts="decay, w2, schedules: replace; mitigation: replace, fresh:G, accumulate[:G] "
-                                      "(default there fresh:0.1)")
+    _add_mixing(p, default=None, accepts="decay, w2, schedules: replace; mitigation: every workflow (replace, fresh:G, "
+                                      "mixture:A,B,G, accumulate[:G], accumulate-subsample[:G], augment:R; default there fresh:0.1)")
     p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     p.add_argument("--out", default="runs/gaussian", help="output directory (default runs/gaussian)")
     _add_force(p)
@@ -531,8 +531,8 @@ def _run_gaussian(args) -> int:
     else:
         if args.mixing is None:
             args.mixing = "fresh:0.1"
-        mix = _mixing(args, ("replace", "fresh", "accumulate"), where="collapse-theory gaussian mitigation")
-        res = studies.mitigation(args.M, generations=args.generations or 100, **_gaussian_mixing(studies.mitigation, mix), **common)
+        mix = _mixing(args, where="collapse-theory gaussian mitigation")
+        res = studies.mitigation(args.M, mix, generations=args.generations or 100, **common)
     return _finish_study(res, args.out)
 
 
@@ -573,19 +573,6 @@ def _run_sampling(args) -> int:
     res = sampling_curation(args.p0, args.M, K=args.K, exponent=args.exponent, generations=args.generations,
                             replicates=args.replicates, samplers=samplers, mixing=mixing, rng=args.seed, show_progress=True)
     return _finish_study(res, args.out)
-
-
-def _gaussian_mixing(study, mix) -> dict:
-    """The mixing keyword of ``studies.mitigation``.
-
-    Transitional: until ``studies.mitigation`` takes ``mixing`` (issue 12),
-    the Mixing is passed as its older ``gamma`` and ``workflow`` arguments.
-    """
-    import inspect
-
-    if "mixing" in inspect.signature(study).parameters:
-        return {"mixing": mix}
-    return {"gamma": mix.real, "workflow": mix.workflow}
 
 
 def _add_regression(sub):
