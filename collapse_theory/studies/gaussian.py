@@ -29,7 +29,7 @@ import time
 import numpy as np
 
 from .._provenance import provenance
-from .._stats import mean_ci, z_test
+from .._stats import mean_ci, positive_mean_ci, z_test
 from .._validate import check_choice, check_float, check_int
 from ..process import Mixing, schedules as _schedules
 from ._base import StudyResult, make_row
@@ -42,15 +42,21 @@ def _rows(label, values, theory, points, test=True):
     rows = []
     for t in points:
         x = values[:, t]
-        m, lo, hi, _ = mean_ci(x)
+        m, lo, hi, _ = _ci(x)
         th = float(theory[t]) if theory is not None else np.nan
         p = z_test(x, th) if (test and np.isfinite(th)) else np.nan
         rows.append(make_row(f"{label}, generation {t}", m, lo, hi, th, p))
     return rows
 
 
+def _ci(x, axis=0):
+    """mean_ci, or the log-scale interval where the values cannot be negative (variances, W2^2, squares)."""
+    x = np.asarray(x, dtype=np.float64)
+    return positive_mean_ci(x, axis=axis) if np.all(x >= 0) else mean_ci(x, axis=axis)
+
+
 def _band(values):
-    m, lo, hi, _ = mean_ci(values)
+    m, lo, hi, _ = _ci(values)
     return {"mean": m, "low": lo, "high": hi}
 
 
@@ -452,7 +458,7 @@ def mitigation(
         rows += _rows("E sigma^2" + ("" if tested else " (heavy tail, not tested)"), var, path.variance, [t], test=tested)
     w2 = run.w2_squared_to_initial
     for t in pts:
-        rows.append(make_row(f"E W2^2 vs exact lower bound, generation {t}", *mean_ci(w2[:, t])[:3], theory=lb[t]))
+        rows.append(make_row(f"E W2^2 vs exact lower bound, generation {t}", *_ci(w2[:, t])[:3], theory=lb[t]))
     if workflow == "replace":
         lr_v, lr_e = (sigma0**2 if estimator == "unbiased" else 0.0), np.inf
     else:
