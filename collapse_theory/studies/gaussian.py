@@ -164,8 +164,8 @@ def _plot_variance_decay(res):
     c = res.curves
     fig, (a1, a2) = new_figure(1, 2)
     g = c["generation"]
-    for p in c["paths"]:
-        a1.plot(g, p, color="gray", lw=0.4, alpha=0.5)
+    for k, p in enumerate(c["paths"]):
+        a1.plot(g, p, color="gray", lw=0.4, alpha=0.5, label=f"{len(c['paths'])} replicate paths" if k == 0 else None)
     band(a1, g, c["log_var_mean"], c["log_var_low"], c["log_var_high"], label="simulated mean")
     a1.plot(g, c["log_var_theory"], color=THEORY_COLOR, ls="--", label="exact E log sigma^2")
     a1.set(xlabel="generation t", ylabel="log sigma_t^2", title=f"log-variance, M = {res.params['M']}")
