@@ -41,6 +41,12 @@ window.addEventListener('load', function(){
   var de = document.documentElement;
   r.width = de.clientWidth;
   r.height_collapsed = Math.max(de.scrollHeight, document.body.scrollHeight);
+  r.section_heights = {};
+  document.querySelectorAll('main > section').forEach(function(s){ r.section_heights[s.id] = s.getBoundingClientRect().height; });
+  r.parts = {figures: 0, tables: 0, captions: 0};
+  document.querySelectorAll('.figs').forEach(function(x){ r.parts.figures += x.getBoundingClientRect().height; });
+  document.querySelectorAll('p.caption').forEach(function(x){ r.parts.captions += x.getBoundingClientRect().height; });
+  document.querySelectorAll('main > section h3, main > section .preview, main > section details.table, main > section p.legend').forEach(function(x){ r.parts.tables += x.getBoundingClientRect().height; });
   r.details = document.querySelectorAll('details').length;
   r.details_open_before = document.querySelectorAll('details[open]').length;
   var bad = [];

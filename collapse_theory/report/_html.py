@@ -69,7 +69,7 @@ CI_NOTE = (
     "cross zero"
 )
 #: Rows of a table shown before it is opened (plus every failing row).
-PREVIEW_ROWS = 3
+PREVIEW_ROWS = 2
 #: Tables with more rows than this get a filter box.
 FILTER_ROWS = 20
 #: What a figure without a caption shows (and what the tests look for).
@@ -92,11 +92,11 @@ h1{border-bottom:2px solid #444;margin-top:.6em}h2{margin:1.6em 0 .4em;border-bo
 h3{margin:.8em 0 .2em;font-size:1em}
 .intro{font-size:.9em;color:#333}
 .caption{background:#f6f6f6;padding:.5em .7em;border-left:4px solid #888;font-size:.9em}
-.figs{display:grid;grid-template-columns:repeat(auto-fill,minmax(21rem,1fr));gap:.7em;margin:.6em 0}
+.figs{display:grid;grid-template-columns:repeat(auto-fill,minmax(21rem,1fr));grid-auto-flow:row dense;gap:.7em;margin:.6em 0}
 figure{margin:0;border:1px solid #ddd;padding:.3em;background:#fff;min-width:0}
 figure.wide{grid-column:span 2}figure.full,figure.zoom{grid-column:1/-1}
 figure>img{width:100%;height:auto;display:block;cursor:zoom-in}figure.zoom>img{cursor:zoom-out}
-figcaption{font-size:.8em;color:#333;margin-top:.2em}
+figcaption{font-size:.78em;color:#333;margin-top:.2em;line-height:1.3}
 figcaption b{color:#000}.caption-missing{background:#fdd;color:#a00;font-weight:bold;padding:.2em}
 img.math{vertical-align:middle;max-width:100%;display:inline}
 code{background:#f1f1f1;padding:.1em .3em;overflow-wrap:anywhere}
@@ -112,8 +112,11 @@ tr.fail-row td{background:#fdd}td.special{color:#666;cursor:help}
 .status-ok td,.badge.status-ok{background:#e6f4e6}.status-failed td,.status-checks-failing td,.badge.status-failed,
 .badge.status-checks-failing{background:#fdd}.status-skipped td,.status-not-run td,.status-queued td,.badge.status-skipped,
 .badge.status-not-run,.badge.status-queued{background:#fff3d6}.status-running td,.badge.status-running{background:#dde8ff}
-details.table{margin:.4em 0 .8em}details.table>summary{cursor:pointer;font-size:.85em;color:#124}
-.preview{opacity:.95}.legend{font-size:.75em;color:#555;margin:.1em 0 .4em}
+details.table{margin:0}details.table>summary{cursor:pointer;font-size:.8em;color:#124}
+.tables{display:grid;grid-template-columns:repeat(auto-fill,minmax(30rem,1fr));gap:.3em 1em;margin:.5em 0;align-items:start}
+.tblock{min-width:0}.tblock:not(.small):has(details[open]){grid-column:1/-1}details.table[open]+.preview-wrap{display:none}
+.preview table{font-size:.75em}
+.preview{opacity:.95}.legend{font-size:.72em;color:#555;margin:.1em 0 .3em}
 .filter{margin:.3em 0;font-size:.85em}.filter input{width:18em}
 .failed{color:#a00}.skipped{color:#a60}.running{color:#124}
 .meta{font-size:.8em;color:#555}.top{font-size:.55em;font-weight:normal;float:right;margin-top:.6em}
@@ -375,24 +378,27 @@ def _preview_html(df: pd.DataFrame, name: str, *, notes=None) -> tuple[str, int,
 
 
 def _table_block(df: pd.DataFrame, key: str, name: str, rel: str, notes=None) -> str:
-    """A table's heading, its preview and the full table behind a ``<details>`` (open for a small one)."""
+    """One table: a summary line that opens the full table, and below it the preview (hidden once opened).
+
+    A table of at most ``PREVIEW_ROWS + 1`` rows is its own preview: it is shown open.
+    """
     tid = f"t-{key}-{name}"
     full = _table_html(df, f"{key}_{name}", rel, notes=notes, table_id=tid)
     adj = adjusted_pvalues(df)
     failing = int(np.sum(adj < FAIL_LEVEL))
     fails = f", <b class='failed'>{failing} failing</b>" if failing else ""
     what = f"{len(df)} rows × {len(df.columns)} columns{fails}"
-    head = (f'<h3 id="tab-{html.escape(key)}-{html.escape(name)}">Table: {html.escape(name)} <span class="meta">({what}; '
-            f"<code>{html.escape(rel)}</code>)</span></h3>")
+    label = (f"<b>Table: {html.escape(name)}</b> <span class=\"meta\">{what}; <code>{html.escape(rel)}</code>")
+    bid = f'tab-{html.escape(key)}-{html.escape(name)}'
     if len(df) <= PREVIEW_ROWS + 1:  # the table is its own preview
-        return head + f'<details class="table" open><summary>All {len(df)} rows, sortable</summary>{full}</details>'
+        return (f'<div class="tblock small" id="{bid}"><details class="table" open><summary>{label}</span></summary>'
+                f"{full}</details></div>")
     preview, shown, _ = _preview_html(df, f"{key}_{name}", notes=notes)
-    more = f"preview: {shown} of {len(df)} rows (the first {PREVIEW_ROWS} and every failing row)"
+    more = (f"click to open all {len(df)} rows (sortable" + (", with a filter" if len(df) > FILTER_ROWS else "")
+            + f"); below: the first {PREVIEW_ROWS} rows" + (" and every failing row" if failing else ""))
     return (
-        head + f'<p class="legend">{more}</p>{preview}'
-        f'<details class="table"><summary>Full table: {what}, sortable'
-        + (", with a filter" if len(df) > FILTER_ROWS else "")
-        + f"</summary>{full}</details>"
+        f'<div class="tblock" id="{bid}"><details class="table"><summary>{label}; {more}</span></summary>{full}</details>'
+        f'<div class="preview-wrap">{preview}</div></div>'
     )
 
 
@@ -410,7 +416,7 @@ def _figure_html(out: Path, rel: str, number: int, key: str, name: str, caption)
     data = path.read_bytes()
     w, h = _png_size(data)
     aspect = w / h if h else 1.0
-    cls = "full" if aspect > 2.6 else ("wide" if aspect > 1.75 else "")
+    cls = "full" if aspect > 3.2 else ("wide" if aspect > 1.75 else "")
     b64 = base64.b64encode(data).decode("ascii")
     if caption:
         cap = f"<b>Figure {number}.</b> {rich_text(caption)}"
@@ -531,7 +537,9 @@ def render_index(out, records, *, summary: pd.DataFrame | None = None, summary_f
             f"tests its tables hold and which of them fail at adjusted p &lt; {FAIL_LEVEL:g}.</p>"
         )
         parts.append('<details class="table" open><summary>Summary table</summary>')
-        parts.append(_table_html(summary, "summary", summary_file, status_column="status", table_id="t-summary"))
+        unfinished = "the section has not finished: running, queued or not run"
+        parts.append(_table_html(summary, "summary", summary_file, status_column="status", table_id="t-summary",
+                                 notes={"wall_time_s": unfinished, "cpu_time_s": unfinished}))
         parts.append("</details></section>")
     for r in records:
         key = html.escape(r["key"])
@@ -560,12 +568,15 @@ def render_index(out, records, *, summary: pd.DataFrame | None = None, summary_f
         if figs:
             parts.append('<div class="figs">' + "".join(figs) + "</div>")
         notes = r.get("notes") or {}
+        blocks = []
         for name, rel, path, unsafe in _section_files(out, r, "tables"):
             if path is None:
                 why = "refused: the file name leaves the report directory" if unsafe else "missing on disk"
                 parts.append(f'<p class="failed">Table {html.escape(name)} ({html.escape(rel)}): {why}.</p>')
                 continue
-            parts.append(_table_block(pd.read_csv(path), r["key"], name, rel, notes=notes.get(name)))
+            blocks.append(_table_block(pd.read_csv(path), r["key"], name, rel, notes=notes.get(name)))
+        if blocks:
+            parts.append('<div class="tables">' + "".join(blocks) + "</div>")
         if r.get("regenerate"):
             parts.append(f"<p>Regenerate: <code>{html.escape(r['regenerate'])}</code></p>")
         if r.get("command") and r.get("command") != r.get("regenerate"):
