@@ -35,6 +35,7 @@ import sys
 import time
 import traceback
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from .._progress import heartbeat, progress_enabled
@@ -179,14 +180,22 @@ def machine_info() -> dict:
     return info
 
 
+@lru_cache(maxsize=1)
+def _owners() -> dict:
+    """Top-level module -> the distributions providing it (scanned once per process)."""
+    from importlib import metadata
+
+    try:
+        return metadata.packages_distributions()
+    except Exception:  # a broken installation: nothing to map
+        return {}
+
+
 def _distributions(modules) -> dict:
     """{distribution: version} of the top-level modules given (those from no distribution left out)."""
     from importlib import metadata
 
-    try:
-        owners = metadata.packages_distributions()
-    except Exception:  # a broken installation: nothing to map
-        owners = {}
+    owners = _owners()
     out = {}
     for top in sorted({m.split(".")[0] for m in modules}):
         for dist in owners.get(top, ()):
