@@ -198,11 +198,14 @@ def fake_sections(monkeypatch):
     return use
 
 
-@pytest.fixture
-def fake_report(fake_sections, tmp_path):
-    fake_sections("alpha", "beta")
-    out = tmp_path / "report"
-    rc = cli.main(["reproduce", "--quick", "--out", str(out)])
+@pytest.fixture(scope="module")
+def fake_report(tmp_path_factory):
+    """A report of the fake sections alpha and beta, made once for the tests that only read it."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(sys.modules, "_fake_sections", fake)
+        mp.setattr(report, "SECTIONS", {"alpha": "_fake_sections:alpha", "beta": "_fake_sections:beta"})
+        out = tmp_path_factory.mktemp("fake") / "report"
+        rc = cli.main(["reproduce", "--quick", "--out", str(out)])
     assert rc == 0
     return out
 

@@ -326,7 +326,10 @@ def _table_checks(out: Path, rec: dict) -> tuple[int, list]:
         path = safe_relpath(out, rel)
         if path is None or not path.is_file():
             continue
-        df = pd.read_csv(path)
+        try:
+            df = pd.read_csv(path)
+        except (ValueError, OSError, UnicodeDecodeError):  # a damaged CSV: the page says so; nothing to count
+            continue
         adj = adjusted_pvalues(df)
         label_cols = [c for c in ("check", "quantity", "params") if c in df.columns]
         for i, a in enumerate(adj):

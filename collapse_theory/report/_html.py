@@ -120,6 +120,7 @@ details.table{margin:0}details.table>summary{cursor:pointer;font-size:.8em;color
 .filter{margin:.3em 0;font-size:.85em}.filter input{width:18em}
 .failed{color:#a00}.skipped{color:#a60}.running{color:#124}
 .meta{font-size:.8em;color:#555}.top{font-size:.55em;font-weight:normal;float:right;margin-top:.6em}
+.regen{font-size:.85em;margin:.6em 0 .2em}
 footer{margin-top:3em;border-top:1px solid #bbb;font-size:.8em;color:#555}
 """
 
@@ -557,7 +558,7 @@ def render_index(out, records, *, summary: pd.DataFrame | None = None, summary_f
             parts.append('<p class="running">Queued: it runs after the sections above.</p>')
         if r.get("caption"):
             parts.append(f'<p class="caption">{rich_text(r["caption"])}</p>')
-        captions = r.get("captions") or {}
+        captions = r.get("captions") if isinstance(r.get("captions"), dict) else {}
         figs = []
         for name, rel, path, unsafe in _section_files(out, r, "figures"):
             if path is not None:
@@ -567,19 +568,25 @@ def render_index(out, records, *, summary: pd.DataFrame | None = None, summary_f
                 parts.append(f'<p class="failed">Figure {html.escape(name)} ({html.escape(rel)}): {why}.</p>')
         if figs:
             parts.append('<div class="figs">' + "".join(figs) + "</div>")
-        notes = r.get("notes") or {}
+        notes = r.get("notes") if isinstance(r.get("notes"), dict) else {}
         blocks = []
         for name, rel, path, unsafe in _section_files(out, r, "tables"):
             if path is None:
                 why = "refused: the file name leaves the report directory" if unsafe else "missing on disk"
                 parts.append(f'<p class="failed">Table {html.escape(name)} ({html.escape(rel)}): {why}.</p>')
                 continue
-            blocks.append(_table_block(pd.read_csv(path), r["key"], name, rel, notes=notes.get(name)))
+            tnotes = notes.get(name) if isinstance(notes.get(name), dict) else None
+            try:
+                df = pd.read_csv(path)
+            except (ValueError, OSError, UnicodeDecodeError) as exc:  # pandas' ParserError is a ValueError
+                parts.append(f'<p class="failed">Table {html.escape(name)} ({html.escape(rel)}): unreadable: {html.escape(str(exc))}.</p>')
+                continue
+            blocks.append(_table_block(df, r["key"], name, rel, notes=tnotes))
         if blocks:
             parts.append('<div class="tables">' + "".join(blocks) + "</div>")
         if r.get("regenerate"):
-            parts.append(f"<p>Regenerate: <code>{html.escape(r['regenerate'])}</code></p>")
-        if r.get("command") and r.get("command") != r.get("regenerate"):
+            parts.append(f"<p class=\"regen\">Regenerate: <code>{html.escape(r['regenerate'])}</code></p>")
+        if r.get("command") and not str(r["command"]).startswith("collapse-theory reproduce"):
             parts.append(f'<p class="meta">The same computation on its own: <code>{html.escape(r["command"])}</code></p>')
         mode = str(r.get("settings") or ("quick" if r.get("quick") else "full"))
         if status not in ("running", "queued"):

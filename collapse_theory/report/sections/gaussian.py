@@ -41,7 +41,7 @@ def build(*, quick: bool, seed: int) -> Section:
     """Variance decay, W2 growth, schedules and mitigation (<= 120 s; quick <= 20 s)."""
     from ... import studies
     from ...chains.gaussian import GaussianChain
-    from ...plotting import SIM_COLOR, THEORY_COLOR, new_figure
+    from ...plotting import SIM_COLOR, new_figure
     from ...theory import gaussian as th
 
     ss = np.random.SeedSequence(seed).spawn(8)
