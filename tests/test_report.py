@@ -662,3 +662,17 @@ def test_quick_report_in_chromium(quick_report, tmp_path):
           f"({found['height_open']} px with every table open); screenshot {shot}")
     assert _browser.problems(found) == []
     assert found["height_collapsed"] < 15000
+
+
+def test_damaged_records_and_files_still_give_a_page(fake_sections, tmp_path):
+    """A record with odd types and an unreadable CSV: the page says so instead of failing."""
+    fake_sections("beta")
+    report.reproduce(tmp_path, quick=True, show_progress=False)
+    rec = json.loads((tmp_path / "data" / "beta.json").read_text())
+    rec["captions"], rec["notes"] = ["not", "a", "dict"], "nor this"
+    (tmp_path / "data" / "beta.json").write_text(json.dumps(rec))
+    (tmp_path / "data" / "beta_t.csv").write_bytes(b'"unclosed\n\x00\xff')
+    report.write_index(tmp_path)
+    text = (tmp_path / "index.html").read_text()
+    assert "unreadable" in text or "Table: t" in text
+    assert report._html.CAPTION_MISSING in text, "captions that are not a dict count as missing"

@@ -155,31 +155,31 @@ def build(*, quick: bool, seed: int) -> Section:
     captions = {
         "variance_decay": (
             f"Almost-sure collapse at constant mean: a Gaussian refitted with the unbiased estimators on M = {M_dec} samples "
-            f"per generation for {G_dec} generations ({R} chains, exact sufficient-statistic simulation). Left: log sigma_t^2 "
+            f"per generation for {G_dec} generations ({R} chains, exact sufficient-statistic simulation). Left: $\\log\\sigma_t^2$ "
             "of 20 replicate paths (grey), their mean with 95% band (blue) and the exact mean (digamma drift, dashed red). "
-            "Right (log scale): the median of sigma_t^2 (solid blue) falls geometrically while the simulated mean "
-            "(dotted blue) and the exact E sigma_t^2 = sigma_0^2 (dashed red) stay flat; (E sigma_t)^2 is shown simulated "
+            "Right (log scale): the median of $\\sigma_t^2$ (solid blue) falls geometrically while the simulated mean "
+            "(dotted blue) and the exact $E\\,\\sigma_t^2 = \\sigma_0^2$ (dashed red) stay flat; $(E\\,\\sigma_t)^2$ is shown simulated "
             "(green) and exact (olive). Look for the mean staying at 1 while the typical path collapses: the mean is "
             "carried by ever rarer chains, which is why its simulated value wanders (heavy right tail)."
         ),
         "w2_growth": (
-            f"Wasserstein-2 distance to the original: E W_2^2 between generation n and D_0 for M = {M_w2}, "
+            f"Wasserstein-2 distance to the original: $E\\,W_2^2$ between generation n and $D_0$ for M = {M_w2}, "
             f"{G_w2} generations, simulated mean with 95% band (log-scale interval: W_2^2 cannot be negative) against the "
-            "exact finite-M value (dashed) and the paper's first-order (3/2) sigma_0^2 sum 1/M_i (dotted). Look for the "
+            "exact finite-M value (dashed) and the paper\'s first-order $\\frac{3}{2}\\sigma_0^2 \\sum_i 1/M_i$ (dotted). Look for the "
             "exact curve through the band and the paper's line drifting above it as n/M grows."
         ),
         "schedules": (
-            f"Growing the sample size: E W_2^2 over {G_s} generations for schedules M_t = 10 t^a, one colour per exponent a "
+            f"Growing the sample size: $E\\,W_2^2$ over {G_s} generations for schedules $M_t = 10\\,t^a$, one colour per exponent a "
             "(solid: simulated mean; dashed: exact; dotted: the limit where it is finite), log-log axes. Look for the "
             "curves with a > 1 (green, blue) flattening onto their dotted limits while a <= 1 (red, orange) keep growing: "
             "a bounded error needs a superlinearly growing sample."
         ),
         "mitigation_map": (
-            f"Mitigation at M = {M_m}: E W_2^2 to D_0 at generation {G_m} against the share gamma of fresh original data "
+            f"Mitigation at M = {M_m}: $E\\,W_2^2$ to $D_0$ at generation {G_m} against the share gamma of fresh original data "
             "(log axes; gamma = 0, pure replacement, has its own column), for fitting to the newest data with fresh data "
             "(blue) and for accumulating all data so far (green); points: simulated means with 95% intervals, dashed: "
             "the exact lower bound from the moment recursion. Look for accumulation staying low at every gamma, and "
-            "fresh data bringing E W_2^2 down by orders of magnitude as gamma grows past about 1/(2M)."
+            "fresh data bringing $E\\,W_2^2$ down by orders of magnitude as $\\gamma$ grows past about $1/(2M)$."
         ),
     }
     notes = {
