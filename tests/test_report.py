@@ -120,7 +120,8 @@ def _parse(text: str) -> _Page:
 
 
 def _records(out: Path) -> list:
-    return [json.loads((out / "data" / f"{k}.json").read_text()) for k in report.SECTIONS if (out / "data" / f"{k}.json").exists()]
+    """Every section record in ``out/data`` (the report writes nothing else there as JSON)."""
+    return [json.loads(p.read_text()) for p in sorted((out / "data").glob("*.json"))]
 
 
 def _holm(p):
