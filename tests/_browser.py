@@ -44,6 +44,10 @@ window.addEventListener('load', function(){
   r.section_heights = {};
   document.querySelectorAll('main > section').forEach(function(s){ r.section_heights[s.id] = s.getBoundingClientRect().height; });
   r.parts = {figures: 0, tables: 0, captions: 0};
+  r.tblocks = {};
+  document.querySelectorAll('.tblock').forEach(function(x){ r.tblocks[x.id] = Math.round(x.getBoundingClientRect().height); });
+  r.table_grids = 0;
+  document.querySelectorAll('.tables').forEach(function(x){ r.table_grids += x.getBoundingClientRect().height; });
   document.querySelectorAll('.figs').forEach(function(x){ r.parts.figures += x.getBoundingClientRect().height; });
   document.querySelectorAll('p.caption').forEach(function(x){ r.parts.captions += x.getBoundingClientRect().height; });
   document.querySelectorAll('main > section h3, main > section .preview, main > section details.table, main > section p.legend').forEach(function(x){ r.parts.tables += x.getBoundingClientRect().height; });

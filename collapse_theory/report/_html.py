@@ -69,7 +69,7 @@ CI_NOTE = (
     "cross zero"
 )
 #: Rows of a table shown before it is opened (plus every failing row).
-PREVIEW_ROWS = 2
+PREVIEW_ROWS = 1
 #: Tables with more rows than this get a filter box.
 FILTER_ROWS = 20
 #: What a figure without a caption shows (and what the tests look for).
@@ -88,7 +88,7 @@ body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;mar
 #toc a:hover{text-decoration:underline}#toc .figs-toc{font-size:.92em;color:#555}
 #toc .badge{font-size:.85em;padding:0 .3em;border-radius:3px;margin-left:.3em}
 main{padding:0 1.5em 3em;max-width:72rem;min-width:0}
-h1{border-bottom:2px solid #444;margin-top:.6em}h2{margin:1.6em 0 .4em;border-bottom:1px solid #bbb}
+h1{border-bottom:2px solid #444;margin-top:.6em}h2{margin:1.2em 0 .4em;border-bottom:1px solid #bbb}
 h3{margin:.8em 0 .2em;font-size:1em}
 .intro{font-size:.9em;color:#333}
 .caption{background:#f6f6f6;padding:.5em .7em;border-left:4px solid #888;font-size:.9em}
@@ -96,7 +96,7 @@ h3{margin:.8em 0 .2em;font-size:1em}
 figure{margin:0;border:1px solid #ddd;padding:.3em;background:#fff;min-width:0}
 figure.wide{grid-column:span 2}figure.full,figure.zoom{grid-column:1/-1}
 figure>img{width:100%;height:auto;display:block;cursor:zoom-in}figure.zoom>img{cursor:zoom-out}
-figcaption{font-size:.78em;color:#333;margin-top:.2em;line-height:1.3}
+figcaption{font-size:.76em;color:#333;margin-top:.2em;line-height:1.25}
 figcaption b{color:#000}.caption-missing{background:#fdd;color:#a00;font-weight:bold;padding:.2em}
 img.math{vertical-align:middle;max-width:100%;display:inline}
 code{background:#f1f1f1;padding:.1em .3em;overflow-wrap:anywhere}
@@ -120,7 +120,7 @@ details.table{margin:0}details.table>summary{cursor:pointer;font-size:.8em;color
 .filter{margin:.3em 0;font-size:.85em}.filter input{width:18em}
 .failed{color:#a00}.skipped{color:#a60}.running{color:#124}
 .meta{font-size:.8em;color:#555}.top{font-size:.55em;font-weight:normal;float:right;margin-top:.6em}
-.regen{font-size:.85em;margin:.6em 0 .2em}
+.regen{font-size:.8em;margin:.5em 0 .2em;color:#444}
 footer{margin-top:3em;border-top:1px solid #bbb;font-size:.8em;color:#555}
 """
 
@@ -372,7 +372,7 @@ def _preview_html(df: pd.DataFrame, name: str, *, notes=None) -> tuple[str, int,
     body = _rows_html(df, idx, cells, adj, None)
     return (
         f'<div class="frame preview"><table data-preview="{html.escape(name)}"><thead><tr>{head}</tr></thead>'
-        f"<tbody>{body}</tbody></table></div>{cells.legend()}",
+        f"<tbody>{body}</tbody></table></div>",  # the legend is under the full table; cells keep their tooltips
         len(idx),
         len(failing),
     )
@@ -395,10 +395,11 @@ def _table_block(df: pd.DataFrame, key: str, name: str, rel: str, notes=None) ->
         return (f'<div class="tblock small" id="{bid}"><details class="table" open><summary>{label}</span></summary>'
                 f"{full}</details></div>")
     preview, shown, _ = _preview_html(df, f"{key}_{name}", notes=notes)
-    more = (f"click to open all {len(df)} rows (sortable" + (", with a filter" if len(df) > FILTER_ROWS else "")
-            + f"); below: the first {PREVIEW_ROWS} rows" + (" and every failing row" if failing else ""))
+    tip = (f"open all {len(df)} rows (sortable" + (", with a filter" if len(df) > FILTER_ROWS else "")
+           + f"); the preview below shows the first row" + ("s" if PREVIEW_ROWS > 1 else "") + (" and every failing row" if failing else ""))
     return (
-        f'<div class="tblock" id="{bid}"><details class="table"><summary>{label}; {more}</span></summary>{full}</details>'
+        f'<div class="tblock" id="{bid}"><details class="table"><summary title="{html.escape(tip)}">{label}; '
+        f"<u>open all rows</u></span></summary>{full}</details>"
         f'<div class="preview-wrap">{preview}</div></div>'
     )
 
@@ -528,7 +529,7 @@ def render_index(out, records, *, summary: pd.DataFrame | None = None, summary_f
         "Nature 631 (2024). Each section puts simulation beside exact theory. p-values test simulated = predicted "
         f"(two-sided); the column p_adjusted of every table is {html.escape(P_ADJUSTMENT)}; rows with an adjusted "
         f"p-value below {FAIL_LEVEL:g} are highlighted and counted as failing. {html.escape(CI_NOTE)}. Tables are "
-        "collapsed: each shows its first rows and every failing row; open it for all rows (click a header to sort). "
+        "collapsed: each shows its first row and every failing row; open it for all rows (click a header to sort). "
         "Click a figure to enlarge it.</p>",
     ]
     if summary is not None:
@@ -584,16 +585,19 @@ def render_index(out, records, *, summary: pd.DataFrame | None = None, summary_f
             blocks.append(_table_block(df, r["key"], name, rel, notes=tnotes))
         if blocks:
             parts.append('<div class="tables">' + "".join(blocks) + "</div>")
+        meta = []
         if r.get("regenerate"):
-            parts.append(f"<p class=\"regen\">Regenerate: <code>{html.escape(r['regenerate'])}</code></p>")
+            meta.append(f"Regenerate: <code>{html.escape(r['regenerate'])}</code>")
         if r.get("command") and not str(r["command"]).startswith("collapse-theory reproduce"):
-            parts.append(f'<p class="meta">The same computation on its own: <code>{html.escape(r["command"])}</code></p>')
+            meta.append(f"the same computation on its own: <code>{html.escape(r['command'])}</code>")
         mode = str(r.get("settings") or ("quick" if r.get("quick") else "full"))
         if status not in ("running", "queued"):
-            parts.append(
-                f'<p class="meta">{html.escape(str(status))}; wall time {float(r.get("wall_time_s") or 0.0):.1f} s; '
-                f"{html.escape(mode)} settings; seed {html.escape(str(r.get('seed')))}; data: <code>data/{key}.json</code></p>"
+            meta.append(
+                f"{html.escape(str(status))}; wall time {float(r.get('wall_time_s') or 0.0):.1f} s; "
+                f"{html.escape(mode)} settings; seed {html.escape(str(r.get('seed')))}; data: <code>data/{key}.json</code>"
             )
+        if meta:
+            parts.append('<p class="regen">' + " · ".join(meta) + "</p>")
         parts.append("</section>")
     parts.append(_footer(records, provenance))
     parts.append(f"</main><script>{_JS}</script></body></html>")
