@@ -142,7 +142,7 @@ _DIST = re.compile(r"(^|_)(w2|l2|distance|kl)(_|$)|_to_initial")
 def _same(cell: str, value, column: str = "", col_max: float = 0.0) -> bool:
     """Does the page's cell text show the file's value? (NaN as —, inf as ∞, rounding-level distances as 0.)"""
     if value is None or (isinstance(value, float) and math.isnan(value)):
-        return cell == "—"
+        return cell == "—" or cell == ""  # "" where the file has an empty text cell (pandas reads it as NaN)
     if isinstance(value, (bool, np.bool_)):
         return cell == str(bool(value))
     if isinstance(value, (int, np.integer)):
