@@ -146,7 +146,7 @@ def build(*, quick: bool, seed: int) -> Section:
     rows, sim, lo, hi = [], [], [], []
     for i, g in enumerate(gammas):
         res = studies.heterozygosity(p0, M, generations=150 if quick else 400, replicates=100 if quick else 500,
-                                     rng=child(ss[6], i), real=g)
+                                     rng=child(ss[6], i), mixing=Mixing.fresh(g))
         t = res.table()
         row = t[t["quantity"].str.startswith("mean heterozygosity over")].iloc[0]
         sim.append(row["simulated"])

@@ -39,7 +39,9 @@ def _exact_vs_paper_table(Ms, ratios) -> pd.DataFrame:
 
 def build(*, quick: bool, seed: int) -> Section:
     """Variance decay, W2 growth, schedules and mitigation (<= 120 s; quick <= 20 s)."""
-    from ... import studies
+    import inspect
+
+    from ... import Mixing, studies
     from ...chains.gaussian import GaussianChain
     from ...plotting import SIM_COLOR, new_figure
     from ...theory import gaussian as th
@@ -91,8 +93,12 @@ def build(*, quick: bool, seed: int) -> Section:
     for i, g in enumerate(gammas):
         for j, wf in enumerate(("fresh", "accumulate")):
             workflow = "replace" if (wf == "fresh" and g == 0.0) else wf
-            mt = studies.mitigation(M_m, g, workflow, G_m, replicates=R // 4,
-                                    rng=np.random.SeedSequence(seed, spawn_key=(100 + i, j)))
+            rng_ij = np.random.SeedSequence(seed, spawn_key=(100 + i, j))
+            if "mixing" in inspect.signature(studies.mitigation).parameters:  # the Mixing-based study (issue 14)
+                mixing = Mixing.replace() if workflow == "replace" else (Mixing.fresh(g) if wf == "fresh" else Mixing.accumulate(g))
+                mt = studies.mitigation(M_m, mixing=mixing, generations=G_m, replicates=R // 4, rng=rng_ij)
+            else:
+                mt = studies.mitigation(M_m, g, workflow, G_m, replicates=R // 4, rng=rng_ij)
             c = mt.curves
             t = mt.table()
             t.insert(0, "gamma", g)
