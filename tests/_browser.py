@@ -87,6 +87,30 @@ window.addEventListener('load', function(){
     });
   });
   r.tables = tables;
+  // the page's script: filter the first long table, sort the first numeric column of a full table
+  var f = document.querySelector('input[data-filter-for]');
+  if (f) {
+    var tb = document.getElementById(f.getAttribute('data-filter-for')).tBodies[0];
+    var word = tb.rows[tb.rows.length - 1].cells[0].textContent;
+    f.value = word; f.dispatchEvent(new Event('input', {bubbles: true}));
+    var shown = Array.prototype.filter.call(tb.rows, function(x){ return !x.hidden; });
+    r.filter_check = {rows: tb.rows.length, shown: shown.length, all_match: shown.every(function(x){ return x.textContent.indexOf(word) >= 0; })};
+    f.value = ''; f.dispatchEvent(new Event('input', {bubbles: true}));
+  }
+  var sorted = null;
+  document.querySelectorAll('table[data-file]').forEach(function(t){
+    if (sorted || t.tBodies[0].rows.length < 3) return;
+    var ths = t.tHead.rows[0].cells;
+    for (var i = 0; i < ths.length && !sorted; i++) {
+      var vals = Array.prototype.map.call(t.tBodies[0].rows, function(x){ return parseFloat(x.cells[i].getAttribute('data-v')); });
+      if (vals.some(isNaN) || new Set(vals).size < 3) continue;
+      ths[i].click(); ths[i].click();  // ascending, then descending
+      var after = Array.prototype.map.call(t.tBodies[0].rows, function(x){ return parseFloat(x.cells[i].getAttribute('data-v')); });
+      var desc = after.every(function(v, k){ return k === 0 || after[k - 1] >= v; });
+      sorted = {table: t.getAttribute('data-file'), column: i, descending: desc};
+    }
+  });
+  r.sort_check = sorted;
   r.resources = performance.getEntriesByType('resource').map(function(e){ return e.name; });
   r.csp_violations = window.__csp;
   var p = document.createElement('pre'); p.id = 'probe-result'; p.textContent = JSON.stringify(r); document.body.appendChild(p);
@@ -206,6 +230,12 @@ def problems(found: dict) -> list:
     fetched = [u for u in found["resources"] if not u.startswith("data:")]
     if fetched:
         out.append(f"the page fetched resources: {fetched[:5]}")
+    fc = found.get("filter_check")
+    if fc is not None and not (0 < fc["shown"] < fc["rows"] and fc["all_match"]):
+        out.append(f"the table filter does not work: {fc}")
+    sc = found.get("sort_check")
+    if sc is not None and not sc["descending"]:
+        out.append(f"sorting by a column does not work: {sc}")
     if found["csp_violations"]:
         out.append(f"the page tried to fetch what its Content-Security-Policy forbids: {found['csp_violations'][:5]}")
     if found["net_requests"]:

@@ -526,6 +526,7 @@ def test_fake_report_in_chromium(fake_report, tmp_path):
     found = _browser.inspect_page(fake_report / "index.html", tmp_path / "chromium", width=1400, height=1000, screenshot=shot)
     assert _browser.problems(found) == []
     assert found["details_open_before"] < found["details"], "the long table starts collapsed"
+    assert found["filter_check"] and found["sort_check"], "the page's filter and sort were exercised"
     assert found["height_open"] > found["height_collapsed"]
     assert found["height_collapsed"] < 15000
     assert len(found["figures"]) == 3 and all(w > 100 for *_, w in found["figures"])
