@@ -74,7 +74,9 @@ class heartbeat:
 
         while not self._stop.wait(self.interval):
             stream = self.stream or sys.stdout
-            print(f"[{self.desc}] still running, {time.perf_counter() - t0:.0f} s elapsed", file=stream, flush=True)
+            # on a terminal, clear the line first: a progress bar may have left it half written
+            clear = "\r\x1b[2K" if getattr(stream, "isatty", lambda: False)() else ""
+            print(f"{clear}[{self.desc}] still running, {time.perf_counter() - t0:.0f} s elapsed", file=stream, flush=True)
             self.beats += 1
 
     def __enter__(self):
