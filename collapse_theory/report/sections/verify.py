@@ -33,7 +33,8 @@ def build(*, quick: bool, seed: int) -> Section:
             f"Calibration of the whole run: the {len(res.outcomes)} p-values of the verify run (level {res.level}, the "
             "report's setting in quick and full mode alike) as -log10 p, sorted, against the values expected of as many "
             "uniform p-values (log scale on both axes through -log10), with the 95% band of uniform order statistics "
-            "(grey) and the Bonferroni line alpha/m (dashed). They follow the diagonal when every theory function is right "
+            "(grey) and the line alpha/m (dashed: a smallest p-value above it fails Holm's adjustment at family-wise level "
+            "alpha). They follow the diagonal when every theory function is right "
             "and every test is calibrated. Look for points inside the band and none above the dashed line: points rising "
             "above the band at the right would mean a closed form disagrees with simulation."
         ),
