@@ -57,6 +57,11 @@ window.addEventListener('load', function(){
   document.querySelectorAll('#toc a[href^="#"]').forEach(function(a){
     var id = a.getAttribute('href').slice(1); if (!document.getElementById(id)) bad.push(id); });
   r.toc_links = document.querySelectorAll('#toc a[href^="#"]').length; r.toc_broken = bad;
+  var linked = {};
+  document.querySelectorAll('#toc a[href^="#"]').forEach(function(a){ linked[a.getAttribute('href').slice(1)] = true; });
+  r.figures_not_in_toc = Array.prototype.filter.call(document.querySelectorAll('figure[id]'), function(f){ return !linked[f.id]; })
+    .map(function(f){ return f.id; });
+  r.toc_sticky = getComputedStyle(document.getElementById('toc')).position === 'sticky';
   document.querySelectorAll('details').forEach(function(d){ d.open = true; });
   r.height_open = Math.max(de.scrollHeight, document.body.scrollHeight);
   r.page_scroll_width = de.scrollWidth; r.page_client_width = de.clientWidth;
@@ -208,6 +213,10 @@ def problems(found: dict) -> list:
     out = []
     if found["toc_broken"]:
         out.append(f"table-of-contents links lead nowhere: {found['toc_broken']}")
+    if found["figures_not_in_toc"]:
+        out.append(f"figures the table of contents does not link to (more than one click away): {found['figures_not_in_toc']}")
+    if not found["toc_sticky"]:
+        out.append("the table of contents does not stay in view (not sticky)")
     if found["uncaptioned"]:
         out.append(f"figures without a numbered caption: {found['uncaptioned']}")
     for rel, complete, w, h, shown in found["figures"]:
