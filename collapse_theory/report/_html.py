@@ -81,17 +81,17 @@ _CSS = """
 *{box-sizing:border-box}
 html{scroll-behavior:smooth;scroll-padding-top:.5em}
 body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:0;color:#222;line-height:1.4;
- display:grid;grid-template-columns:16rem minmax(0,1fr)}
+ display:grid;grid-template-columns:15rem minmax(0,1fr)}
 #toc{position:sticky;top:0;align-self:start;height:100vh;overflow-y:auto;padding:.8em .7em;border-right:1px solid #ccc;
  background:#fafafa;font-size:.8em}
 #toc ol{padding-left:1.1em;margin:.2em 0}#toc li{margin:.15em 0}#toc a{text-decoration:none;color:#124}
 #toc a:hover{text-decoration:underline}#toc .figs-toc{font-size:.92em;color:#555}
 #toc .badge{font-size:.85em;padding:0 .3em;border-radius:3px;margin-left:.3em}
-main{padding:0 1.5em 3em;max-width:72rem;min-width:0}
+main{padding:0 1.2em 3em;max-width:76rem;min-width:0}
 h1{border-bottom:2px solid #444;margin-top:.6em}h2{margin:1.2em 0 .4em;border-bottom:1px solid #bbb}
 h3{margin:.8em 0 .2em;font-size:1em}
 .intro{font-size:.9em;color:#333}
-.caption{background:#f6f6f6;padding:.5em .7em;border-left:4px solid #888;font-size:.9em}
+.caption{background:#f6f6f6;padding:.4em .7em;border-left:4px solid #888;font-size:.86em;line-height:1.35}
 .figs{display:grid;grid-template-columns:repeat(auto-fill,minmax(21rem,1fr));grid-auto-flow:row dense;gap:.7em;margin:.6em 0}
 figure{margin:0;border:1px solid #ddd;padding:.3em;background:#fff;min-width:0}
 figure.wide{grid-column:span 2}figure.full,figure.zoom{grid-column:1/-1}
