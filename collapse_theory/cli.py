@@ -5,6 +5,16 @@ calling ``main``). Each sub-command is a ``_add_NAME(subparsers)`` function
 that registers its options and sets ``func`` to the function that runs it;
 :data:`_COMMANDS` lists them. Heavy imports happen inside the run functions so
 that ``collapse-theory --help`` stays fast.
+
+Where data come from is said one way on every command that simulates or
+fits: ``--mixing SPEC``, parsed by :meth:`collapse_theory.Mixing.from_spec`
+(``replace``, ``fresh:0.1``, ``accumulate``, ``accumulate-subsample``,
+``augment:2``, ``mixture:A,B,G``); a command that cannot honour a workflow
+says so and exits with code 2.
+
+Exit codes: 0 success; 1 a study inconsistent with theory (an adjusted
+p-value below 1e-3, outputs still written), a failed verify check, sweep
+cell or report section; 2 bad input.
 """
 
 from __future__ import annotations
@@ -12,7 +22,27 @@ from __future__ import annotations
 import argparse
 import sys
 
-__all__ = ["get_parser", "main"]
+__all__ = ["get_parser", "main", "STUDY_FAIL_LEVEL"]
+
+#: A study whose Bonferroni-adjusted p-values fall below this is inconsistent with theory (exit code 1).
+STUDY_FAIL_LEVEL = 1e-3
+
+
+def _add_mixing(p, default: str = "replace", accepts: str = "") -> None:
+    """The one ``--mixing SPEC`` option (parsed by ``Mixing.from_spec`` when the command runs)."""
+    more = f"; this command accepts {accepts}" if accepts else ""
+    p.add_argument(
+        "--mixing", default=default, metavar="SPEC",
+        help="where each generation's data come from: replace, fresh:G, accumulate[:G], accumulate-subsample[:G], "
+             f"augment:R or mixture:A,B,G (default {default}{more})",
+    )
+
+
+def _mixing(args, accepted=None, where: str = ""):
+    """``args.mixing`` as a Mixing, checked against the workflows the command honours."""
+    from .process import WORKFLOWS, check_mixing
+
+    return check_mixing(args.mixing, accepted or WORKFLOWS, where=where or f"collapse-theory {args.command}")
 
 
 def _add_reproduce(sub):
@@ -46,13 +76,21 @@ def _add_verify(sub):
     p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     p.add_argument("--alpha", type=float, default=1e-3, help="family-wise significance level (default 1e-3)")
     p.add_argument("--correction", choices=("holm", "bonferroni"), default="holm", help="multiple-testing correction (default holm)")
-    p.add_argument("--check", nargs="+", metavar="NAME", help="run only these checks")
+    p.add_argument("--check", nargs="+", metavar="NAME",
+                   help="run only these checks (built-in, or registered by an installed package under the "
+                        "'collapse_theory.checks' entry-point group)")
+    p.add_argument("--list", action="store_true", help="list the registered checks and exit")
     p.set_defaults(func=_run_verify)
 
 
 def _run_verify(args) -> int:
     from . import verify
 
+    verify.load_entry_points()
+    if args.list:
+        for name, chk in verify.CHECKS.items():
+            print(f"{name}: {chk.description}")
+        return 0
     res = verify.run(args.level, out=args.out, rng=args.seed, alpha=args.alpha, correction=args.correction, checks=args.check)
     with_p = res.summary()
     print(with_p.drop(columns=["note"]).to_string(index=False))
@@ -74,7 +112,7 @@ def _add_vae(sub):
     p.add_argument("--out", default="runs/vae", help="output directory: run/ (the record), figures and summary (default runs/vae)")
     p.add_argument("--resume", action="store_true", help="continue the run in OUT/run from its last complete generation")
     p.add_argument("--mnist", metavar="DIR", help="directory with the MNIST IDX files (default: scikit-learn's digits)")
-    p.add_argument("--real", type=float, default=0.0, help="share of real images in each descendant batch (fresh workflow; default 0 = replace)")
+    _add_mixing(p, accepts="replace and fresh:G (G = share of real images in each descendant batch)")
     p.add_argument("--epochs", type=int, help="epochs per generation (default 30 with --mnist, else 20; 3 with --quick)")
     p.add_argument("--batch-size", type=int, help="batch size (default 256; 64 with --quick)")
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
@@ -97,12 +135,12 @@ def _run_vae(args) -> int:
     except ImportError as exc:
         print(f"collapse-theory vae: {exc}", file=sys.stderr)
         return 2
-    from .process import Mixing
 
+    mixing = _mixing(args)  # runs.vae names the workflows it honours
     out = Path(args.out)
     run = vae.run(
         args.generations, rng=args.seed, out=out / "run", resume=args.resume, mnist=args.mnist,
-        mixing=Mixing.fresh(real=args.real) if args.real else Mixing.replace(), epochs=args.epochs,
+        mixing=mixing, epochs=args.epochs,
         batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay, latent_dim=args.latent_dim,
         n_train=args.n_train, latent_draws=args.latent_draws, device=args.device, threads=args.threads,
         quick=args.quick,
@@ -119,8 +157,7 @@ def _add_gmm(sub):
     p.add_argument("--sample-size", type=int, default=1000, help="samples per generation M (default 1000)")
     p.add_argument("--components", type=int, default=2, help="mixture components (default 2)")
     p.add_argument("--replicates", type=int, default=1, help="independent runs, in parallel processes (default 1)")
-    p.add_argument("--workflow", choices=("replace", "fresh", "accumulate"), default="replace", help="data workflow (default replace)")
-    p.add_argument("--real", type=float, default=0.1, help="share of fresh original data for fresh/accumulate (default 0.1)")
+    _add_mixing(p)
     p.add_argument("--covariance-type", default="full", choices=("full", "tied", "diag", "spherical"))
     p.add_argument("--tol", type=float, default=1e-5, help="EM tolerance (default 1e-5)")
     p.add_argument("--max-iter", type=int, default=2000, help="EM iterations at most (default 2000)")
@@ -136,10 +173,9 @@ def _add_gmm(sub):
 def _run_gmm(args) -> int:
     from pathlib import Path
 
-    from .process import Mixing
     from .runs import gmm
 
-    mixing = {"replace": Mixing.replace, "fresh": lambda: Mixing.fresh(real=args.real), "accumulate": lambda: Mixing.accumulate(real=args.real)}[args.workflow]()
+    mixing = _mixing(args)
     out = Path(args.out)
     try:
         runs = gmm.run(
@@ -164,7 +200,7 @@ def _add_lm(sub):
     p.add_argument("--corpus", default=None, help="local corpus folder: wiki.{train,valid,test}.raw, {train,valid,test}.txt or *.txt")
     p.add_argument("--regime", choices=("paper-5ep", "paper-10ep-10pct"), default=None, help="the paper's preset epochs / original share")
     p.add_argument("--epochs", type=int, default=None, help="fine-tuning epochs per generation (default 5)")
-    p.add_argument("--keep-original", type=float, default=None, help="share of original blocks kept per generation (default 0)")
+    _add_mixing(p, default=None, accepts="replace and fresh:G (G = share of original data per generation; default: the regime's)")
     p.add_argument("--block-size", type=int, default=None, help="tokens per block (default 64; 32 with --quick)")
     p.add_argument("--new-tokens", type=int, default=None, help="tokens generated per block (default 64; 32 with --quick)")
     p.add_argument("--num-beams", type=int, default=5, help="beam width (default 5)")
@@ -188,6 +224,7 @@ def _run_lm(args) -> int:
     from .runs import lm
 
     out = Path(args.out)
+    mix = None if args.mixing is None else _mixing(args)
     rngs = lm.replicate_rngs(args.seed, args.replicates)
     try:
         res = [
@@ -195,7 +232,7 @@ def _run_lm(args) -> int:
                 args.generations, rng=rng, out=out / ("run" if len(rngs) == 1 else f"run-{r}"), resume=args.resume,
                 model=args.model, corpus=args.corpus, block_size=args.block_size, new_tokens=args.new_tokens,
                 num_beams=args.num_beams, repetition_penalty=args.repetition_penalty, epochs=args.epochs,
-                keep_original=args.keep_original, lr=args.lr, batch_size=args.batch_size, regime=args.regime,
+                **_lm_mixing(lm.run, mix), lr=args.lr, batch_size=args.batch_size, regime=args.regime,
                 quick=args.quick, device=args.device, save_checkpoints=args.save_checkpoints,
             )
             for r, rng in enumerate(rngs)
@@ -210,6 +247,23 @@ def _run_lm(args) -> int:
         print(written["table"].to_string(index=False))
     print(f"run{'s' if len(res) > 1 else ''} in {out}/run*; figures, table and examples in {out}")
     return 0
+
+
+def _lm_mixing(run, mix) -> dict:
+    """The mixing keyword of ``runs.lm.run``.
+
+    Transitional: until ``runs.lm.run`` takes ``mixing`` (issue 12), a fresh
+    share is passed as its older ``keep_original`` argument.
+    """
+    import inspect
+
+    if mix is None:
+        return {}
+    if "mixing" in inspect.signature(run).parameters:
+        return {"mixing": mix}
+    if mix.workflow not in ("replace", "fresh"):
+        raise ValueError(f"mixing: collapse-theory lm cannot honour the {mix.workflow!r} workflow; accepted workflows: replace, fresh")
+    return {"keep_original": mix.real}
 
 
 def _add_sweep(sub):
@@ -259,18 +313,32 @@ def _resolve_p0_args(args):
 
 
 def _finish_study(res, out, show_table=True) -> int:
+    """Write a study's outputs, print its table; exit code 1 if it is inconsistent with theory.
+
+    Inconsistent means a Bonferroni-adjusted p-value below
+    :data:`STUDY_FAIL_LEVEL`; the outputs are written first either way.
+    """
     import pandas as pd
 
     paths = res.save(out)
+    table = res.table()
     if show_table:
         with pd.option_context("display.width", 160, "display.max_columns", 20):
-            print(res.table().to_string(index=False))
-    if res.table()["p_value"].notna().any():
-        verdict = "consistent with theory" if res.passed() else "INCONSISTENT with theory"
-    else:
-        verdict = "simulation only (no exact theory for this setting)"
-    print(f"{res.name}: {verdict} at level {res.level:g} (Bonferroni); wrote {', '.join(str(v) for v in paths.values())}")
-    return 0
+            print(table.to_string(index=False))
+    written = ", ".join(str(v) for v in paths.values())
+    if not table["p_value"].notna().any():
+        print(f"{res.name}: simulation only (no exact theory for this setting); wrote {written}")
+        return 0
+    if res.passed(STUDY_FAIL_LEVEL):
+        print(f"{res.name}: consistent with theory at level {STUDY_FAIL_LEVEL:g} (Bonferroni); wrote {written}")
+        return 0
+    bad = table[table["p_adjusted"] < STUDY_FAIL_LEVEL]["quantity"].tolist()
+    print(
+        f"{res.name}: INCONSISTENT with theory: {len(bad)} adjusted p-value(s) below {STUDY_FAIL_LEVEL:g} "
+        f"(Bonferroni): {'; '.join(bad)}; wrote {written}",
+        file=sys.stderr,
+    )
+    return 1
 
 
 def _add_absorb(sub):
@@ -279,6 +347,7 @@ def _add_absorb(sub):
     p.add_argument("--K", type=int, default=2, help="number of states for uniform/Zipf p0 (default 2)")
     p.add_argument("--replicates", type=int, default=2000, help="replicates (default 2000)")
     p.add_argument("--max-generations", type=int, default=None, help="censoring horizon (default 50 M + 1000)")
+    _add_mixing(p, accepts="only replace: other workflows are never absorbed")
     p.add_argument("--out", default="runs/absorb", help="output directory (default runs/absorb)")
     p.set_defaults(func=_run_absorb, M=100)
 
@@ -286,6 +355,7 @@ def _add_absorb(sub):
 def _run_absorb(args) -> int:
     from .studies import absorption
 
+    _mixing(args, ("replace",))
     p0, K, s = _resolve_p0_args(args)
     res = absorption(p0, args.M, K=K, exponent=s, replicates=args.replicates, rng=args.seed,
                      max_generations=args.max_generations, show_progress=True)
@@ -299,21 +369,22 @@ def _add_tails(sub):
     p.add_argument("--uniform", action="store_true", help="uniform p0 over K states instead of Zipf")
     p.add_argument("--generations", type=int, default=100, help="generations (default 100)")
     p.add_argument("--replicates", type=int, default=200, help="replicates (default 200)")
-    p.add_argument("--real", type=float, default=None, help="share of fresh data per generation (default 0: replace)")
-    p.add_argument("--workflow", choices=("replace", "fresh", "accumulate"), default=None, help="data workflow (default replace, or fresh with --real)")
+    _add_mixing(p, accepts="replace, fresh, mixture, accumulate (exact theory: replace)")
     p.add_argument("--out", default="runs/tails", help="output directory (default runs/tails)")
     p.set_defaults(func=_run_tails, M=1000)
 
 
 def _run_tails(args) -> int:
     from .studies import tail_loss
+    from .studies.discrete import MIXING_WORKFLOWS
 
+    mixing = _mixing(args, MIXING_WORKFLOWS)
     if args.p0 or args.zipf is not None or args.uniform:
         p0, K, s = _resolve_p0_args(args)
     else:
         p0, K, s = "zipf", args.K, 1.1
     res = tail_loss(p0, args.M, K=K, exponent=s, generations=args.generations, replicates=args.replicates,
-                    rng=args.seed, mixing=args.workflow, real=args.real, show_progress=True)
+                    rng=args.seed, mixing=mixing, show_progress=True)
     return _finish_study(res, args.out)
 
 
@@ -329,8 +400,8 @@ def _add_gaussian(sub):
     p.add_argument("--d", type=int, default=1, help="dimension for w2 (default 1)")
     p.add_argument("--M0", type=int, default=10, help="schedules: M_1 (default 10)")
     p.add_argument("--exponent", type=float, default=2.0, help="schedules: a in M_t = M0 t^a (default 2)")
-    p.add_argument("--gamma", type=float, default=0.1, help="mitigation: share of fresh data (default 0.1)")
-    p.add_argument("--workflow", choices=("replace", "fresh", "accumulate"), default="fresh", help="mitigation workflow")
+    _add_mixing(p, default=None, accepts="decay, w2, schedules: replace; mitigation: replace, fresh:G, accumulate[:G] "
+                                      "(default there fresh:0.1)")
     p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     p.add_argument("--out", default="runs/gaussian", help="output directory (default runs/gaussian)")
     p.set_defaults(func=_run_gaussian)
@@ -340,6 +411,9 @@ def _run_gaussian(args) -> int:
     from . import studies
 
     common = dict(replicates=args.replicates, rng=args.seed, estimator=args.estimator, show_progress=True)
+    if args.study != "mitigation":
+        if args.mixing is not None:
+            _mixing(args, ("replace",), where=f"collapse-theory gaussian {args.study}")
     if args.study == "decay":
         res = studies.variance_decay(args.M, args.generations, **common)
     elif args.study == "w2":
@@ -347,9 +421,24 @@ def _run_gaussian(args) -> int:
     elif args.study == "schedules":
         res = studies.schedules(args.M0, args.exponent, args.generations or 200, **common)
     else:
-        gamma = 0.0 if args.workflow == "replace" else args.gamma
-        res = studies.mitigation(args.M, gamma, args.workflow, args.generations or 100, **common)
+        if args.mixing is None:
+            args.mixing = "fresh:0.1"
+        mix = _mixing(args, ("replace", "fresh", "accumulate"), where="collapse-theory gaussian mitigation")
+        res = studies.mitigation(args.M, generations=args.generations or 100, **_gaussian_mixing(studies.mitigation, mix), **common)
     return _finish_study(res, args.out)
+
+
+def _gaussian_mixing(study, mix) -> dict:
+    """The mixing keyword of ``studies.mitigation``.
+
+    Transitional: until ``studies.mitigation`` takes ``mixing`` (issue 12),
+    the Mixing is passed as its older ``gamma`` and ``workflow`` arguments.
+    """
+    import inspect
+
+    if "mixing" in inspect.signature(study).parameters:
+        return {"mixing": mix}
+    return {"gamma": mix.real, "workflow": mix.workflow}
 
 
 def _add_regression(sub):
@@ -358,8 +447,7 @@ def _add_regression(sub):
     p.add_argument("--T", type=int, default=100, dest="sample_size", help="rows per dataset T (default 100)")
     p.add_argument("--generations", type=int, default=12, help="generations (default 12)")
     p.add_argument("--replicates", type=int, default=2000, help="replicates (default 2000)")
-    p.add_argument("--mixing", default="replace", metavar="SPEC",
-                   help="where labels come from: replace, accumulate, accumulate-subsample, fresh:G, augment:R (default replace)")
+    _add_mixing(p, accepts="replace, accumulate, accumulate-subsample, fresh:G, augment:R (where labels come from)")
     p.add_argument("--design", choices=("fixed", "fresh"), default="fixed", help="same design every generation, or fresh (default fixed)")
     p.add_argument("--noise", type=float, default=1.0, help="label-noise standard deviation sigma (default 1)")
     p.add_argument("--ridge", type=float, default=0.0, help="per-sample ridge penalty (default 0: OLS)")
@@ -375,11 +463,10 @@ def _add_regression(sub):
 
 
 def _run_regression(args) -> int:
-    from .process import Mixing
     from .studies import regression_error
 
     res = regression_error(
-        args.dim, args.sample_size, args.generations, mixing=Mixing.from_spec(args.mixing), design=args.design,
+        args.dim, args.sample_size, args.generations, mixing=_mixing(args), design=args.design,
         noise=args.noise, ridge=args.ridge, contamination=args.contamination, shift=args.shift,
         downstream_size=args.downstream_size, downstream_ridge=args.downstream_ridge, given_design=args.given_design, replicates=args.replicates,
         rng=args.seed, method=args.method, show_progress=True,
@@ -394,6 +481,18 @@ _COMMANDS = [_add_reproduce, _add_verify, _add_absorb, _add_tails, _add_gaussian
 
 
 def get_parser() -> argparse.ArgumentParser:
+    """The ``collapse-theory`` argument parser.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        With one sub-command per entry of :data:`_COMMANDS`.
+
+    Examples
+    --------
+    >>> "verify" in get_parser().format_help()
+    True
+    """
     from . import __version__
 
     parser = argparse.ArgumentParser(
@@ -408,7 +507,25 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    """Run the command line; returns the exit code."""
+    """Run the command line; returns the exit code.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        0 success; 1 a study inconsistent with theory, a failing verify
+        check, sweep cell or report section; 2 bad input (ValueError,
+        TypeError, FileNotFoundError are reported, not raised).
+
+    Examples
+    --------
+    >>> main(["absorb", "--mixing", "fresh:0.1"])  # absorption needs replacement
+    2
+    """
     parser = get_parser()
     args = parser.parse_args(argv)
     if getattr(args, "func", None) is None:

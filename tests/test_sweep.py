@@ -297,6 +297,7 @@ def test_interrupted_sweep_resumes_to_the_same_store(tmp_path, reference):
 # --------------------------------------------------------------- clusters
 
 
+@pytest.mark.slow  # a Dask cluster
 def test_local_cluster_with_two_worker_processes(tmp_path, reference):
     out = tmp_path / "s.zarr"
     marker = tmp_path / "calls"
@@ -347,6 +348,7 @@ def dask_cluster(tmp_path_factory):
         stop(procs)
 
 
+@pytest.mark.slow  # a Dask cluster
 def test_cli_sweep_through_scheduler_address(tmp_path, dask_cluster, reference):
     out = tmp_path / "s.zarr"
     marker = tmp_path / "calls"
@@ -358,6 +360,7 @@ def test_cli_sweep_through_scheduler_address(tmp_path, dask_cluster, reference):
     xr.testing.assert_identical(ds[["simulated", "mean"]].drop_attrs(), reference[["simulated", "mean"]].drop_attrs())
 
 
+@pytest.mark.slow  # a Dask cluster
 def test_real_study_on_external_cluster(tmp_path, dask_cluster):
     """Where a real study exists, its cells on the two external workers equal direct calls with the cell's seed."""
     from collapse_theory import studies
@@ -379,6 +382,7 @@ def test_real_study_on_external_cluster(tmp_path, dask_cluster):
         np.testing.assert_array_equal(got, direct["simulated"].to_numpy())
 
 
+@pytest.mark.slow  # a Dask cluster
 def test_worker_killed_mid_cell_is_retried_elsewhere(tmp_path, dask_cluster, reference):
     """SIGKILL the worker running a cell: the cell reruns on the other worker, the store is complete and identical."""
     marker = tmp_path / "calls"

@@ -178,19 +178,6 @@ def format_value(v) -> str:
     return html.escape(str(v))
 
 
-def _holm(p: np.ndarray) -> np.ndarray:
-    """Holm's step-down adjusted p-values (monotone, capped at 1)."""
-    p = np.asarray(p, dtype=np.float64)
-    m = p.size
-    if m == 0:
-        return p.copy()
-    order = np.argsort(p, kind="stable")
-    stepped = np.maximum.accumulate((m - np.arange(m)) * p[order])
-    out = np.empty(m)
-    out[order] = np.minimum(stepped, 1.0)
-    return out
-
-
 def adjusted_pvalues(df: pd.DataFrame) -> np.ndarray:
     """A table's adjusted p-values, shape (rows,): Holm over its ``p_value`` column.
 
@@ -200,14 +187,13 @@ def adjusted_pvalues(df: pd.DataFrame) -> np.ndarray:
     a ``p_adjusted`` column keeps that column. NaN for rows without a
     p-value (all NaN when the table has neither column).
     """
-    adj = np.full(len(df), np.nan)
+    from .._stats import adjust
+
     if "p_value" in df.columns:
-        raw = pd.to_numeric(df["p_value"], errors="coerce").to_numpy(dtype=float)
-        has = ~np.isnan(raw)
-        adj[has] = _holm(raw[has])
-    elif "p_adjusted" in df.columns:
-        adj = pd.to_numeric(df["p_adjusted"], errors="coerce").to_numpy(dtype=float)
-    return adj
+        return adjust(pd.to_numeric(df["p_value"], errors="coerce").to_numpy(dtype=float), "holm")
+    if "p_adjusted" in df.columns:
+        return pd.to_numeric(df["p_adjusted"], errors="coerce").to_numpy(dtype=float)
+    return np.full(len(df), np.nan)
 
 
 # ----------------------------------------------------------------------------- math and text
@@ -396,7 +382,7 @@ def _table_block(df: pd.DataFrame, key: str, name: str, rel: str, notes=None) ->
                 f"{full}</details></div>")
     preview, shown, _ = _preview_html(df, f"{key}_{name}", notes=notes)
     tip = (f"open all {len(df)} rows (sortable" + (", with a filter" if len(df) > FILTER_ROWS else "")
-           + f"); the preview below shows the first row" + ("s" if PREVIEW_ROWS > 1 else "") + (" and every failing row" if failing else ""))
+           + "); the preview below shows the first row" + ("s" if PREVIEW_ROWS > 1 else "") + (" and every failing row" if failing else ""))
     return (
         f'<div class="tblock" id="{bid}"><details class="table"><summary title="{html.escape(tip)}">{label}; '
         f"<u>open all rows</u></span></summary>{full}</details>"

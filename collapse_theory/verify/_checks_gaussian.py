@@ -5,25 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._stats import z_testable
 from ._framework import (
     Outcome, register, _z_outcome, _ks_outcome, _ks2_outcome, _sizes,
 )
 
 
 _GAUSSIAN = ("collapse_theory.chains.gaussian", "collapse_theory.theory.gaussian")
-
-
-def _light_tailed(log_var_variance: float, r: float) -> bool:
-    """Whether a mean of ``sigma^(2r)`` can be z-tested: its log has s.d. at most 1.
-
-    ``sigma_n^2`` is a product of scaled chi-squares, nearly log-normal; when
-    ``r^2 Var log sigma_n^2`` is large its mean is carried by rare huge values
-    and the sample mean of a few thousand replicates is not yet normal (the
-    test would reject a correct formula), so such grid points are left out.
-    At log-s.d. 1 a log-normal has skewness 6.2, so the mean of 2000
-    replicates has skewness 0.14: the normal approximation holds.
-    """
-    return r * r * log_var_variance <= 1.0
 
 
 @register(
@@ -60,9 +48,9 @@ def _check_gaussian_moments(level, rng):
             params = {"M": label, "estimator": est, "n": int(n)}
             out.append(_z_outcome("E log sigma_n^2", params, lv[:, n], e_lv[i]))
             out.append(_z_outcome("Var log sigma_n^2", params, (lv[:, n] - e_lv[i]) ** 2, v_lv[i]))
-            if _light_tailed(v_lv[i], 0.5):
+            if z_testable(v_lv[i], 0.5):
                 out.append(_z_outcome("E sigma_n", params, run.std[:, n], e_sd[i]))
-            if _light_tailed(v_lv[i], 1.0):
+            if z_testable(v_lv[i], 1.0):
                 out.append(_z_outcome("E sigma_n^2", params, run.var[:, n], e_var[i]))
                 out.append(_z_outcome("E (mu_n - mu_0)^2", params, run.mean[:, n] ** 2, e_mse[i]))
                 out.append(_z_outcome("E W2^2(N(mu_n, sigma_n^2), D_0)", params, run.w2_squared_to_initial[:, n], e_w2[i]))
@@ -96,9 +84,9 @@ def _check_gaussian_sample_method(level, rng):
                 params = {"M": M, "estimator": est, "n": int(n), "method": "sample"}
                 out.append(_z_outcome("E log sigma_n^2", params, run.log_var[:, n], th.expected_log_variance(int(n), M, estimator=est)))
                 v = th.log_variance_variance(int(n), M, estimator=est)
-                if _light_tailed(v, 0.5):
+                if z_testable(v, 0.5):
                     out.append(_z_outcome("E sigma_n", params, run.std[:, n], th.expected_std(int(n), M, estimator=est)))
-                if _light_tailed(v, 1.0):
+                if z_testable(v, 1.0):
                     out.append(_z_outcome("E W2^2(N(mu_n, sigma_n^2), D_0)", params, run.w2_squared_to_initial[:, n], th.expected_w2_squared(int(n), M, estimator=est)))
     return out
 
@@ -165,11 +153,11 @@ def _check_gaussian_multivariate(level, rng):
                 # trace and the mean error are sums over d directions: use the
                 # per-direction log-variance spread as the tail criterion
                 v1 = th.log_variance_variance(n, M, estimator=est)
-                if _light_tailed(v1, 1.0):
+                if z_testable(v1, 1.0):
                     out.append(_z_outcome("E tr Sigma_n", params, run.trace[:, n], th.expected_trace(n, M, cov0, estimator=est)))
                     msq = np.sum(run.mean[:, n, :] ** 2, axis=-1)
                     out.append(_z_outcome("E |mu_n - mu_0|^2", params, msq, th.expected_mean_squared_error_mv(n, M, cov0, estimator=est)))
-                if _light_tailed(v_ld, 1.0):
+                if z_testable(v_ld, 1.0):
                     out.append(_z_outcome("E det Sigma_n", params, np.exp(run.log_det[:, n]), th.expected_det(n, M, cov0, estimator=est)))
     return out
 
@@ -195,12 +183,11 @@ def _check_gaussian_mitigation(level, rng):
     M = 20
     ts = np.array(_sizes(level, (1, 5, 20), (1, 2, 5, 10, 20, 50)))
     t_stat = 100  # spectral radius of the fresh-data recursion <= 0.9: 0.9^100 < 3e-5
-    cases = {"fresh(0.1)": (0.1, "fresh"), "fresh(0.5)": (0.5, "fresh"), "accumulate": (0.0, "accumulate")}
-    if level == "full":
-        cases["accumulate(0.1)"] = (0.1, "accumulate")
+    specs = ["fresh:0.1", "fresh:0.5", "accumulate"] + (["accumulate:0.1"] if level == "full" else [])
     out = []
-    for name, (g, wf) in cases.items():
-        mix = Mixing.fresh(real=g) if wf == "fresh" else Mixing.accumulate(real=g)
+    for name in specs:
+        mix = Mixing.from_spec(name)
+        g, wf = mix.real, mix.workflow
         G = t_stat if wf == "fresh" else int(ts.max())
         run = GaussianChain(0.0, 1.0, sample_size=M, mixing=mix).simulate(G, R, rng=rng, show_progress=False)
         path = th.moment_recursion(int(ts.max()), M, gamma=g, workflow=wf)

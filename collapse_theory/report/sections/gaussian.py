@@ -42,6 +42,7 @@ def build(*, quick: bool, seed: int) -> Section:
     import inspect
 
     from ... import Mixing, studies
+    from ..._rng import child
     from ...chains.gaussian import GaussianChain
     from ...plotting import SIM_COLOR, new_figure
     from ...theory import gaussian as th
@@ -68,7 +69,7 @@ def build(*, quick: bool, seed: int) -> Section:
     sched_rows = []
     colors = ("tab:red", "tab:orange", "tab:green", "tab:blue")
     for i, (a, col) in enumerate(zip(exponents, colors)):
-        st = studies.schedules(10, a, G_s, replicates=R // 2, rng=np.random.SeedSequence(seed, spawn_key=(50 + i,)))
+        st = studies.schedules(10, a, G_s, replicates=R // 2, rng=child(seed, 50 + i))
         c = st.curves
         ax.plot(c["generation"], c["w2_mean"], color=col, label=f"a = {a:g} simulated")
         ax.plot(c["generation"], c["w2_exact"], color=col, ls="--", lw=0.8)
@@ -93,7 +94,7 @@ def build(*, quick: bool, seed: int) -> Section:
     for i, g in enumerate(gammas):
         for j, wf in enumerate(("fresh", "accumulate")):
             workflow = "replace" if (wf == "fresh" and g == 0.0) else wf
-            rng_ij = np.random.SeedSequence(seed, spawn_key=(100 + i, j))
+            rng_ij = child(seed, 100 + i, j)
             if "mixing" in inspect.signature(studies.mitigation).parameters:  # the Mixing-based study (issue 14)
                 mixing = Mixing.replace() if workflow == "replace" else (Mixing.fresh(g) if wf == "fresh" else Mixing.accumulate(g))
                 mt = studies.mitigation(M_m, mixing=mixing, generations=G_m, replicates=R // 4, rng=rng_ij)
