@@ -38,10 +38,11 @@ try:
 except _metadata.PackageNotFoundError:  # pragma: no cover
     __version__ = "0+unknown"
 
-_SUBMODULES = ("theory", "wasserstein", "studies", "runs", "report", "sweep", "plotting", "chains", "verify", "testing")
+_SUBMODULES = ("theory", "wasserstein", "studies", "runs", "report", "sweep", "plotting", "chains", "verify", "testing", "sampling")
 _LAZY_ATTRS = {
     "DiscreteChain": "collapse_theory.chains",
     "GaussianChain": "collapse_theory.chains",
+    "Sampler": "collapse_theory.sampling",
     "RegressionChain": "collapse_theory.chains",
 }
 

@@ -428,6 +428,43 @@ def _run_gaussian(args) -> int:
     return _finish_study(res, args.out)
 
 
+def _add_sampling(sub):
+    p = sub.add_parser("sampling", help="discrete chain under samplers and curation (temperature, top-k, top-p, best-of-K) vs exact theory")
+    p.add_argument("--p0", choices=("zipf", "uniform", "english-words"), default="zipf",
+                   help="initial law (default zipf; english-words needs the [words] extra)")
+    p.add_argument("--K", type=int, default=1000, help="number of states (default 1000)")
+    p.add_argument("--exponent", type=float, default=1.1, help="Zipf exponent (default 1.1)")
+    p.add_argument("--M", type=int, default=1000, help="samples per generation (default 1000)")
+    p.add_argument("--generations", type=int, default=20, help="generations (default 20)")
+    p.add_argument("--replicates", type=int, default=200, help="replicates (default 200)")
+    _add_mixing(p, accepts="replace, fresh, accumulate, accumulate-subsample, augment (exact theory: replace)")
+    p.add_argument("--temperature", type=float, help="one custom sampler beside pure resampling: temperature")
+    p.add_argument("--top-k", type=int, help="custom sampler: top-k")
+    p.add_argument("--top-p", type=float, help="custom sampler: top-p")
+    p.add_argument("--min-p", type=float, help="custom sampler: min-p")
+    p.add_argument("--best-of", type=int, help="custom sampler: best-of-K curation by the study's reward")
+    p.add_argument("--choice", choices=("bradley-terry", "argmax"), default="bradley-terry", help="best-of-K choice")
+    p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    p.add_argument("--out", default="runs/sampling", help="output directory (default runs/sampling)")
+    p.set_defaults(func=_run_sampling)
+
+
+def _run_sampling(args) -> int:
+    from .sampling import BestOfK, Sampler
+    from .studies.sampling import SAMPLING_WORKFLOWS, default_reward, sampling_curation
+
+    mixing = _mixing(args, SAMPLING_WORKFLOWS)
+    samplers = None
+    custom = dict(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, min_p=args.min_p)
+    if any(v is not None for v in custom.values()) or args.best_of is not None:
+        cur = None if args.best_of is None else BestOfK(default_reward(args.K), k=args.best_of, choice=args.choice)
+        smp = Sampler(**custom, curation=cur)
+        samplers = {"pure resampling": Sampler(), smp.label(): smp}
+    res = sampling_curation(args.p0, args.M, K=args.K, exponent=args.exponent, generations=args.generations,
+                            replicates=args.replicates, samplers=samplers, mixing=mixing, rng=args.seed, show_progress=True)
+    return _finish_study(res, args.out)
+
+
 def _gaussian_mixing(study, mix) -> dict:
     """The mixing keyword of ``studies.mitigation``.
 
@@ -477,7 +514,7 @@ def _run_regression(args) -> int:
 
 
 #: Sub-command registration functions, in help order.
-_COMMANDS = [_add_reproduce, _add_verify, _add_absorb, _add_tails, _add_gaussian, _add_regression, _add_gmm, _add_vae, _add_lm, _add_sweep]
+_COMMANDS = [_add_reproduce, _add_verify, _add_absorb, _add_tails, _add_sampling, _add_gaussian, _add_regression, _add_gmm, _add_vae, _add_lm, _add_sweep]
 
 
 def get_parser() -> argparse.ArgumentParser:

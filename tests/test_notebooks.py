@@ -32,6 +32,7 @@ EXPECTED = [
     "07_mitigation.py",
     "08_testing_kit.py",
     "09_regression.py",
+    "10_sampling.py",
 ]
 
 

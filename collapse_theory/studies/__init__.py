@@ -27,5 +27,7 @@ from ._base import StudyResult
 from .discrete import absorption, heterozygosity, tail_loss
 from .gaussian import mitigation, schedules, variance_decay, w2_growth
 from .regression import regression_error
+from .sampling import sampling_curation
 
-__all__ = ["StudyResult", "absorption", "tail_loss", "heterozygosity", "variance_decay", "w2_growth", "schedules", "mitigation", "regression_error"]
+__all__ = ["StudyResult", "absorption", "tail_loss", "heterozygosity", "variance_decay", "w2_growth", "schedules", "mitigation",
+           "regression_error", "sampling_curation"]

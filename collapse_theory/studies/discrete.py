@@ -32,7 +32,7 @@ from ..process import check_mixing
 from ._base import StudyResult, band as _band, checkpoints as _checkpoints, finish, generation_rows, make_row
 from ._base import seed_of as _seed_of  # noqa: F401  (studies.gaussian imports it from here until it switches to _base)
 
-__all__ = ["absorption", "tail_loss", "heterozygosity", "resolve_p0", "MIXING_WORKFLOWS"]
+__all__ = ["absorption", "tail_loss", "heterozygosity", "resolve_p0", "MIXING_WORKFLOWS", "english_words"]
 
 
 def resolve_p0(p0=None, K=None, exponent: float = 1.1) -> np.ndarray:
@@ -40,10 +40,12 @@ def resolve_p0(p0=None, K=None, exponent: float = 1.1) -> np.ndarray:
 
     Parameters
     ----------
-    p0 : array_like, shape (K,), {'uniform', 'zipf'} or None
-        None means uniform over ``K`` states.
+    p0 : array_like, shape (K,), {'uniform', 'zipf', 'english-words'} or None
+        None means uniform over ``K`` states; 'english-words' is the relative
+        frequency of the ``K`` most frequent English words of the ``wordfreq``
+        package (:func:`english_words`; extra ``[words]``), a real Zipf-like law.
     K : int, optional
-        Number of states for 'uniform' / 'zipf' / None.
+        Number of states for 'uniform' / 'zipf' / 'english-words' / None.
     exponent : float
         Zipf exponent ``s``: :math:`p_{0,k} \\propto k^{-s}`, ``k = 1..K``.
 
@@ -65,12 +67,14 @@ def resolve_p0(p0=None, K=None, exponent: float = 1.1) -> np.ndarray:
     [0.5455, 0.2727, 0.1818]
     """
     if p0 is None or isinstance(p0, str):
-        kind = check_choice("p0", "uniform" if p0 is None else p0, ("uniform", "zipf"))
+        kind = check_choice("p0", "uniform" if p0 is None else p0, ("uniform", "zipf", "english-words"))
         if K is None:
             raise ValueError(f"p0={kind!r} needs K (the number of states)")
         K = check_int("K", K, min=1)
         if kind == "uniform":
             return np.full(K, 1.0 / K)
+        if kind == "english-words":
+            return english_words(K)[1]
         s = check_float("exponent", exponent, min=0.0)
         w = np.arange(1, K + 1, dtype=np.float64) ** -s
         return w / w.sum()
@@ -82,6 +86,40 @@ def resolve_p0(p0=None, K=None, exponent: float = 1.1) -> np.ndarray:
 
 #: Workflows the discrete studies (and the discrete chain's theory) accept.
 MIXING_WORKFLOWS = ("replace", "fresh", "mixture", "accumulate")
+
+
+def english_words(K: int) -> tuple:
+    """The ``K`` most frequent English words and their renormalised frequencies (``wordfreq``, no download).
+
+    Frequencies are those of ``wordfreq.word_frequency(word, "en")`` for the
+    words of ``wordfreq.top_n_list("en", K)`` (the package's "best" list,
+    frequencies rounded to about three significant figures, so the tail has
+    ties), divided by their sum. Needs the ``wordfreq`` package (extra
+    ``[words]``); its data ship inside its wheel.
+
+    Returns
+    -------
+    (list of str, ndarray shape (K,))
+
+    Raises
+    ------
+    ImportError
+        wordfreq is not installed.
+    ValueError
+        ``K`` exceeds the number of words wordfreq lists.
+    """
+    K = check_int("K", K, min=1)
+    try:
+        import wordfreq
+    except ImportError:
+        raise ImportError("p0='english-words' needs the wordfreq package: pip install collapse_theory[words]") from None
+    words = wordfreq.top_n_list("en", K)
+    if len(words) < K:
+        raise ValueError(f"K = {K}: wordfreq lists only {len(words)} English words")
+    f = np.array([wordfreq.word_frequency(w, "en") for w in words], dtype=np.float64)
+    if not np.all(np.isfinite(f)) or np.any(f <= 0):
+        raise ValueError("wordfreq returned a non-positive or non-finite frequency")
+    return list(words), f / f.sum()
 
 
 def _study_mixing(mixing, real, where: str):

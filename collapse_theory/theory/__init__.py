@@ -13,19 +13,23 @@ Module map
                     schedules, stationary values
 ``regression.py``   linear models refitted on their own labels: exact
                     expected error for every workflow, strong-collapse floor
+``sampling.py``     samplers and curation: infinite-population maps, exact
+                    finite-M values (top-k, generation 1, count chain),
+                    tale-of-tails test error
 """
 
 import importlib
 
 from ._derivation import Derivation
 
-_MODULES = ("discrete", "gaussian", "regression")
+_MODULES = ("discrete", "gaussian", "regression", "sampling")
 
 __all__ = [
     "Derivation",  # one derivation: named steps (SymPy expressions), result, source, .latex()
     "discrete",    # closed forms of the discrete chain
     "gaussian",    # closed forms of the Gaussian chain
     "regression",  # closed forms of the regression chain
+    "sampling",    # samplers, curation and the tale of tails on the discrete chain
 ]
 
 
