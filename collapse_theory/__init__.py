@@ -11,6 +11,8 @@ transformers, Dask) are only needed by the parts that use them.
 Module map
 ----------
 ``process``      Mixing (where data come from) and sample-size schedules
+``sampling``     Sampler (temperature, top-k, top-p, min-p) and curation (best-of-K, verifier)
+``mixture``      Gaussian-mixture maths shared by the GMM adapter and the evaluator
 ``chains/``      the collapse chains (DiscreteChain, GaussianChain, RegressionChain) and their Numba kernels
 ``theory/``      closed forms and their SymPy derivations (Derivation)
 ``wasserstein``  W2 estimators (every function returning W2^2 says so: w2_squared_*)
@@ -38,7 +40,7 @@ try:
 except _metadata.PackageNotFoundError:  # pragma: no cover
     __version__ = "0+unknown"
 
-_SUBMODULES = ("theory", "wasserstein", "studies", "runs", "report", "sweep", "plotting", "chains", "verify", "testing", "sampling")
+_SUBMODULES = ("theory", "wasserstein", "studies", "runs", "report", "sweep", "plotting", "chains", "verify", "testing", "sampling", "mixture")
 _LAZY_ATTRS = {
     "DiscreteChain": "collapse_theory.chains",
     "GaussianChain": "collapse_theory.chains",
@@ -53,6 +55,9 @@ __all__ = [
     "DiscreteChain",  # multinomial resampling chain (neutral Wright-Fisher)
     "GaussianChain",  # recursive Gaussian refit chain (Theorem 3.1)
     "RegressionChain",  # linear models refitted on their own labels
+    "Sampler",        # temperature / top-k / top-p / min-p and curation before each resampling
+    "sampling",       # Sampler, BestOfK, Verifier
+    "mixture",        # Gaussian-mixture density, sampling, L2 distance, component std
     "theory",         # closed forms: theory.discrete, .gaussian, .regression; Derivation
     "wasserstein",    # W2^2 estimators that stay right as variances collapse
     "studies",        # simulation against theory: StudyResult with table() and figure()

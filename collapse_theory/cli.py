@@ -22,7 +22,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-__all__ = ["get_parser", "main", "STUDY_FAIL_LEVEL"]
+__all__ = ["STUDY_FAIL_LEVEL", "get_parser", "main"]
 
 #: A study whose Bonferroni-adjusted p-values fall below this is inconsistent with theory (exit code 1).
 STUDY_FAIL_LEVEL = 1e-3
@@ -108,22 +108,26 @@ def _run_verify(args) -> int:
 
 def _add_vae(sub):
     p = sub.add_parser("vae", help="the paper's VAE generational run (extra [vae]: PyTorch); figures + summary")
-    p.add_argument("--generations", type=int, default=5, help="number of generations (default 5)")
+    p.add_argument("--generations", type=int, default=5, help="descendants G (default 5: models 0..5, the paper's five numbers at 1..5)")
     p.add_argument("--out", default="runs/vae", help="output directory: run/ (the record), figures and summary (default runs/vae)")
     p.add_argument("--resume", action="store_true", help="continue the run in OUT/run from its last complete generation")
-    p.add_argument("--mnist", metavar="DIR", help="directory with the MNIST IDX files (default: scikit-learn's digits)")
+    p.add_argument("--mnist", metavar="DIR", help="directory with the MNIST IDX files (default: scikit-learn's 8x8 digits)")
     _add_mixing(p, accepts="replace and fresh:G (G = share of real images in each descendant batch)")
-    p.add_argument("--epochs", type=int, help="epochs per generation (default 30 with --mnist, else 20; 3 with --quick)")
-    p.add_argument("--batch-size", type=int, help="batch size (default 256; 64 with --quick)")
+    p.add_argument("--architecture", default="auto", choices=("auto", "mlp", "conv"),
+                   help="auto (default): the paper's conv VAE for MNIST, an MLP VAE for the 8x8 digits")
+    p.add_argument("--epochs", type=int, help="epochs per generation (default: 150 for the digits MLP, 30 for the conv VAE; 40 with --quick)")
+    p.add_argument("--batch-size", type=int, help="batch size (default: 64 MLP, 256 conv)")
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
     p.add_argument("--weight-decay", type=float, default=1e-5, help="Adam weight decay (default 1e-5)")
-    p.add_argument("--latent-dim", type=int, default=20, help="latent dimension (default 20)")
+    p.add_argument("--latent-dim", type=int, help="latent dimension (default: 8 MLP, 20 conv)")
     p.add_argument("--n-train", type=int, help="use only the first N training images")
-    p.add_argument("--latent-draws", type=int, help="fixed latent draws decoded by each generation (default 1000)")
-    p.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
-    p.add_argument("--threads", type=int, default=2, help="CPU threads for PyTorch (default 2)")
+    p.add_argument("--latent-draws", type=int, default=100, help="latent probe size per generation (default 100, as the paper)")
+    p.add_argument("--probe", default="fresh", choices=("fresh", "fixed"), help="fresh latent draws per generation (default, the paper) or one fixed set")
+    p.add_argument("--n-samples", type=int, help="decoded images per generation for the judge and prdc (default 1000)")
+    p.add_argument("--device", default="auto", help="torch device (default auto: cuda if available, else cpu)")
+    p.add_argument("--threads", type=int, help="CPU threads for PyTorch (default: 1 for the MLP, 2 for the conv net)")
     p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
-    p.add_argument("--quick", action="store_true", help="small settings (under two minutes on two CPU cores)")
+    p.add_argument("--quick", action="store_true", help="fewer epochs and samples (a smoke run)")
     p.set_defaults(func=_run_vae)
 
 
@@ -135,18 +139,21 @@ def _run_vae(args) -> int:
     except ImportError as exc:
         print(f"collapse-theory vae: {exc}", file=sys.stderr)
         return 2
-
-    mixing = _mixing(args)  # runs.vae names the workflows it honours
     out = Path(args.out)
-    run = vae.run(
-        args.generations, rng=args.seed, out=out / "run", resume=args.resume, mnist=args.mnist,
-        mixing=mixing, epochs=args.epochs,
-        batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay, latent_dim=args.latent_dim,
-        n_train=args.n_train, latent_draws=args.latent_draws, device=args.device, threads=args.threads,
-        quick=args.quick,
-    )
-    written = vae.write_outputs(run, out)
-    print(written["summary"].to_string(index=False))
+    try:
+        run = vae.run(
+            args.generations, rng=args.seed, out=out / "run", resume=args.resume, mnist=args.mnist, mixing=args.mixing,
+            architecture=args.architecture, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+            weight_decay=args.weight_decay, latent_dim=args.latent_dim, n_train=args.n_train,
+            latent_draws=args.latent_draws, probe=args.probe, n_samples=args.n_samples, device=args.device,
+            threads=args.threads, quick=args.quick,
+        )
+    except (FileNotFoundError, FileExistsError, ValueError, TypeError) as exc:
+        print(f"collapse-theory vae: error: {exc}", file=sys.stderr)
+        return 2
+    summary = vae.summary_table(run)
+    vae.write_outputs(run, out, summary=summary)
+    print(summary.to_string(index=False))
     print(f"run in {out / 'run'}; figures and summary in {out}")
     return 0
 
@@ -156,8 +163,12 @@ def _add_gmm(sub):
     p.add_argument("--generations", type=int, default=2000, help="last generation G (default 2000; models 0..G)")
     p.add_argument("--sample-size", type=int, default=1000, help="samples per generation M (default 1000)")
     p.add_argument("--components", type=int, default=2, help="mixture components (default 2)")
+    p.add_argument("--truth", default="paper-blob", choices=("paper-blob", "two-blobs"),
+                   help="D_0's law: paper-blob = one N(0, I_2) blob, as the authors' make_blobs (default); two-blobs = two Gaussians at (+-3, 0)")
     p.add_argument("--replicates", type=int, default=1, help="independent runs, in parallel processes (default 1)")
-    _add_mixing(p)
+    _add_mixing(p, accepts="replace, fresh:G, mixture:A,B,G and accumulate[:G]")
+    p.add_argument("--l2-reference", default="generation-0", choices=("generation-0", "separate-fit"),
+                   help="L2 distance against our generation-0 fit (default) or, as the authors, a separate EM fit of D_0")
     p.add_argument("--covariance-type", default="full", choices=("full", "tied", "diag", "spherical"))
     p.add_argument("--tol", type=float, default=1e-5, help="EM tolerance (default 1e-5)")
     p.add_argument("--max-iter", type=int, default=2000, help="EM iterations at most (default 2000)")
@@ -175,20 +186,24 @@ def _run_gmm(args) -> int:
 
     from .runs import gmm
 
-    mixing = _mixing(args)
     out = Path(args.out)
+    kw = dict(
+        rng=args.seed, resume=args.resume, mixing=args.mixing, truth=args.truth, l2_reference=args.l2_reference,
+        covariance_type=args.covariance_type, tol=args.tol, max_iter=args.max_iter, init_params=args.init_params,
+        warm_start=args.warm_start, sample_keep=args.sample_keep,
+    )
     try:
-        runs = gmm.run(
-            args.generations, args.sample_size, args.components, rng=args.seed, out=out / "run", resume=args.resume,
-            mixing=mixing, replicates=args.replicates, covariance_type=args.covariance_type, tol=args.tol,
-            max_iter=args.max_iter, init_params=args.init_params, warm_start=args.warm_start, sample_keep=args.sample_keep,
-        )
-    except FileExistsError as exc:
+        if args.replicates > 1:
+            runs = gmm.run_replicates(args.generations, args.sample_size, args.components, replicates=args.replicates, out=out / "run", **kw)
+        else:
+            runs = gmm.run(args.generations, args.sample_size, args.components, out=out / "run", **kw)
+    except (FileExistsError, ValueError, TypeError) as exc:
         print(f"collapse-theory gmm: error: {exc}", file=sys.stderr)
         return 2
-    written = gmm.write_outputs(runs, out, params=vars(args) | {"func": None})
-    print(written["summary"].to_string(index=False))
-    print(written["timing"].to_string(index=False))
+    summary = gmm.summary_table(runs)
+    gmm.write_outputs(runs, out, params=vars(args) | {"func": None}, summary=summary)
+    print(summary.to_string(index=False))
+    print(gmm.timing_table(runs).to_string(index=False))
     print(f"run in {out / 'run'}; figures and summary in {out}")
     return 0
 
@@ -392,7 +407,7 @@ def _add_gaussian(sub):
     p = sub.add_parser("gaussian", help="Gaussian refit chain (Theorem 3.1): exact simulation vs exact theory (table + figure)")
     p.add_argument("study", nargs="?", default="w2", choices=("decay", "w2", "schedules", "mitigation"),
                    help="decay: a.s. variance collapse; w2: E W2^2 growth (default); schedules: M_t = M0 t^a; "
-                        "mitigation: fresh data / accumulation")
+                        "mitigation: any workflow (--mixing) against the exact theory")
     p.add_argument("--M", type=int, default=100, help="sample size per generation (default 100)")
     p.add_argument("--generations", type=int, default=None, help="generations (default: M, 4M for decay, 200 for schedules)")
     p.add_argument("--replicates", type=int, default=2000, help="replicates (default 2000)")
@@ -400,8 +415,8 @@ def _add_gaussian(sub):
     p.add_argument("--d", type=int, default=1, help="dimension for w2 (default 1)")
     p.add_argument("--M0", type=int, default=10, help="schedules: M_1 (default 10)")
     p.add_argument("--exponent", type=float, default=2.0, help="schedules: a in M_t = M0 t^a (default 2)")
-    _add_mixing(p, default=None, accepts="decay, w2, schedules: replace; mitigation: replace, fresh:G, accumulate[:G] "
-                                      "(default there fresh:0.1)")
+    _add_mixing(p, default=None, accepts="decay, w2, schedules: replace; mitigation: every workflow (replace, fresh:G, "
+                                      "mixture:A,B,G, accumulate[:G], accumulate-subsample[:G], augment:R; default there fresh:0.1)")
     p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     p.add_argument("--out", default="runs/gaussian", help="output directory (default runs/gaussian)")
     p.set_defaults(func=_run_gaussian)
@@ -423,8 +438,8 @@ def _run_gaussian(args) -> int:
     else:
         if args.mixing is None:
             args.mixing = "fresh:0.1"
-        mix = _mixing(args, ("replace", "fresh", "accumulate"), where="collapse-theory gaussian mitigation")
-        res = studies.mitigation(args.M, generations=args.generations or 100, **_gaussian_mixing(studies.mitigation, mix), **common)
+        mix = _mixing(args, where="collapse-theory gaussian mitigation")
+        res = studies.mitigation(args.M, mix, generations=args.generations or 100, **common)
     return _finish_study(res, args.out)
 
 
@@ -463,19 +478,6 @@ def _run_sampling(args) -> int:
     res = sampling_curation(args.p0, args.M, K=args.K, exponent=args.exponent, generations=args.generations,
                             replicates=args.replicates, samplers=samplers, mixing=mixing, rng=args.seed, show_progress=True)
     return _finish_study(res, args.out)
-
-
-def _gaussian_mixing(study, mix) -> dict:
-    """The mixing keyword of ``studies.mitigation``.
-
-    Transitional: until ``studies.mitigation`` takes ``mixing`` (issue 12),
-    the Mixing is passed as its older ``gamma`` and ``workflow`` arguments.
-    """
-    import inspect
-
-    if "mixing" in inspect.signature(study).parameters:
-        return {"mixing": mix}
-    return {"gamma": mix.real, "workflow": mix.workflow}
 
 
 def _add_regression(sub):

@@ -6,12 +6,17 @@ import numpy as np
 import pytest
 import scipy.integrate
 import scipy.linalg
+from helpers import assert_consistent
 from scipy import stats
 
-from collapse_theory.runs.evaluate import DEFAULT_QUANTILES, Evaluator, evaluate, log_density_histograms
-from collapse_theory.runs.gmm import gmm_log_density, gmm_sample, l2_squared_gmm
+from collapse_theory.mixture import gmm_log_density, gmm_sample, l2_squared_gmm
+from collapse_theory.runs.evaluate import (
+    DEFAULT_QUANTILES,
+    Evaluator,
+    evaluate,
+    log_density_histograms,
+)
 from collapse_theory.runs.record import GenerationalRun, GenerationRecord
-from helpers import assert_consistent
 
 
 def naive_w2_squared_gaussian(m1, C1, m2, C2):
@@ -193,3 +198,18 @@ def test_public_name_is_the_function():
 
     module = importlib.import_module("collapse_theory.runs.evaluate")  # importing the submodule must not shadow
     assert callable(ct.runs.evaluate) and ct.runs.evaluate is module.evaluate
+
+
+def test_evaluator_imports_no_adapter():
+    # the mixture maths lives in collapse_theory.mixture: importing the evaluator (or the
+    # mixture module) must not load the GMM adapter, so there is no evaluate <-> gmm cycle
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, collapse_theory.mixture, collapse_theory.runs.evaluate; "
+        "print(sorted(m for m in sys.modules if m.startswith('collapse_theory.runs.')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    loaded = eval(out)
+    assert not any(m.endswith((".gmm", ".vae", ".lm")) for m in loaded), loaded

@@ -13,7 +13,8 @@ Module map
     :func:`absorption`, :func:`tail_loss`, :func:`heterozygosity` (discrete chain).
 ``gaussian.py``
     :func:`variance_decay`, :func:`w2_growth`, :func:`schedules`,
-    :func:`mitigation` (Gaussian chain, Theorem 3.1).
+    :func:`mitigation` (any workflow), :func:`mitigation_cell` (one map cell),
+    :func:`known_results` (Dey & Donoho, Bertrand et al., He, Xu & Cheng) (Gaussian chain, Theorem 3.1).
 ``regression.py``
     :func:`regression_error` (regression chain).
 ``wasserstein.py``
@@ -25,9 +26,9 @@ Module map
 from . import wasserstein  # noqa: F401  (studies.wasserstein.w2_accuracy)
 from ._base import StudyResult
 from .discrete import absorption, heterozygosity, tail_loss
-from .gaussian import mitigation, schedules, variance_decay, w2_growth
+from .gaussian import known_results, mitigation, mitigation_cell, schedules, variance_decay, w2_growth
 from .regression import regression_error
 from .sampling import sampling_curation
 
 __all__ = ["StudyResult", "absorption", "tail_loss", "heterozygosity", "variance_decay", "w2_growth", "schedules", "mitigation",
-           "regression_error", "sampling_curation"]
+           "mitigation_cell", "known_results", "regression_error", "sampling_curation"]
