@@ -51,13 +51,18 @@ def _add_reproduce(sub):
     p.add_argument("--quick", action="store_true", help="small settings (about three minutes)")
     p.add_argument("--only", nargs="+", metavar="SECTION", help="run only these sections")
     p.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
+    p.add_argument("--force", nargs="*", metavar="SECTION", default=None,
+                   help="recompute these sections (all selected ones if none is named) instead of reusing them")
     p.set_defaults(func=_run_reproduce)
 
 
 def _run_reproduce(args) -> int:
     from .report import reproduce
 
-    result = reproduce(args.out, quick=args.quick, only=args.only, seed=args.seed)
+    force = None if args.force is None else (args.force or True)
+    result = reproduce(args.out, quick=args.quick, only=args.only, seed=args.seed, force=force)
+    for key, why in result.rejected.items():
+        print(f"section {key} on disk was not reused: {why}; recomputed", file=sys.stderr)
     if result.failed:
         print(f"failed sections: {', '.join(result.failed)}", file=sys.stderr)
         return 1
