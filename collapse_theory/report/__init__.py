@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import inspect
 import os
 import shlex
 import sys
@@ -51,12 +52,13 @@ HEARTBEAT_S = 10.0
 #: key -> "module:function" of the section builder, in page order.
 SECTIONS: dict[str, str] = {
     "discrete": "collapse_theory.report.sections.discrete:build",
-    "sampling": "collapse_theory.report.sections.sampling:build",
     "gaussian": "collapse_theory.report.sections.gaussian:build",
     "wasserstein": "collapse_theory.report.sections.wasserstein:build",
     "gmm": "collapse_theory.report.sections.gmm:build",
     "vae": "collapse_theory.report.sections.vae:build",
     "lm": "collapse_theory.report.sections.lm:build",
+    # after lm: it places the language model's measured vocabulary beside the chain under a sampler
+    "sampling": "collapse_theory.report.sections.sampling:build",
     "mitigation": "collapse_theory.report.sections.mitigation:build",
     "regression": "collapse_theory.report.sections.regression:build",
     "verify": "collapse_theory.report.sections.verify:build",
@@ -491,7 +493,10 @@ def reproduce(out="report", *, quick: bool = False, only=None, seed: int = 0, sh
         before = set(sys.modules)
         try:
             with heartbeat(key, HEARTBEAT_S, show=show):
-                section = _builder(key)(quick=quick, seed=seed)
+                builder = _builder(key)
+                # a builder that reads other sections' records (sampling reads lm's) is told where they are
+                extra = {"out": out} if "out" in inspect.signature(builder).parameters else {}
+                section = builder(quick=quick, seed=seed, **extra)
                 rec = _write_section(out, key, section, quick=quick, seed=seed, wall=time.perf_counter() - t0,
                                      cpu=time.process_time() - c0, modules_before=before)
             (result.skipped if rec["status"] == "skipped" else result.ran).append(key)
