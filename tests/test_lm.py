@@ -277,7 +277,11 @@ def test_ground_truth_run_is_reproducible_and_resumes(tmp_path):
     assert np.all(table["theory_expected_support"] <= ref["support"] + 1e-9)
     assert ref["impossible_share"] == 0.0  # real text of the language has no impossible transition
     assert "base.pt" in rec[0].artifacts and "model.pt" in rec[2].artifacts
-    assert rec[0].info["versions"]["torch"] == torch.__version__.split("+")[0] or rec[0].info["versions"]["torch"]
+    from importlib.metadata import version
+
+    assert rec[0].info["versions"]["transformers"] == version("transformers")  # provenance names the LM stack
+    assert rec[0].info["versions"]["torch"] == version("torch")
+    assert "ks_to_generation0" in rec[1].metrics and "ks_to_generation0" not in rec[0].metrics
     # the same seed gives the same run (in memory this time)
     _same_runs(a, lm.run(2, rng=3, out=None, mixing="fresh:0.25", **TINY_RUN))
     # interrupt: drop the last generation (as if killed during it) and resume
@@ -364,6 +368,17 @@ def test_missing_model_or_corpus_explains_what_to_place_where(tmp_path):
         _models.load_model(tmp_path, device="cpu")
     with pytest.raises(ValueError, match="built-in"):
         lm.resolve_model("gpt-5")
+
+
+def test_report_section_says_it_was_skipped_without_the_extra(monkeypatch):
+    import sys
+
+    from collapse_theory.report.sections import lm as section
+
+    monkeypatch.setitem(sys.modules, "transformers", None)  # makes `import transformers` raise ImportError
+    sec = section.build(quick=True, seed=0)
+    assert sec.skipped == "the [lm] extra is not installed: pip install collapse_theory[lm]"
+    assert not sec.figures
 
 
 # ----------------------------------------------------------------------------- the pretrained model

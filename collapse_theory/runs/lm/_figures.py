@@ -9,7 +9,7 @@ import numpy as np
 __all__ = ["summary_table", "figures", "write_outputs", "examples"]
 
 _DIVERSITY = ("distinct_1", "distinct_2", "distinct_3", "self_bleu", "ttr", "mtld")
-_TRUTH = ("true_nll_per_word", "impossible_share", "vocab_share", "bigram_share", "support", "theory_expected_support",
+_TRUTH = ("ks_to_generation0", "ks_pvalue_to_generation0", "true_nll_per_word", "impossible_share", "vocab_share", "bigram_share", "support", "theory_expected_support",
           "rare_words_present", "theory_rare_words_present", "rare_word_frequency")
 _TIMING = ("fine_tune", "generate", "evaluate")
 
@@ -110,7 +110,7 @@ def figures(run) -> dict:
     logs = [np.log(g.arrays["perplexity_under_initial"]) for g in gens]
     allv = np.concatenate([real] + logs)
     lo, hi = float(np.quantile(allv, 0.002)), float(allv.max())
-    edges = np.linspace(lo, hi if hi > lo else lo + 1.0, 41)
+    edges = np.linspace(lo, hi if hi > lo else lo + 1.0, 26)
     cmap = matplotlib.colormaps["viridis"]
     fig, ax = new_figure()
     d = np.histogram(np.clip(real, edges[0], edges[-1]), bins=edges, density=True)[0]

@@ -460,6 +460,11 @@ def _generation(t: int, cfg: dict, s: _Setting, record, previous, model0, device
     if t == 0:
         arrays["real_perplexity_under_initial"] = np.exp(test_nll)
         metrics.update({f"real_{k}": v for k, v in s.reference.items()})
+    else:  # has the text moved under the generation-0 model's eyes? (paper Fig. 1b: the histograms shift)
+        from scipy.stats import ks_2samp
+
+        ks = ks_2samp(-nll0, record.generations[0].arrays["log_density_under_initial"])
+        metrics.update(ks_to_generation0=float(ks.statistic), ks_pvalue_to_generation0=float(ks.pvalue))
     if s.language is not None:
         metrics.update(_metrics.truth_metrics(s.language, rows))
         metrics.update(_metrics.resampling_theory(s.word_counts, s.words_per_generation, t + 1, s.rare))
