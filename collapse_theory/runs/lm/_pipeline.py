@@ -243,7 +243,8 @@ def fine_tune(model, train_blocks, valid_blocks, *, epochs: int = 5, lr: float =
                     bar.update(1)
                     bar.set_postfix(epoch=epoch, loss=f"{losses[-1]:.3f}", refresh=False)
                 train_loss.append(float(np.mean(losses)))
-                vl = float(np.mean(_metrics.sequence_nll(model, valid_blocks, batch_size=batch_size)))
+                vl = float(np.mean(_metrics.sequence_nll(model, valid_blocks, batch_size=batch_size,
+                                                         show_progress=show_progress)))
                 valid_loss.append(vl)
                 if vl < best_loss:
                     best_loss, best_epoch = vl, epoch
