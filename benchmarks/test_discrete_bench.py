@@ -16,6 +16,8 @@ import pytest
 
 import collapse_theory as ct
 
+from conftest import median_time
+
 
 def _one_thread(fn) -> float:
     """Wall time of ``fn()`` with Numba limited to one thread (on a loaded machine the per-core ratio is the stable figure)."""
@@ -96,6 +98,8 @@ def test_absorb_k10_m1000(benchmark, ratio):
         f"({1 / ours_per_draw:.3g}/s)"
     )
     ratio("absorb K=10 uniform, M=1000, R=2000 vs NumPy multinomial loop", fast, naive, target=3, note=note)
+    user = median_time(lambda: chain.absorb(R, rng=1, show_progress=True), repeat=3)
+    ratio("  same, as a user calls it (progress bar on)", user, naive, target=3)
     ratio("  same, kernel on one thread (per-core speed-up)", _one_thread(lambda: chain.absorb(R, rng=1)), naive)
 
 
@@ -117,4 +121,6 @@ def test_simulate_zipf_support(benchmark, ratio, zipf_p0):
     assert abs(run.support[:, G].mean() - sup[:, G].mean()) < 5 * se + 1e-9
     note = f"| {R * G / fast:.3g} replicate-generations/s"
     ratio("simulate K=10k Zipf(1.1), M=10k, G=200, R=100, support vs NumPy loop", fast, naive, target=10, note=note)
+    user = median_time(lambda: chain.simulate(G, R, rng=1, show_progress=True), repeat=3)
+    ratio("  same, as a user calls it (default record, progress bar on)", user, naive, target=10)
     ratio("  same, kernel on one thread (per-core speed-up)", _one_thread(lambda: chain.simulate(G, R, rng=1, record=("support",))), naive)

@@ -25,6 +25,7 @@ _SUBMODULES = ("theory", "wasserstein", "studies", "runs", "report", "sweep", "p
 _LAZY_ATTRS = {
     "DiscreteChain": "collapse_theory.chains",
     "GaussianChain": "collapse_theory.chains",
+    "RegressionChain": "collapse_theory.chains",
 }
 
 __all__ = ["Mixing", "Schedule", "schedules", "__version__", *_LAZY_ATTRS, *_SUBMODULES]

@@ -384,8 +384,45 @@ def _run_gaussian(args) -> int:
     return _finish_study(res, args.out)
 
 
+def _add_regression(sub):
+    p = sub.add_parser("regression", help="regression collapse chain: exact simulation vs exact finite-sample theory (table + figure)")
+    p.add_argument("--dim", type=int, default=10, help="features d (default 10)")
+    p.add_argument("--T", type=int, default=100, dest="sample_size", help="rows per dataset T (default 100)")
+    p.add_argument("--generations", type=int, default=12, help="generations (default 12)")
+    p.add_argument("--replicates", type=int, default=2000, help="replicates (default 2000)")
+    p.add_argument("--mixing", default="replace", metavar="SPEC",
+                   help="where labels come from: replace, accumulate, accumulate-subsample, fresh:G, augment:R (default replace)")
+    p.add_argument("--design", choices=("fixed", "fresh"), default="fixed", help="same design every generation, or fresh (default fixed)")
+    p.add_argument("--noise", type=float, default=1.0, help="label-noise standard deviation sigma (default 1)")
+    p.add_argument("--ridge", type=float, default=0.0, help="per-sample ridge penalty (default 0: OLS)")
+    p.add_argument("--contamination", type=float, default=0.0, help="share of labels from a wrong model (strong collapse; default 0)")
+    p.add_argument("--shift", type=float, default=1.0, help="||w_s - w*|| of the wrong model (default 1)")
+    p.add_argument("--downstream-size", type=int, default=None, help="rows of the downstream fit (fresh design; default T)")
+    p.add_argument("--downstream-ridge", type=float, default=None, help="penalty of the downstream fit (fresh design; default --ridge)")
+    p.add_argument("--given-design", action="store_true", help="one design for every replicate; theory given that design")
+    p.add_argument("--method", choices=("auto", "exact", "sample"), default="auto", help="exact (sufficient statistics) or sample (refit)")
+    p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    p.add_argument("--out", default="runs/regression", help="output directory (default runs/regression)")
+    p.set_defaults(func=_run_regression)
+
+
+def _run_regression(args) -> int:
+    from .process import Mixing
+    from .studies import regression_error
+
+    res = regression_error(
+        args.dim, args.sample_size, args.generations, mixing=Mixing.from_spec(args.mixing), design=args.design,
+        noise=args.noise, ridge=args.ridge, contamination=args.contamination, shift=args.shift,
+        downstream_size=args.downstream_size, downstream_ridge=args.downstream_ridge, given_design=args.given_design, replicates=args.replicates,
+        rng=args.seed, method=args.method, show_progress=True,
+    )
+    if res.params["theory_note"]:
+        print(f"note: {res.params['theory_note']}")
+    return _finish_study(res, args.out)
+
+
 #: Sub-command registration functions, in help order.
-_COMMANDS = [_add_reproduce, _add_verify, _add_absorb, _add_tails, _add_gaussian, _add_gmm, _add_vae, _add_lm, _add_sweep]
+_COMMANDS = [_add_reproduce, _add_verify, _add_absorb, _add_tails, _add_gaussian, _add_regression, _add_gmm, _add_vae, _add_lm, _add_sweep]
 
 
 def get_parser() -> argparse.ArgumentParser:

@@ -30,6 +30,7 @@ EXPECTED = [
     "05_vae.py",
     "06_language_model.py",
     "07_mitigation.py",
+    "09_regression.py",
 ]
 
 

@@ -55,6 +55,12 @@ ALIAS_RATIO = 8
 
 _U32 = np.uint64(0xFFFFFFFF)
 
+#: log(k!) for k = 0.._LOGFACT_N - 1 (a compile-time constant of the kernels): the
+#: rejection step of BTRS needs four log-factorials, which cost more than the
+#: rest of a draw when computed by lgamma.
+_LOGFACT_N = 1 << 16
+_LOGFACT = np.array([math.lgamma(k + 1.0) for k in range(_LOGFACT_N)])
+
 
 @njit(inline="always", error_model="numpy")
 def _rotl(x, k):
@@ -160,10 +166,19 @@ def _binomial_btrs(s, n, p):
             alpha = (2.83 + 5.1 / b) * spq
             lpq = np.log(p / (1.0 - p))
             m = np.floor((n + 1) * p)
-            h = math.lgamma(m + 1.0) + math.lgamma(n - m + 1.0)
+            if n < _LOGFACT_N:
+                h = _LOGFACT[np.int64(m)] + _LOGFACT[np.int64(n - m)]
+            else:
+                h = math.lgamma(m + 1.0) + math.lgamma(n - m + 1.0)
             ready = True
         v *= alpha / (a / (us * us) + b)
-        if v > 0.0 and np.log(v) <= h - math.lgamma(kf + 1.0) - math.lgamma(n - kf + 1.0) + (kf - m) * lpq:
+        if v <= 0.0:
+            continue
+        if n < _LOGFACT_N:
+            lk = _LOGFACT[np.int64(kf)] + _LOGFACT[np.int64(n - kf)]
+        else:
+            lk = math.lgamma(kf + 1.0) + math.lgamma(n - kf + 1.0)
+        if np.log(v) <= h - lk + (kf - m) * lpq:
             return np.int64(kf)
 
 
@@ -500,7 +515,14 @@ def absorb_kernel(p0, order, suffix, aprob, alias, sizes, seeds, time, state, ex
                     extinction[r, k] = 1
         while nlive > 1 and t < G:
             M = sizes[t]
-            _draw_counts(M, cur, total, live, nlive, nxt, xs, labels)
+            if nlive == 2:
+                # the endgame, where most of the time is spent: one binomial per generation
+                a = live[0]
+                x = _binomial(xs, M, cur[a] / total)
+                nxt[a] = x
+                nxt[live[1]] = M - x
+            else:
+                _draw_counts(M, cur, total, live, nlive, nxt, xs, labels)
             t += 1
             keep = 0
             for j in range(nlive):

@@ -40,6 +40,7 @@ SECTIONS: dict[str, str] = {
     "vae": "collapse_theory.report.sections.vae:build",
     "lm": "collapse_theory.report.sections.lm:build",
     "mitigation": "collapse_theory.report.sections.mitigation:build",
+    "regression": "collapse_theory.report.sections.regression:build",
     "verify": "collapse_theory.report.sections.verify:build",
 }
 

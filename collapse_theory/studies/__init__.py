@@ -7,5 +7,6 @@ quantity, simulated, ci_low, ci_high, theory, p_value) and ``.figure()``.
 from ._base import StudyResult
 from .discrete import absorption, heterozygosity, tail_loss
 from .gaussian import mitigation, schedules, variance_decay, w2_growth
+from .regression import regression_error
 
-__all__ = ["StudyResult", "absorption", "tail_loss", "heterozygosity", "variance_decay", "w2_growth", "schedules", "mitigation"]
+__all__ = ["StudyResult", "absorption", "tail_loss", "heterozygosity", "variance_decay", "w2_growth", "schedules", "mitigation", "regression_error"]

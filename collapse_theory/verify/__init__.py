@@ -35,5 +35,6 @@ from ._framework import (  # noqa: F401  (_z_outcome: used by the tests of verif
 
 # Importing a checks module registers its checks, in page order.
 from . import _checks_discrete, _checks_gaussian  # noqa: E402,F401
+from . import _checks_regression  # noqa: E402,F401
 
 __all__ = ["CHECKS", "Check", "Outcome", "VerifyResult", "register", "run", "holm", "adjust", "LEVELS", "CORRECTIONS"]
