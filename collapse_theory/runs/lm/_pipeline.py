@@ -363,8 +363,7 @@ def _setup(cfg: dict, record, device, show_progress) -> _Setting:
         sizes = {k: lang_cfg[f"{k}_blocks"] * L for k in ("train", "valid", "test")}
         if kind == "ground-truth":
             sizes["pretrain"] = lang_cfg["pretrain_tokens"]
-        else:  # a sub-word tokenizer needs about two tokens per word of the language: draw enough words
-            sizes = {k: int(v * 0.75) for k, v in sizes.items()}
+        # every word is at least one token (SmolLM2: about two), so as many words as tokens is enough
         lines = corpus_lines(language, sizes, child(ss, 0))
     else:
         lines = read_corpus(cfg["corpus"])
@@ -390,7 +389,7 @@ def _setup(cfg: dict, record, device, show_progress) -> _Setting:
     if language is not None:
         short = [k for k in blocks if blocks[k].shape[0] < lang_cfg[f"{k}_blocks"]]
         if kind != "ground-truth" and short:  # the draw fell short of two tokens per word: never silently
-            raise RuntimeError(f"the sampled {short} text gave too few blocks; raise the tokens-per-word margin")
+            raise RuntimeError(f"the sampled {short} text gave too few blocks (a tokenizer merging words?)")
         blocks = {k: b[: lang_cfg[f"{k}_blocks"]] for k, b in blocks.items()}
     for k, b in blocks.items():
         if b.shape[0] == 0:
