@@ -44,6 +44,7 @@ def summary_table(run):
         for g in one.generations:
             row = {"generation": g.generation, "test_perplexity": g.metrics["test_perplexity"],
                    "median_perplexity_under_initial": g.metrics.get("median_perplexity_under_initial"),
+                   "p95_perplexity_under_initial": g.metrics.get("p95_perplexity_under_initial"),
                    "original_share": g.metrics.get("original_share")}
             row.update({k: g.metrics[k] for k in _DIVERSITY + _TRUTH if k in g.metrics})
             row.update({f"{k}_s": g.timing.get(k, np.nan) for k in _TIMING})

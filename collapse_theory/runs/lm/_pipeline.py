@@ -452,6 +452,7 @@ def _generation(t: int, cfg: dict, s: _Setting, record, previous, model0, device
         "original_share": float(is_original.mean()),
         "mean_perplexity_under_initial": float(np.exp(nll0).mean()),
         "median_perplexity_under_initial": float(np.median(np.exp(nll0))),
+        "p95_perplexity_under_initial": float(np.quantile(np.exp(nll0), 0.95)),
     }
     metrics.update(_metrics.diversity_metrics([w for _, w in rows]))
     arrays = {"perplexity_under_initial": np.exp(nll0), "log_density_under_initial": -nll0,
