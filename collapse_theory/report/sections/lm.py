@@ -103,7 +103,7 @@ def build(*, quick: bool, seed: int) -> Section:
         f"fine-tuned from those weights in every generation on {lang['train_blocks']} blocks of {cfg['block_size']} "
         f"tokens ({cfg['epochs']} epochs, AdamW, lr {cfg['lr']:g}, best epoch by real validation loss), each "
         f"model writing {cfg['new_tokens']} new tokens per block. The budget ({cfg['block_size']}-token blocks, a "
-        f"{lang['layers']}-layer model, {cfg['epochs']} epochs) is set so the section takes about three minutes on two CPU cores; the decoder is ancestral sampling "
+        f"{lang['layers']}-layer model, {cfg['epochs']} epochs) is set so the full section takes about three minutes on two idle CPU cores (the quick one under a minute); the decoder is ancestral sampling "
         "(temperature 1, no truncation) because 5-way beam search makes a model this small repeat itself from "
         "generation 0 on (see the decoder table), which is degeneration, not the tail loss the paper describes. "
         f"Result (no original data): real test perplexity {_arrow(ppl)} over generations 0..{G} (true perplexity "
