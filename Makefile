@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 REPORT ?= report
 
-.PHONY: run test bench quick verify chromium clean
+.PHONY: run test test-fast coverage bench quick verify chromium clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,8 +32,22 @@ chromium:
 	  { if [ "$$(id -u)" = 0 ]; then (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || echo "chromium could not be installed: the page test will be skipped"; \
 	    else echo "chromium missing and not root: the page test will be skipped"; fi; }
 
+# Everything: the test suite and every docstring example (pyproject testpaths), slow tests included.
 test: $(STAMP) chromium
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest
+
+# The inner loop: everything but the tests marked slow (target: under 90 s on two cores).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow" -q
+
+# Line coverage of the Numba kernels: the kernel tests with the JIT off, so
+# coverage.py sees the kernel code run as Python (about 8 minutes on two cores;
+# the studies and CLI tests, which only call the kernels, are left out).
+KERNEL_TESTS := tests/test_kernel_rng.py tests/test_discrete_chain.py tests/test_gaussian_chain.py
+coverage: $(STAMP)
+	NUMBA_DISABLE_JIT=1 $(BIN)/python -m pytest $(KERNEL_TESTS) -m "not slow" -k "not studies and not cli" \
+	  -o addopts="-ra --strict-markers" -q \
+	  --cov=collapse_theory.chains --cov-report=term-missing --cov-report=html
 
 bench: $(STAMP)
 	$(BIN)/python -m pytest benchmarks --benchmark-only --benchmark-columns=min,median,max,rounds -s

@@ -26,8 +26,7 @@ M = 1000
 
 def naive_loop(generations: int = G, seed: int = 0):
     """The notebook's loop: fit, sample, repeat (no metrics, nothing stored)."""
-    truth = gmm.default_truth()
-    x = gmm.gmm_sample(truth["weights"], truth["means"], truth["covariances"], M, rng=seed)
+    x = np.random.default_rng(seed).standard_normal((M, 2))  # D_0: one N(0, I_2) blob, as the run's default
     for t in range(generations + 1):
         gm = GaussianMixture(2, covariance_type="full", tol=1e-5, max_iter=2000, random_state=seed + t).fit(x)
         x, _ = gm.sample(M)

@@ -19,7 +19,7 @@ import numpy as np
 import ot
 import pytest
 
-from collapse_theory.report.sections.wasserstein import accuracy_table
+from collapse_theory.studies.wasserstein import w2_accuracy
 from collapse_theory.wasserstein import w2_squared_empirical, w2_squared_gaussian, w2_squared_sliced
 
 from conftest import median_time
@@ -103,8 +103,8 @@ def test_gaussian_batched(benchmark, ratio):
     ratio(f"W2^2 Gaussian batched ({R},{G},{d},{d}) vs loop of POT bures", fast, median_time(naive, repeat=1, warmup=0))
 
 
-def test_accuracy_table(capsys):
-    df = accuracy_table()
+def test_w2_accuracy(capsys):
+    df = w2_accuracy()
     with capsys.disabled():
         print("\n[accuracy] W2^2 at collapsed variances: ours, POT with defaults, exact")
         print(df.to_string(index=False, float_format=lambda v: f"{v:.4g}"))

@@ -5,6 +5,16 @@ calling ``main``). Each sub-command is a ``_add_NAME(subparsers)`` function
 that registers its options and sets ``func`` to the function that runs it;
 :data:`_COMMANDS` lists them. Heavy imports happen inside the run functions so
 that ``collapse-theory --help`` stays fast.
+
+Where data come from is said one way on every command that simulates or
+fits: ``--mixing SPEC``, parsed by :meth:`collapse_theory.Mixing.from_spec`
+(``replace``, ``fresh:0.1``, ``accumulate``, ``accumulate-subsample``,
+``augment:2``, ``mixture:A,B,G``); a command that cannot honour a workflow
+says so and exits with code 2.
+
+Exit codes: 0 success; 1 a study inconsistent with theory (an adjusted
+p-value below 1e-3, outputs still written), a failed verify check, sweep
+cell or report section; 2 bad input.
 """
 
 from __future__ import annotations
@@ -12,7 +22,27 @@ from __future__ import annotations
 import argparse
 import sys
 
-__all__ = ["get_parser", "main"]
+__all__ = ["STUDY_FAIL_LEVEL", "get_parser", "main"]
+
+#: A study whose Bonferroni-adjusted p-values fall below this is inconsistent with theory (exit code 1).
+STUDY_FAIL_LEVEL = 1e-3
+
+
+def _add_mixing(p, default: str = "replace", accepts: str = "") -> None:
+    """The one ``--mixing SPEC`` option (parsed by ``Mixing.from_spec`` when the command runs)."""
+    more = f"; this command accepts {accepts}" if accepts else ""
+    p.add_argument(
+        "--mixing", default=default, metavar="SPEC",
+        help="where each generation's data come from: replace, fresh:G, accumulate[:G], accumulate-subsample[:G], "
+             f"augment:R or mixture:A,B,G (default {default}{more})",
+    )
+
+
+def _mixing(args, accepted=None, where: str = ""):
+    """``args.mixing`` as a Mixing, checked against the workflows the command honours."""
+    from .process import WORKFLOWS, check_mixing
+
+    return check_mixing(args.mixing, accepted or WORKFLOWS, where=where or f"collapse-theory {args.command}")
 
 
 def _add_reproduce(sub):
@@ -41,13 +71,21 @@ def _add_verify(sub):
     p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     p.add_argument("--alpha", type=float, default=1e-3, help="family-wise significance level (default 1e-3)")
     p.add_argument("--correction", choices=("holm", "bonferroni"), default="holm", help="multiple-testing correction (default holm)")
-    p.add_argument("--check", nargs="+", metavar="NAME", help="run only these checks")
+    p.add_argument("--check", nargs="+", metavar="NAME",
+                   help="run only these checks (built-in, or registered by an installed package under the "
+                        "'collapse_theory.checks' entry-point group)")
+    p.add_argument("--list", action="store_true", help="list the registered checks and exit")
     p.set_defaults(func=_run_verify)
 
 
 def _run_verify(args) -> int:
     from . import verify
 
+    verify.load_entry_points()
+    if args.list:
+        for name, chk in verify.CHECKS.items():
+            print(f"{name}: {chk.description}")
+        return 0
     res = verify.run(args.level, out=args.out, rng=args.seed, alpha=args.alpha, correction=args.correction, checks=args.check)
     with_p = res.summary()
     print(with_p.drop(columns=["note"]).to_string(index=False))
@@ -65,22 +103,26 @@ def _run_verify(args) -> int:
 
 def _add_vae(sub):
     p = sub.add_parser("vae", help="the paper's VAE generational run (extra [vae]: PyTorch); figures + summary")
-    p.add_argument("--generations", type=int, default=5, help="number of generations (default 5)")
+    p.add_argument("--generations", type=int, default=5, help="descendants G (default 5: models 0..5, the paper's five numbers at 1..5)")
     p.add_argument("--out", default="runs/vae", help="output directory: run/ (the record), figures and summary (default runs/vae)")
     p.add_argument("--resume", action="store_true", help="continue the run in OUT/run from its last complete generation")
-    p.add_argument("--mnist", metavar="DIR", help="directory with the MNIST IDX files (default: scikit-learn's digits)")
-    p.add_argument("--real", type=float, default=0.0, help="share of real images in each descendant batch (fresh workflow; default 0 = replace)")
-    p.add_argument("--epochs", type=int, help="epochs per generation (default 30 with --mnist, else 20; 3 with --quick)")
-    p.add_argument("--batch-size", type=int, help="batch size (default 256; 64 with --quick)")
+    p.add_argument("--mnist", metavar="DIR", help="directory with the MNIST IDX files (default: scikit-learn's 8x8 digits)")
+    _add_mixing(p, accepts="replace and fresh:G (G = share of real images in each descendant batch)")
+    p.add_argument("--architecture", default="auto", choices=("auto", "mlp", "conv"),
+                   help="auto (default): the paper's conv VAE for MNIST, an MLP VAE for the 8x8 digits")
+    p.add_argument("--epochs", type=int, help="epochs per generation (default: 150 for the digits MLP, 30 for the conv VAE; 40 with --quick)")
+    p.add_argument("--batch-size", type=int, help="batch size (default: 64 MLP, 256 conv)")
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
     p.add_argument("--weight-decay", type=float, default=1e-5, help="Adam weight decay (default 1e-5)")
-    p.add_argument("--latent-dim", type=int, default=20, help="latent dimension (default 20)")
+    p.add_argument("--latent-dim", type=int, help="latent dimension (default: 8 MLP, 20 conv)")
     p.add_argument("--n-train", type=int, help="use only the first N training images")
-    p.add_argument("--latent-draws", type=int, help="fixed latent draws decoded by each generation (default 1000)")
-    p.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
-    p.add_argument("--threads", type=int, default=2, help="CPU threads for PyTorch (default 2)")
+    p.add_argument("--latent-draws", type=int, default=100, help="latent probe size per generation (default 100, as the paper)")
+    p.add_argument("--probe", default="fresh", choices=("fresh", "fixed"), help="fresh latent draws per generation (default, the paper) or one fixed set")
+    p.add_argument("--n-samples", type=int, help="decoded images per generation for the judge and prdc (default 1000)")
+    p.add_argument("--device", default="auto", help="torch device (default auto: cuda if available, else cpu)")
+    p.add_argument("--threads", type=int, help="CPU threads for PyTorch (default: 1 for the MLP, 2 for the conv net)")
     p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
-    p.add_argument("--quick", action="store_true", help="small settings (under two minutes on two CPU cores)")
+    p.add_argument("--quick", action="store_true", help="fewer epochs and samples (a smoke run)")
     p.set_defaults(func=_run_vae)
 
 
@@ -92,18 +134,21 @@ def _run_vae(args) -> int:
     except ImportError as exc:
         print(f"collapse-theory vae: {exc}", file=sys.stderr)
         return 2
-    from .process import Mixing
-
     out = Path(args.out)
-    run = vae.run(
-        args.generations, rng=args.seed, out=out / "run", resume=args.resume, mnist=args.mnist,
-        mixing=Mixing.fresh(real=args.real) if args.real else Mixing.replace(), epochs=args.epochs,
-        batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay, latent_dim=args.latent_dim,
-        n_train=args.n_train, latent_draws=args.latent_draws, device=args.device, threads=args.threads,
-        quick=args.quick,
-    )
-    written = vae.write_outputs(run, out)
-    print(written["summary"].to_string(index=False))
+    try:
+        run = vae.run(
+            args.generations, rng=args.seed, out=out / "run", resume=args.resume, mnist=args.mnist, mixing=args.mixing,
+            architecture=args.architecture, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+            weight_decay=args.weight_decay, latent_dim=args.latent_dim, n_train=args.n_train,
+            latent_draws=args.latent_draws, probe=args.probe, n_samples=args.n_samples, device=args.device,
+            threads=args.threads, quick=args.quick,
+        )
+    except (FileNotFoundError, FileExistsError, ValueError, TypeError) as exc:
+        print(f"collapse-theory vae: error: {exc}", file=sys.stderr)
+        return 2
+    summary = vae.summary_table(run)
+    vae.write_outputs(run, out, summary=summary)
+    print(summary.to_string(index=False))
     print(f"run in {out / 'run'}; figures and summary in {out}")
     return 0
 
@@ -113,9 +158,12 @@ def _add_gmm(sub):
     p.add_argument("--generations", type=int, default=2000, help="last generation G (default 2000; models 0..G)")
     p.add_argument("--sample-size", type=int, default=1000, help="samples per generation M (default 1000)")
     p.add_argument("--components", type=int, default=2, help="mixture components (default 2)")
+    p.add_argument("--truth", default="paper-blob", choices=("paper-blob", "two-blobs"),
+                   help="D_0's law: paper-blob = one N(0, I_2) blob, as the authors' make_blobs (default); two-blobs = two Gaussians at (+-3, 0)")
     p.add_argument("--replicates", type=int, default=1, help="independent runs, in parallel processes (default 1)")
-    p.add_argument("--workflow", choices=("replace", "fresh", "accumulate"), default="replace", help="data workflow (default replace)")
-    p.add_argument("--real", type=float, default=0.1, help="share of fresh original data for fresh/accumulate (default 0.1)")
+    _add_mixing(p, accepts="replace, fresh:G, mixture:A,B,G and accumulate[:G]")
+    p.add_argument("--l2-reference", default="generation-0", choices=("generation-0", "separate-fit"),
+                   help="L2 distance against our generation-0 fit (default) or, as the authors, a separate EM fit of D_0")
     p.add_argument("--covariance-type", default="full", choices=("full", "tied", "diag", "spherical"))
     p.add_argument("--tol", type=float, default=1e-5, help="EM tolerance (default 1e-5)")
     p.add_argument("--max-iter", type=int, default=2000, help="EM iterations at most (default 2000)")
@@ -131,28 +179,32 @@ def _add_gmm(sub):
 def _run_gmm(args) -> int:
     from pathlib import Path
 
-    from .process import Mixing
     from .runs import gmm
 
-    mixing = {"replace": Mixing.replace, "fresh": lambda: Mixing.fresh(real=args.real), "accumulate": lambda: Mixing.accumulate(real=args.real)}[args.workflow]()
     out = Path(args.out)
+    kw = dict(
+        rng=args.seed, resume=args.resume, mixing=args.mixing, truth=args.truth, l2_reference=args.l2_reference,
+        covariance_type=args.covariance_type, tol=args.tol, max_iter=args.max_iter, init_params=args.init_params,
+        warm_start=args.warm_start, sample_keep=args.sample_keep,
+    )
     try:
-        runs = gmm.run(
-            args.generations, args.sample_size, args.components, rng=args.seed, out=out / "run", resume=args.resume,
-            mixing=mixing, replicates=args.replicates, covariance_type=args.covariance_type, tol=args.tol,
-            max_iter=args.max_iter, init_params=args.init_params, warm_start=args.warm_start, sample_keep=args.sample_keep,
-        )
-    except FileExistsError as exc:
+        if args.replicates > 1:
+            runs = gmm.run_replicates(args.generations, args.sample_size, args.components, replicates=args.replicates, out=out / "run", **kw)
+        else:
+            runs = gmm.run(args.generations, args.sample_size, args.components, out=out / "run", **kw)
+    except (FileExistsError, ValueError, TypeError) as exc:
         print(f"collapse-theory gmm: error: {exc}", file=sys.stderr)
         return 2
-    written = gmm.write_outputs(runs, out, params=vars(args) | {"func": None})
-    print(written["summary"].to_string(index=False))
-    print(written["timing"].to_string(index=False))
+    summary = gmm.summary_table(runs)
+    gmm.write_outputs(runs, out, params=vars(args) | {"func": None}, summary=summary)
+    print(summary.to_string(index=False))
+    print(gmm.timing_table(runs).to_string(index=False))
     print(f"run in {out / 'run'}; figures and summary in {out}")
     return 0
 
 
 def _add_lm(sub):
+<<<<<<< HEAD
     p = sub.add_parser("lm", help="the paper's language-model generational run (default: a tiny model on a ground-truth "
                                   "language; --model smollm2: a real pretrained model); run directory, figures + table")
     p.add_argument("--generations", type=int, default=5, help="last generation G (default 5; the paper: 9)")
@@ -184,6 +236,23 @@ def _add_lm(sub):
     p.add_argument("--quick", action="store_true",
                    help="quick preset (pretrained model: 200 blocks, 2 epochs, top 2 blocks, sampling; "
                         "about 3 minutes per generation on 2 cores)")
+=======
+    p = sub.add_parser("lm", help="the paper's language-model generational run (default: a ground-truth language); run directory, figures + table")
+    p.add_argument("--generations", type=int, default=9, help="last generation G (default 9: the paper's ten, 0..9)")
+    p.add_argument("--model", default=None, help="local Hugging Face causal-LM folder (e.g. a saved facebook/opt-125m); with --corpus")
+    p.add_argument("--corpus", default=None, help="local corpus folder: wiki.{train,valid,test}.raw, {train,valid,test}.txt or *.txt")
+    p.add_argument("--regime", choices=("paper-5ep", "paper-10ep-10pct"), default=None, help="the paper's preset epochs / original share")
+    p.add_argument("--epochs", type=int, default=None, help="fine-tuning epochs per generation (default 5)")
+    _add_mixing(p, default=None, accepts="replace and fresh:G (G = share of original data per generation; default: the regime's)")
+    p.add_argument("--block-size", type=int, default=None, help="tokens per block (default 64; 32 with --quick)")
+    p.add_argument("--new-tokens", type=int, default=None, help="tokens generated per block (default 64; 32 with --quick)")
+    p.add_argument("--num-beams", type=int, default=5, help="beam width (default 5)")
+    p.add_argument("--repetition-penalty", type=float, default=1.0, help="1.0 = none (the paper's ablation: 2.0)")
+    p.add_argument("--lr", type=float, default=None, help="AdamW learning rate (default 2e-5; 1e-3 for the ground-truth model)")
+    p.add_argument("--batch-size", type=int, default=None, help="training batch (default 128; 32 for the ground-truth model)")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: cuda if available)")
+    p.add_argument("--quick", action="store_true", help="tiny ground-truth setting (a few minutes on a laptop CPU)")
+>>>>>>> main
     p.add_argument("--out", default="runs/lm", help="output directory: run/ (the record), figures and table (default runs/lm)")
     p.add_argument("--save-checkpoints", action=argparse.BooleanOptionalAction, default=True,
                    help="store every generation's best checkpoint (--no-save-checkpoints: generation 0's only)")
@@ -203,6 +272,11 @@ def _run_lm(args) -> int:
     from .runs import lm
 
     out = Path(args.out)
+<<<<<<< HEAD
+=======
+    mix = None if args.mixing is None else _mixing(args)
+    rngs = lm.replicate_rngs(args.seed, args.replicates)
+>>>>>>> main
     try:
         mixing = None if args.mixing is None else Mixing.from_spec(args.mixing)
         if args.keep_original is not None:
@@ -223,11 +297,19 @@ def _run_lm(args) -> int:
         seeds = [args.seed] if args.replicates == 1 else [child(args.seed, r) for r in range(args.replicates)]
         runs = [
             lm.run(
+<<<<<<< HEAD
                 args.generations, model=args.model, corpus=args.corpus, mixing=mixing, decoding=decoding,
                 regime=args.regime, quick=args.quick, epochs=args.epochs, block_size=args.block_size,
                 new_tokens=args.new_tokens, lr=args.lr, batch_size=args.batch_size, train_layers=args.train_layers,
                 device=args.device, save_checkpoints=args.save_checkpoints, rng=seed, resume=args.resume,
                 out=out / ("run" if len(seeds) == 1 else f"run-{r}"), show_progress=True,
+=======
+                args.generations, rng=rng, out=out / ("run" if len(rngs) == 1 else f"run-{r}"), resume=args.resume,
+                model=args.model, corpus=args.corpus, block_size=args.block_size, new_tokens=args.new_tokens,
+                num_beams=args.num_beams, repetition_penalty=args.repetition_penalty, epochs=args.epochs,
+                **_lm_mixing(lm.run, mix), lr=args.lr, batch_size=args.batch_size, regime=args.regime,
+                quick=args.quick, device=args.device, save_checkpoints=args.save_checkpoints,
+>>>>>>> main
             )
             for r, seed in enumerate(seeds)
         ]
@@ -242,6 +324,23 @@ def _run_lm(args) -> int:
         print(table.to_string(index=False))
     print(f"run{'s' if len(runs) > 1 else ''} in {out}/run*; figures, table and examples in {out}")
     return 0
+
+
+def _lm_mixing(run, mix) -> dict:
+    """The mixing keyword of ``runs.lm.run``.
+
+    Transitional: until ``runs.lm.run`` takes ``mixing`` (issue 12), a fresh
+    share is passed as its older ``keep_original`` argument.
+    """
+    import inspect
+
+    if mix is None:
+        return {}
+    if "mixing" in inspect.signature(run).parameters:
+        return {"mixing": mix}
+    if mix.workflow not in ("replace", "fresh"):
+        raise ValueError(f"mixing: collapse-theory lm cannot honour the {mix.workflow!r} workflow; accepted workflows: replace, fresh")
+    return {"keep_original": mix.real}
 
 
 def _add_sweep(sub):
@@ -291,18 +390,32 @@ def _resolve_p0_args(args):
 
 
 def _finish_study(res, out, show_table=True) -> int:
+    """Write a study's outputs, print its table; exit code 1 if it is inconsistent with theory.
+
+    Inconsistent means a Bonferroni-adjusted p-value below
+    :data:`STUDY_FAIL_LEVEL`; the outputs are written first either way.
+    """
     import pandas as pd
 
     paths = res.save(out)
+    table = res.table()
     if show_table:
         with pd.option_context("display.width", 160, "display.max_columns", 20):
-            print(res.table().to_string(index=False))
-    if res.table()["p_value"].notna().any():
-        verdict = "consistent with theory" if res.passed() else "INCONSISTENT with theory"
-    else:
-        verdict = "simulation only (no exact theory for this setting)"
-    print(f"{res.name}: {verdict} at level {res.level:g} (Bonferroni); wrote {', '.join(str(v) for v in paths.values())}")
-    return 0
+            print(table.to_string(index=False))
+    written = ", ".join(str(v) for v in paths.values())
+    if not table["p_value"].notna().any():
+        print(f"{res.name}: simulation only (no exact theory for this setting); wrote {written}")
+        return 0
+    if res.passed(STUDY_FAIL_LEVEL):
+        print(f"{res.name}: consistent with theory at level {STUDY_FAIL_LEVEL:g} (Bonferroni); wrote {written}")
+        return 0
+    bad = table[table["p_adjusted"] < STUDY_FAIL_LEVEL]["quantity"].tolist()
+    print(
+        f"{res.name}: INCONSISTENT with theory: {len(bad)} adjusted p-value(s) below {STUDY_FAIL_LEVEL:g} "
+        f"(Bonferroni): {'; '.join(bad)}; wrote {written}",
+        file=sys.stderr,
+    )
+    return 1
 
 
 def _add_absorb(sub):
@@ -311,6 +424,7 @@ def _add_absorb(sub):
     p.add_argument("--K", type=int, default=2, help="number of states for uniform/Zipf p0 (default 2)")
     p.add_argument("--replicates", type=int, default=2000, help="replicates (default 2000)")
     p.add_argument("--max-generations", type=int, default=None, help="censoring horizon (default 50 M + 1000)")
+    _add_mixing(p, accepts="only replace: other workflows are never absorbed")
     p.add_argument("--out", default="runs/absorb", help="output directory (default runs/absorb)")
     p.set_defaults(func=_run_absorb, M=100)
 
@@ -318,6 +432,7 @@ def _add_absorb(sub):
 def _run_absorb(args) -> int:
     from .studies import absorption
 
+    _mixing(args, ("replace",))
     p0, K, s = _resolve_p0_args(args)
     res = absorption(p0, args.M, K=K, exponent=s, replicates=args.replicates, rng=args.seed,
                      max_generations=args.max_generations, show_progress=True)
@@ -331,21 +446,22 @@ def _add_tails(sub):
     p.add_argument("--uniform", action="store_true", help="uniform p0 over K states instead of Zipf")
     p.add_argument("--generations", type=int, default=100, help="generations (default 100)")
     p.add_argument("--replicates", type=int, default=200, help="replicates (default 200)")
-    p.add_argument("--real", type=float, default=None, help="share of fresh data per generation (default 0: replace)")
-    p.add_argument("--workflow", choices=("replace", "fresh", "accumulate"), default=None, help="data workflow (default replace, or fresh with --real)")
+    _add_mixing(p, accepts="replace, fresh, mixture, accumulate (exact theory: replace)")
     p.add_argument("--out", default="runs/tails", help="output directory (default runs/tails)")
     p.set_defaults(func=_run_tails, M=1000)
 
 
 def _run_tails(args) -> int:
     from .studies import tail_loss
+    from .studies.discrete import MIXING_WORKFLOWS
 
+    mixing = _mixing(args, MIXING_WORKFLOWS)
     if args.p0 or args.zipf is not None or args.uniform:
         p0, K, s = _resolve_p0_args(args)
     else:
         p0, K, s = "zipf", args.K, 1.1
     res = tail_loss(p0, args.M, K=K, exponent=s, generations=args.generations, replicates=args.replicates,
-                    rng=args.seed, mixing=args.workflow, real=args.real, show_progress=True)
+                    rng=args.seed, mixing=mixing, show_progress=True)
     return _finish_study(res, args.out)
 
 
@@ -353,7 +469,7 @@ def _add_gaussian(sub):
     p = sub.add_parser("gaussian", help="Gaussian refit chain (Theorem 3.1): exact simulation vs exact theory (table + figure)")
     p.add_argument("study", nargs="?", default="w2", choices=("decay", "w2", "schedules", "mitigation"),
                    help="decay: a.s. variance collapse; w2: E W2^2 growth (default); schedules: M_t = M0 t^a; "
-                        "mitigation: fresh data / accumulation")
+                        "mitigation: any workflow (--mixing) against the exact theory")
     p.add_argument("--M", type=int, default=100, help="sample size per generation (default 100)")
     p.add_argument("--generations", type=int, default=None, help="generations (default: M, 4M for decay, 200 for schedules)")
     p.add_argument("--replicates", type=int, default=2000, help="replicates (default 2000)")
@@ -361,8 +477,8 @@ def _add_gaussian(sub):
     p.add_argument("--d", type=int, default=1, help="dimension for w2 (default 1)")
     p.add_argument("--M0", type=int, default=10, help="schedules: M_1 (default 10)")
     p.add_argument("--exponent", type=float, default=2.0, help="schedules: a in M_t = M0 t^a (default 2)")
-    p.add_argument("--gamma", type=float, default=0.1, help="mitigation: share of fresh data (default 0.1)")
-    p.add_argument("--workflow", choices=("replace", "fresh", "accumulate"), default="fresh", help="mitigation workflow")
+    _add_mixing(p, default=None, accepts="decay, w2, schedules: replace; mitigation: every workflow (replace, fresh:G, "
+                                      "mixture:A,B,G, accumulate[:G], accumulate-subsample[:G], augment:R; default there fresh:0.1)")
     p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     p.add_argument("--out", default="runs/gaussian", help="output directory (default runs/gaussian)")
     p.set_defaults(func=_run_gaussian)
@@ -372,6 +488,9 @@ def _run_gaussian(args) -> int:
     from . import studies
 
     common = dict(replicates=args.replicates, rng=args.seed, estimator=args.estimator, show_progress=True)
+    if args.study != "mitigation":
+        if args.mixing is not None:
+            _mixing(args, ("replace",), where=f"collapse-theory gaussian {args.study}")
     if args.study == "decay":
         res = studies.variance_decay(args.M, args.generations, **common)
     elif args.study == "w2":
@@ -379,8 +498,47 @@ def _run_gaussian(args) -> int:
     elif args.study == "schedules":
         res = studies.schedules(args.M0, args.exponent, args.generations or 200, **common)
     else:
-        gamma = 0.0 if args.workflow == "replace" else args.gamma
-        res = studies.mitigation(args.M, gamma, args.workflow, args.generations or 100, **common)
+        if args.mixing is None:
+            args.mixing = "fresh:0.1"
+        mix = _mixing(args, where="collapse-theory gaussian mitigation")
+        res = studies.mitigation(args.M, mix, generations=args.generations or 100, **common)
+    return _finish_study(res, args.out)
+
+
+def _add_sampling(sub):
+    p = sub.add_parser("sampling", help="discrete chain under samplers and curation (temperature, top-k, top-p, best-of-K) vs exact theory")
+    p.add_argument("--p0", choices=("zipf", "uniform", "english-words"), default="zipf",
+                   help="initial law (default zipf; english-words needs the [words] extra)")
+    p.add_argument("--K", type=int, default=1000, help="number of states (default 1000)")
+    p.add_argument("--exponent", type=float, default=1.1, help="Zipf exponent (default 1.1)")
+    p.add_argument("--M", type=int, default=1000, help="samples per generation (default 1000)")
+    p.add_argument("--generations", type=int, default=20, help="generations (default 20)")
+    p.add_argument("--replicates", type=int, default=200, help="replicates (default 200)")
+    _add_mixing(p, accepts="replace, fresh, accumulate, accumulate-subsample, augment (exact theory: replace)")
+    p.add_argument("--temperature", type=float, help="one custom sampler beside pure resampling: temperature")
+    p.add_argument("--top-k", type=int, help="custom sampler: top-k")
+    p.add_argument("--top-p", type=float, help="custom sampler: top-p")
+    p.add_argument("--min-p", type=float, help="custom sampler: min-p")
+    p.add_argument("--best-of", type=int, help="custom sampler: best-of-K curation by the study's reward")
+    p.add_argument("--choice", choices=("bradley-terry", "argmax"), default="bradley-terry", help="best-of-K choice")
+    p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    p.add_argument("--out", default="runs/sampling", help="output directory (default runs/sampling)")
+    p.set_defaults(func=_run_sampling)
+
+
+def _run_sampling(args) -> int:
+    from .sampling import BestOfK, Sampler
+    from .studies.sampling import SAMPLING_WORKFLOWS, default_reward, sampling_curation
+
+    mixing = _mixing(args, SAMPLING_WORKFLOWS)
+    samplers = None
+    custom = dict(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, min_p=args.min_p)
+    if any(v is not None for v in custom.values()) or args.best_of is not None:
+        cur = None if args.best_of is None else BestOfK(default_reward(args.K), k=args.best_of, choice=args.choice)
+        smp = Sampler(**custom, curation=cur)
+        samplers = {"pure resampling": Sampler(), smp.label(): smp}
+    res = sampling_curation(args.p0, args.M, K=args.K, exponent=args.exponent, generations=args.generations,
+                            replicates=args.replicates, samplers=samplers, mixing=mixing, rng=args.seed, show_progress=True)
     return _finish_study(res, args.out)
 
 
@@ -390,8 +548,7 @@ def _add_regression(sub):
     p.add_argument("--T", type=int, default=100, dest="sample_size", help="rows per dataset T (default 100)")
     p.add_argument("--generations", type=int, default=12, help="generations (default 12)")
     p.add_argument("--replicates", type=int, default=2000, help="replicates (default 2000)")
-    p.add_argument("--mixing", default="replace", metavar="SPEC",
-                   help="where labels come from: replace, accumulate, accumulate-subsample, fresh:G, augment:R (default replace)")
+    _add_mixing(p, accepts="replace, accumulate, accumulate-subsample, fresh:G, augment:R (where labels come from)")
     p.add_argument("--design", choices=("fixed", "fresh"), default="fixed", help="same design every generation, or fresh (default fixed)")
     p.add_argument("--noise", type=float, default=1.0, help="label-noise standard deviation sigma (default 1)")
     p.add_argument("--ridge", type=float, default=0.0, help="per-sample ridge penalty (default 0: OLS)")
@@ -407,11 +564,10 @@ def _add_regression(sub):
 
 
 def _run_regression(args) -> int:
-    from .process import Mixing
     from .studies import regression_error
 
     res = regression_error(
-        args.dim, args.sample_size, args.generations, mixing=Mixing.from_spec(args.mixing), design=args.design,
+        args.dim, args.sample_size, args.generations, mixing=_mixing(args), design=args.design,
         noise=args.noise, ridge=args.ridge, contamination=args.contamination, shift=args.shift,
         downstream_size=args.downstream_size, downstream_ridge=args.downstream_ridge, given_design=args.given_design, replicates=args.replicates,
         rng=args.seed, method=args.method, show_progress=True,
@@ -422,10 +578,22 @@ def _run_regression(args) -> int:
 
 
 #: Sub-command registration functions, in help order.
-_COMMANDS = [_add_reproduce, _add_verify, _add_absorb, _add_tails, _add_gaussian, _add_regression, _add_gmm, _add_vae, _add_lm, _add_sweep]
+_COMMANDS = [_add_reproduce, _add_verify, _add_absorb, _add_tails, _add_sampling, _add_gaussian, _add_regression, _add_gmm, _add_vae, _add_lm, _add_sweep]
 
 
 def get_parser() -> argparse.ArgumentParser:
+    """The ``collapse-theory`` argument parser.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        With one sub-command per entry of :data:`_COMMANDS`.
+
+    Examples
+    --------
+    >>> "verify" in get_parser().format_help()
+    True
+    """
     from . import __version__
 
     parser = argparse.ArgumentParser(
@@ -440,7 +608,25 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    """Run the command line; returns the exit code."""
+    """Run the command line; returns the exit code.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        0 success; 1 a study inconsistent with theory, a failing verify
+        check, sweep cell or report section; 2 bad input (ValueError,
+        TypeError, FileNotFoundError are reported, not raised).
+
+    Examples
+    --------
+    >>> main(["absorb", "--mixing", "fresh:0.1"])  # absorption needs replacement
+    2
+    """
     parser = get_parser()
     args = parser.parse_args(argv)
     if getattr(args, "func", None) is None:

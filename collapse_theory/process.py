@@ -221,7 +221,7 @@ class Mixing:
         if wf == "replace":
             return "replace"
         if wf == "augment":
-            return f"augment:{self.synthetic_ratio:g}"
+            return f"augment:{self.synthetic_ratio!r}"
         if wf == "mixture":
             return f"mixture:{self.synthetic!r},{self.previous!r},{self.real!r}"
         if wf == "fresh":

@@ -332,15 +332,20 @@ def w2_squared_gaussian_logvar(m1, log_var1, m2, log_var2) -> np.ndarray | float
         if np.any(np.isnan(a)) or np.any(a == np.inf):
             raise ValueError(f"{name} must be real and below +inf (-inf means a variance of 0)")
         lv.append(a)
-    l1, l2 = np.broadcast_arrays(*lv)
+    out = _w2_squared_logvar_core(m1, lv[0], m2, lv[1])
+    return float(out) if np.ndim(out) == 0 else out
+
+
+def _w2_squared_logvar_core(m1, l1, m2, l2):
+    """The unvalidated core of :func:`w2_squared_gaussian_logvar` (arrays broadcast; used by the chains)."""
+    l1, l2 = np.broadcast_arrays(np.asarray(l1, dtype=np.float64), np.asarray(l2, dtype=np.float64))
     top = np.maximum(l1, l2)
     with np.errstate(invalid="ignore"):
         gap = np.abs(l1 - l2)
     gap = np.where(np.isneginf(top), 0.0, gap)  # both variances exactly 0
     ds2 = np.exp(top) * np.expm1(-0.5 * gap) ** 2
-    dm = m1 - m2
-    out = dm * dm + ds2
-    return float(out) if out.ndim == 0 else out
+    dm = np.subtract(m1, m2)
+    return dm * dm + ds2
 
 
 # ---------------------------------------------------------------------------

@@ -64,8 +64,8 @@ decay.figure()
 
 # %%
 d = th.derivations()
-print("exact E W2^2 (constant M):", d["w2_exact"])
-print("first-order term equals the paper's:", d["first_order_matches_paper"])
+print("exact E W2^2 (constant M):", d["w2_exact"].result)
+print("first-order term equals the paper's:", d["first_order_matches_paper"].result)
 
 # %%
 n = np.array([1, 10, 100])

@@ -125,6 +125,6 @@ for s in (1.0, 0.5, 0.1, 0.01):
 # (60-digit arithmetic where needed).
 
 # %%
-from collapse_theory.report.sections.wasserstein import accuracy_table
+from collapse_theory.studies.wasserstein import w2_accuracy
 
-accuracy_table((1e-4, 1e-8) if SMALL else (1e-2, 1e-4, 1e-6, 1e-8, 1e-10), n=50 if SMALL else 200)
+w2_accuracy((1e-4, 1e-8) if SMALL else (1e-2, 1e-4, 1e-6, 1e-8, 1e-10), n=50 if SMALL else 200)

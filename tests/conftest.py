@@ -1,4 +1,4 @@
-"""Shared test set-up: Hypothesis profile, Numba warm-up, statistical helpers.
+"""Shared test set-up: Numba warm-up (the Hypothesis profile is in the root conftest.py).
 
 Statistical tests compare simulation with theory at a stated significance
 level (``LEVEL`` in ``helpers.py``, Bonferroni-corrected over the checks of a
@@ -12,20 +12,9 @@ import importlib
 import os
 
 import pytest
-from hypothesis import HealthCheck, settings
 
 os.environ.setdefault("COLLAPSE_THEORY_PROGRESS", "0")
 os.environ.setdefault("MPLBACKEND", "Agg")
-
-# JIT compilation makes first calls slow: no deadline.
-settings.register_profile(
-    "collapse",
-    deadline=None,
-    max_examples=40,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    derandomize=True,
-)
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "collapse"))
 
 #: Modules whose ``warm()`` compiles their Numba kernels once per session.
 KERNEL_MODULES = (

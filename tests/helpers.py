@@ -1,28 +1,19 @@
-"""Helpers for statistical assertions in tests."""
+"""Helpers for statistical assertions in tests: the public testing kit's, at the suite's level."""
 
 from __future__ import annotations
 
-import numpy as np
-
-from collapse_theory._stats import bonferroni
+from collapse_theory import testing
 
 #: Family-wise significance level of every statistical test in the suite.
-LEVEL = 1e-3
+LEVEL = testing.LEVEL
 
 
 def assert_consistent(pvalues, level: float = LEVEL, what: str = "") -> None:
-    """Fail if any Bonferroni-adjusted p-value is below ``level``.
+    """Fail if any Holm-adjusted p-value of the family is below ``level`` (:func:`collapse_theory.testing.assert_pvalues`).
 
     With a correct implementation this fails with probability at most
     ``level`` per test; p-values are computed by tests that compare simulation
-    with theory (or with a naive reference) at fixed seeds.
+    with theory (or with a naive reference) at fixed seeds. (Holm rejects a
+    family exactly when Bonferroni does; it only adjusts the other p-values less.)
     """
-    p = np.atleast_1d(np.asarray(pvalues, dtype=float))
-    if np.any(np.isnan(p)):
-        raise AssertionError(f"{what}: NaN p-value in {p}")
-    adj = bonferroni(p)
-    worst = int(np.argmin(adj))
-    assert adj[worst] >= level, (
-        f"{what}: simulation and theory disagree: adjusted p = {adj[worst]:.3g} < {level} "
-        f"(check {worst} of {p.size}, raw p = {p[worst]:.3g})"
-    )
+    testing.assert_pvalues(pvalues, level=level, what=what)

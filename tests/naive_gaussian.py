@@ -79,3 +79,80 @@ def naive_expected_w2_squared(sizes, sigma0=1.0, ddof=1):
         e_var *= naive_chi2_moment(m - 1, 1.0) / D
         e_std *= naive_chi2_moment(m - 1, 0.5) / np.sqrt(D)
     return mean_sq + e_var - 2 * sigma0 * e_std + sigma0**2
+
+
+def naive_workflow_chain(M, G, R, *, rng, workflow="replace", real=0.0, previous=0.0, ratio=1.0, mean=0.0, cov=1.0,
+                         ddof=1):
+    """Sample-and-refit for every workflow, written from the definitions, one replicate at a time.
+
+    workflow: 'replace' / 'fresh' / 'mixture' (each of the M points: from the newest model with
+    probability 1 - real - previous, from the distribution the previous dataset was drawn from with
+    probability previous, from N(mean, cov) with probability real), 'accumulate' (the pool of all
+    points), 'subsample' (the pool grows by M points; the fit uses M of them drawn without
+    replacement), 'augment' (D_0 of M points kept; round(ratio M) new model points each generation).
+    Returns (means, covs), shapes (R, G+1[, d]) and (R, G+1[, d, d]).
+    """
+    gen = np.random.default_rng(rng)
+    one_d = np.ndim(cov) == 0
+    mean0 = np.atleast_1d(np.asarray(mean, dtype=float))
+    cov0 = np.atleast_2d(np.asarray(cov, dtype=float))
+    d = mean0.size
+    means = np.empty((R, G + 1, d))
+    covs = np.empty((R, G + 1, d, d))
+    m_aug = int(round(ratio * M))
+    for r in range(R):
+        models = [(mean0.copy(), cov0.copy())]
+        means[r, 0], covs[r, 0] = mean0, cov0
+        pool = np.empty((0, d))
+        d0 = None
+        for t in range(G):
+            if workflow == "augment":
+                if t == 0:
+                    d0 = gen.multivariate_normal(mean0, cov0, size=M)
+                    data = d0
+                else:
+                    mu, C = models[-1]
+                    data = np.vstack([d0, gen.multivariate_normal(mu, C, size=m_aug)])
+            else:
+                pts = []
+                for _ in range(M):
+                    # the source of one point: walk back through q_t = a N(theta_t) + b q_{t-1} + g p0
+                    s = t
+                    while True:
+                        if s == 0:
+                            src = None
+                            break
+                        u = gen.random()
+                        if u < real:
+                            src = None
+                            break
+                        if u < real + previous:
+                            s -= 1
+                            continue
+                        src = s
+                        break
+                    mu, C = (mean0, cov0) if src is None else models[src]
+                    pts.append(gen.multivariate_normal(mu, C))
+                batch = np.array(pts)
+                if workflow == "accumulate":
+                    pool = np.vstack([pool, batch])
+                    data = pool
+                elif workflow == "subsample":
+                    pool = np.vstack([pool, batch])
+                    data = pool[gen.choice(pool.shape[0], size=M, replace=False)]
+                else:
+                    data = batch
+            mu = data.mean(axis=0)
+            C = np.atleast_2d(np.cov(data, rowvar=False, ddof=ddof))
+            models.append((mu, C))
+            means[r, t + 1], covs[r, t + 1] = mu, C
+    if one_d:
+        return means[..., 0], covs[..., 0, 0]
+    return means, covs
+
+
+def naive_e_sqrt_gamma(shape, scale):
+    """E sqrt(X) for X ~ Gamma(shape, scale), by quadrature of the density (no Gamma-function identity)."""
+    f = lambda x: np.sqrt(x) * stats.gamma.pdf(x, shape, scale=scale)
+    hi = stats.gamma.ppf(1 - 1e-15, shape, scale=scale)
+    return integrate.quad(f, 0, hi, limit=500, epsabs=0, epsrel=1e-12)[0]

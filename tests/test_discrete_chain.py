@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import json
 
-import numba
 import numpy as np
 import pytest
 from helpers import assert_consistent
 from hypothesis import given
 from hypothesis import strategies as st
-from naive_discrete import naive_absorb, naive_simulate
+from naive_discrete import naive_absorb, naive_absorption_moments, naive_simulate
 from scipy import stats
 
 import collapse_theory as ct
+from collapse_theory import testing
+from collapse_theory.studies.discrete import MIXING_WORKFLOWS
 from collapse_theory.chains.discrete import PROBS_LIMIT_BYTES
 
 # ----------------------------------------------------------------------------- against the naive reference
@@ -130,12 +131,10 @@ def test_recorded_statistics_agree_with_probs():
 
 # ----------------------------------------------------------------------------- properties
 
-p0_strategy = st.lists(st.floats(0.0, 1.0), min_size=1, max_size=8).filter(lambda w: sum(w) > 0.1).map(
-    lambda w: np.asarray(w) / np.sum(w)
-)
-mixing_strategy = st.sampled_from(
-    [ct.Mixing.replace(), ct.Mixing.fresh(0.3), ct.Mixing.accumulate(), ct.Mixing.accumulate(0.2), ct.Mixing(0.5, 0.3, 0.2)]
-)
+# the public testing kit's strategies: every valid p0 (zeros included) and every
+# workflow the discrete chain honours
+p0_strategy = testing.p0_vectors(1, 8)
+mixing_strategy = testing.mixings(MIXING_WORKFLOWS)
 
 
 @given(p0=p0_strategy, M=st.integers(1, 30), mixing=mixing_strategy, seed=st.integers(0, 2**32 - 1))
@@ -197,22 +196,7 @@ def test_same_rng_same_result(seed, mixing):
     np.testing.assert_array_equal(a.probs, c.probs)
 
 
-def test_thread_count_does_not_change_results():
-    chain = ct.DiscreteChain(np.full(20, 0.05), sample_size=60, mixing=ct.Mixing.fresh(0.1))
-    rep = ct.DiscreteChain(np.full(20, 0.05), sample_size=60)
-    before = numba.get_num_threads()
-    try:
-        numba.set_num_threads(1)
-        a = chain.simulate(30, 64, rng=5, record=("probs",))
-        aa = rep.absorb(64, rng=5)
-        numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
-        b = chain.simulate(30, 64, rng=5, record=("probs",))
-        bb = rep.absorb(64, rng=5)
-    finally:
-        numba.set_num_threads(before)
-    np.testing.assert_array_equal(a.probs, b.probs)
-    np.testing.assert_array_equal(aa.time, bb.time)
-    np.testing.assert_array_equal(aa.extinction, bb.extinction)
+# thread-count invariance: tests/test_thread_invariance.py (one process per thread count)
 
 
 def test_edge_cases():
@@ -273,13 +257,14 @@ def test_studies_return_tables_figures_and_curves(tmp_path):
     ab = ct.studies.absorption(K=3, M=20, replicates=400, rng=0)
     df = ab.table()
     assert {"quantity", "simulated", "ci_low", "ci_high", "theory", "p_value", "p_adjusted"} <= set(df.columns)
-    assert df.loc[0, "theory"] == pytest.approx(ct.theory.discrete.absorption_time(np.full(3, 1 / 3), 20).mean)
+    # the study's theory column is the exact mean, from the brute-force multitype chain of naive_discrete.py
+    assert df.loc[0, "theory"] == pytest.approx(naive_absorption_moments(np.full(3, 1 / 3), 20)[0], rel=1e-9)
     assert ab.passed()
     tl = ct.studies.tail_loss(K=200, M=100, generations=30, replicates=100, rng=1)
     assert tl.curves["generation"].shape == (31,) and tl.passed()
     np.testing.assert_allclose(tl.curves["support_theory"][1], ct.theory.discrete.expected_support(
         ct.studies.discrete.resolve_p0("zipf", 200), 100, 1))
-    he = ct.studies.heterozygosity(K=5, M=30, generations=60, replicates=200, rng=2, real=0.2)
+    he = ct.studies.heterozygosity(K=5, M=30, generations=60, replicates=200, rng=2, mixing="fresh:0.2")
     assert any("stationary" in q for q in he.table()["quantity"]) and he.passed()
     he2 = ct.studies.heterozygosity(p0="zipf", K=5, M=30, generations=10, replicates=50, rng=2, mixing="accumulate")
     assert he2.params["mixing"]["workflow"] == "accumulate"
@@ -290,8 +275,16 @@ def test_studies_return_tables_figures_and_curves(tmp_path):
         res.figure()
     with pytest.raises(ValueError, match="needs K"):
         ct.studies.absorption(p0="zipf", M=10, replicates=5)
-    with pytest.raises(ValueError, match="mixing must be one of"):
+    with pytest.raises(ValueError, match="mixing: unknown workflow 'pooled'"):
         ct.studies.heterozygosity(K=3, M=5, generations=2, replicates=5, mixing="pooled")
+    with pytest.raises(ValueError, match="mixing: studies.heterozygosity cannot honour the 'augment' workflow"):
+        ct.studies.heterozygosity(K=3, M=5, generations=2, replicates=5, mixing="augment:2")
+    # the old share argument still works, deprecated, and means the same Mixing
+    with pytest.warns(DeprecationWarning, match="real= is deprecated"):
+        old = ct.studies.heterozygosity(K=3, M=5, generations=2, replicates=5, rng=0, mixing="accumulate", real=0.2)
+    assert old.params["mixing"] == ct.Mixing.accumulate(0.2).to_dict()
+    with pytest.warns(DeprecationWarning), pytest.raises(ValueError, match="contradicts"):
+        ct.studies.heterozygosity(K=3, M=5, generations=2, replicates=5, mixing="fresh:0.3", real=0.2)
 
 
 def test_cli_absorb_and_tails(tmp_path, capsys):
@@ -308,6 +301,7 @@ def test_cli_absorb_and_tails(tmp_path, capsys):
     assert main(["absorb", "--M", "0", "--out", str(tmp_path / "x")]) == 2
 
 
+@pytest.mark.slow  # end to end: the report section
 def test_report_section_quick():
     from collapse_theory.report.sections.discrete import build
 

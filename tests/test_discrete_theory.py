@@ -155,7 +155,9 @@ def test_derivations_agree_with_numeric_functions():
         (lambda: th.survival_probability(11, 10, 1), ValueError, "count must hold integers in 0..M"),
         (lambda: th.absorption_time([0.5, 0.5], 10, method="fast"), ValueError, "method must be one of"),
         (lambda: th.absorption_time([0.5, 0.5], th.EXACT_MAX_M + 1), ValueError, "EXACT_MAX_M"),
-        (lambda: th.heterozygosity([0.5, 0.5], 10, 1, mixing="fresh"), TypeError, "mixing must be"),
+        (lambda: th.heterozygosity([0.5, 0.5], 10, 1, mixing=0.1), TypeError, "mixing must be"),
+        (lambda: th.heterozygosity([0.5, 0.5], 10, 1, mixing="augment:2"), ValueError, "theory.discrete.heterozygosity cannot honour"),
+        (lambda: th.stationary_heterozygosity([0.5, 0.5], 10, mixing="accumulate-subsample"), ValueError, "accepted workflows"),
     ],
 )
 def test_theory_bad_input(call, exc, match):

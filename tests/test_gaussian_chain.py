@@ -10,7 +10,6 @@ scatter or a wrong real/synthetic split is caught.
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 import pytest
 from helpers import assert_consistent
@@ -121,15 +120,11 @@ def test_sample_path_collapse_stays_finite():
 
 
 # ----------------------------------------------------------------------------- reproducibility
-def test_same_seed_same_result_and_thread_independent():
+def test_same_seed_same_result():
+    # thread-count invariance: tests/test_thread_invariance.py (one process per thread count)
     chain = ct.GaussianChain(np.zeros(2), np.eye(2), 7, mixing=ct.Mixing.fresh(0.2))
     a = chain.simulate(5, 50, rng=3)
-    before = numba.get_num_threads()
-    try:
-        numba.set_num_threads(1)
-        b = chain.simulate(5, 50, rng=3)
-    finally:
-        numba.set_num_threads(before)
+    b = chain.simulate(5, 50, rng=3)
     np.testing.assert_array_equal(a.mean, b.mean)
     np.testing.assert_array_equal(a.log_det, b.log_det)
     c = chain.simulate(5, 50, rng=4)
@@ -210,8 +205,6 @@ def test_errors_are_clear():
         ct.GaussianChain(0.0, 0.0, 5)
     with pytest.raises(ValueError, match="Gaussian D_0"):
         ct.GaussianChain(0.0, 1.0, 5, method="exact", initial=np.arange(5.0))
-    with pytest.raises(ValueError, match="previous"):
-        ct.GaussianChain(0.0, 1.0, 5, mixing=ct.Mixing(0.5, 0.5, 0.0))
     with pytest.raises(ValueError, match="shape"):
         ct.GaussianChain(np.zeros(2), np.eye(2), 5, initial=np.zeros((10, 3)))
     with pytest.raises(ValueError, match="mean must have shape"):
@@ -231,8 +224,8 @@ def test_studies_are_consistent_and_plot(tmp_path):
         ct.studies.w2_growth(M=10, generations=10, replicates=1500, rng=2),
         ct.studies.w2_growth(M=8, generations=5, d=2, replicates=800, rng=3),
         ct.studies.schedules(M0=5, exponent=1.5, generations=40, replicates=1500, rng=4),
-        ct.studies.mitigation(M=10, gamma=0.2, workflow="fresh", generations=30, replicates=1500, rng=5),
-        ct.studies.mitigation(M=10, gamma=0.0, workflow="accumulate", generations=30, replicates=1500, rng=6),
+        ct.studies.mitigation(M=10, mixing="fresh:0.2", generations=30, replicates=1500, rng=5),
+        ct.studies.mitigation(M=10, mixing="accumulate", generations=30, replicates=1500, rng=6),
     ):
         t = res.table()
         assert t["p_value"].notna().sum() >= 4, res.name
@@ -250,3 +243,136 @@ def test_cli_gaussian(tmp_path, capsys):
     assert code == 0
     assert (tmp_path / "w2_growth.csv").exists() and (tmp_path / "w2_growth.png").exists()
     assert "w2_growth" in capsys.readouterr().out
+
+
+# ----------------------------------------------------------------------------- every workflow (issue 14)
+from naive_gaussian import naive_workflow_chain
+
+NEW_WORKFLOWS = {
+    "mixture": ("mixture:0.5,0.3,0.2", "mixture", {"real": 0.2, "previous": 0.3}),
+    "subsample": ("accumulate-subsample", "subsample", {}),
+    "augment": ("augment:1.5", "augment", {"ratio": 1.5}),
+}
+
+
+@pytest.mark.parametrize("name", list(NEW_WORKFLOWS))
+@pytest.mark.parametrize("d", [1, 2])
+def test_new_workflows_match_naive(name, d):
+    # the chain (exact path where there is one, else the sample path) against the naive sample-and-refit
+    # of tests/naive_gaussian.py; KS tests at level 1e-3 with Bonferroni over the checks
+    spec, workflow, kw = NEW_WORKFLOWS[name]
+    mean, cov = (0.5, 2.0) if d == 1 else (np.array([1.0, -1.0]), np.array([[1.5, 0.4], [0.4, 0.8]]))
+    M, G, Rc, Rn = 6, 4, 1500, 700
+    run = ct.GaussianChain(mean, cov, M, mixing=spec).simulate(G, Rc, rng=61)
+    means, covs = naive_workflow_chain(M, G, Rn, rng=62, workflow=workflow, mean=mean, cov=cov, **kw)
+    pv = []
+    for t in (1, 2, G):
+        if d == 1:
+            pv.append(ks_test(run.log_var[:, t], np.log(covs[:, t])))
+            pv.append(ks_test(run.mean[:, t], means[:, t]))
+        else:
+            pv.append(ks_test(run.log_det[:, t], np.linalg.slogdet(covs[:, t])[1]))
+            pv.append(ks_test(run.cov[:, t, 0, 1], covs[:, t, 0, 1]))
+            pv.append(ks_test(run.mean[:, t, 0], means[:, t, 0]))
+    assert_consistent(pv, what=f"{name} vs naive, d={d}")
+
+
+@pytest.mark.parametrize("d", [1, 3])
+def test_augment_exact_matches_sample_path(d):
+    mean, cov = (0.0, 1.5) if d == 1 else (np.zeros(3), np.diag([1.0, 0.5, 2.0]))
+    M, G, Rc = 7, 6, 1500
+    ex = ct.GaussianChain(mean, cov, M, mixing="augment:2", method="exact").simulate(G, Rc, rng=71)
+    sa = ct.GaussianChain(mean, cov, M, mixing="augment:2", method="sample").simulate(G, Rc, rng=72)
+    assert (ex.method, sa.method) == ("exact", "sample")
+    pv = []
+    for t in (1, G):
+        pv.append(ks_test(ex.w2_squared_to_initial[:, t], sa.w2_squared_to_initial[:, t]))
+        if d == 1:
+            pv.append(ks_test(ex.log_var[:, t], sa.log_var[:, t]))
+        else:
+            pv.append(ks_test(ex.log_det[:, t], sa.log_det[:, t]))
+    assert_consistent(pv, what=f"augment exact vs sample, d={d}")
+
+
+def test_augment_keeps_d0_and_subsample_pool_semantics():
+    # augmentation: generation 1 is D_0's fit, and with initial data every generation sees the same D_0
+    data = np.random.default_rng(5).normal(size=30)
+    run = ct.GaussianChain(None, None, 30, mixing="augment:1", initial=data).simulate(5, 4, rng=1)
+    np.testing.assert_allclose(run.mean[:, 1], data.mean(), rtol=1e-12)
+    np.testing.assert_allclose(run.var[:, 1], data.var(ddof=1), rtol=1e-10)
+    # fitted to D_0 plus 30 model points: the mean stays within the convex hull of D_0 and the model
+    assert np.all(np.abs(run.mean[:, 2:] - data.mean()) < 3 * data.std())
+    # accumulate-subsample: generation 1 is the whole (first) pool
+    d2 = ct.GaussianChain(None, None, 30, mixing="accumulate-subsample", initial=data).simulate(3, 4, rng=2)
+    np.testing.assert_allclose(d2.mean[:, 1], data.mean(), rtol=1e-12)
+    assert ct.GaussianChain(0.0, 1.0, 10, mixing="accumulate-subsample").method == "sample"
+    assert ct.GaussianChain(0.0, 1.0, 10, mixing="mixture:0.5,0.5,0").method == "sample"
+    assert ct.GaussianChain(0.0, 1.0, 10, mixing="augment:2").method == "exact"
+
+
+def test_chain_is_a_frozen_dataclass_like_discrete_chain():
+    import dataclasses
+
+    chain = ct.GaussianChain(0.0, 1.0, 10, mixing="fresh:0.1")
+    assert dataclasses.is_dataclass(chain)
+    assert isinstance(chain.sample_size, ct.process.Schedule)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        chain.estimator = "mle"
+    run = chain.simulate(2, 3, rng=0)  # show_progress defaults to False
+    names = {f.name for f in dataclasses.fields(run) if f.init}
+    assert not any(n.startswith("_") for n in names)
+
+
+# ----------------------------------------------------------------------------- d-D sample path (issue 17.1)
+def test_issue_17_reproducer_stays_finite_and_matches_exact():
+    # GaussianChain(np.zeros(5), np.eye(5), 6, method="sample").simulate(1000, 16, rng=8) used to reach
+    # log-scales of -inf and traces of 7e46 (exact path: about 201 at most)
+    sa = ct.GaussianChain(np.zeros(5), np.eye(5), 6, method="sample").simulate(1000, 16, rng=8)
+    assert np.all(np.isfinite(sa.log_scale)) and np.all(np.isfinite(sa.log_det))
+    assert np.all(np.isfinite(sa.trace)) and sa.trace.max() < 1e3
+    assert np.all(np.diff(sa.log_det, axis=1).max() < 40)  # no jump back from -inf
+
+
+@pytest.mark.parametrize("d, M, G, Rc", [(2, 3, 1500, 400), (5, 6, 1000, 200),
+                                          pytest.param(50, 52, 1000, 10, marks=pytest.mark.slow)])
+def test_dd_sample_path_matches_exact_in_deep_collapse(d, M, G, Rc):
+    # KS on log det Sigma_t (far below 1e-300 at the end: deep, anisotropic collapse) and on the
+    # sorted log-scale spread, sample path against exact path; level 1e-3, Bonferroni
+    ex = ct.GaussianChain(np.zeros(d), np.eye(d), M, method="exact").simulate(G, Rc, rng=81)
+    sa = ct.GaussianChain(np.zeros(d), np.eye(d), M, method="sample").simulate(G, Rc, rng=82)
+    assert np.all(np.isfinite(sa.log_det)) and np.all(np.isfinite(sa.log_scale))
+    assert np.all(np.isfinite(sa.w2_squared_to_initial))
+    assert np.median(sa.log_det[:, -1]) < -700
+    pv = []
+    for t in (G // 10, G // 2, G):
+        # and both against the exact E log det (Bartlett): powerful even with few replicates
+        pv.append(z_test(sa.log_det[:, t], ct.theory.gaussian.expected_log_det(t, M, np.eye(d))))
+        pv.append(z_test(ex.log_det[:, t], ct.theory.gaussian.expected_log_det(t, M, np.eye(d))))
+        pv.append(ks_test(ex.log_det[:, t], sa.log_det[:, t]))
+        pv.append(ks_test(np.ptp(ex.log_scale[:, t], axis=-1), np.ptp(sa.log_scale[:, t], axis=-1)))
+    assert_consistent(pv, what=f"d-D sample vs exact, d={d}")
+
+
+BAD_CHAIN = [
+    (lambda: ct.GaussianChain(0.0, 1.0, 10, mixing="mixture:0.5,0.5,0", method="exact"), ValueError, "method"),
+    (lambda: ct.GaussianChain(0.0, 1.0, 10, mixing="accumulate-subsample", method="exact"), ValueError, "method"),
+    (lambda: ct.GaussianChain(0.0, 1.0, ct.schedules.linear(5, 1), mixing="augment:1"), ValueError, "sample_size"),
+    (lambda: ct.GaussianChain(0.0, 1.0, 10, mixing="augment:0.01").simulate(2, 2, rng=0), ValueError, "synthetic_ratio"),
+    (lambda: ct.GaussianChain(0.0, 1.0, 10, mixing="augment:0"), ValueError, "synthetic_ratio"),
+    (lambda: ct.GaussianChain(0.0, 1.0, 10, mixing=ct.Mixing(1.0, 0.0, 0.0, pooled=False, subsample=True)), ValueError, "subsample"),
+    (lambda: ct.GaussianChain(0.0, 1.0, 10, mixing=0.3), TypeError, "mixing"),
+    (lambda: ct.GaussianChain(0.0, 1.0, 10, mixing="bogus"), ValueError, "mixing"),
+    (lambda: ct.GaussianChain(0, "1", 10), TypeError, "cov"),
+    (lambda: ct.GaussianChain([True, False], np.eye(2), 10), TypeError, "mean"),
+    (lambda: ct.GaussianChain(0.0, 1.0, True), TypeError, "sample_size"),
+    (lambda: ct.GaussianChain(0.0, 1.0, 10).simulate(2, 2, rng=0, show_progress="yes"), TypeError, "show_progress"),
+    (lambda: ct.GaussianChain(0.0, 1.0, 10, initial=lambda rng, n: np.full(n, np.inf)).simulate(2, 2, rng=0), ValueError, "initial"),
+    (lambda: ct.GaussianChain(0.0, 1.0, 10, mixing="accumulate-subsample").simulate(10**6, 2000, rng=0), ValueError, "generations"),
+    (lambda: ct.GaussianChain(np.zeros(0), np.zeros((0, 0)), 10), ValueError, "cov"),
+]
+
+
+@pytest.mark.parametrize("call, exc, name", BAD_CHAIN, ids=[f"case{i}" for i in range(len(BAD_CHAIN))])
+def test_bad_input_table(call, exc, name):
+    with pytest.raises(exc, match=name):
+        call()

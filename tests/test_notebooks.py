@@ -30,7 +30,9 @@ EXPECTED = [
     "05_vae.py",
     "06_language_model.py",
     "07_mitigation.py",
+    "08_testing_kit.py",
     "09_regression.py",
+    "10_sampling.py",
 ]
 
 
@@ -38,6 +40,7 @@ def test_every_chapter_is_there():
     assert sorted(p.name for p in NOTEBOOKS.glob("[0-9][0-9]_*.py")) == EXPECTED
 
 
+@pytest.mark.slow  # end to end: every cell of a notebook
 @pytest.mark.parametrize("name", EXPECTED)
 def test_notebook_runs(name, monkeypatch, tmp_path):
     jupytext = pytest.importorskip("jupytext")

@@ -4,7 +4,6 @@ collapsed regime (variances 1e-8, 1e-12, exact zeros) covered explicitly."""
 
 from __future__ import annotations
 
-import doctest
 import warnings
 
 import numpy as np
@@ -44,11 +43,6 @@ def whiten(z):
     z = z - z.mean(axis=0)
     L = np.linalg.cholesky(z.T @ z / len(z))
     return z @ np.linalg.inv(L).T
-
-
-def test_doctests():
-    result = doctest.testmod(W)
-    assert result.attempted >= 8 and result.failed == 0
 
 
 # ---------------------------------------------------------------- Gaussian

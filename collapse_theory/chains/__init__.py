@@ -1,16 +1,29 @@
 """The collapse chains: public frozen simulator objects.
 
-``DiscreteChain`` (multinomial resampling, neutral Wright–Fisher drift) and
-``GaussianChain`` (recursive mean/covariance refit, Theorem 3.1) and
-``RegressionChain`` (linear models refitted on their own labels). Kernels are
-private (``_kernels_*.py``); the public classes validate and shape results.
+Kernels are private; the public classes validate, normalise the rng and
+shape results. ``chains`` never imports ``theory``.
+
+Module map
+----------
+``discrete.py``           :class:`DiscreteChain` (multinomial resampling,
+                          neutral Wright–Fisher drift), its run and absorption results
+``gaussian.py``           :class:`GaussianChain` (recursive mean/covariance
+                          refit, Theorem 3.1) and its run result
+``regression.py``         :class:`RegressionChain` (linear models refitted on
+                          their own labels) and its run result
+``_kernels_discrete.py``  @njit kernels: xoshiro256** streams, binomials, alias tables
+``_kernels_gaussian.py``  @njit kernels of the Gaussian chain
 """
 
 import importlib
 
 _LAZY = {"DiscreteChain": ".discrete", "GaussianChain": ".gaussian", "RegressionChain": ".regression"}
 
-__all__ = list(_LAZY)
+__all__ = [
+    "DiscreteChain",  # multinomial resampling chain: .simulate(), .absorb()
+    "GaussianChain",  # recursive Gaussian refit chain: .simulate()
+    "RegressionChain",  # linear models refitted on their own labels: .simulate()
+]
 
 
 def __getattr__(name):

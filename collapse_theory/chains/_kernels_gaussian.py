@@ -146,8 +146,7 @@ def _normalise(mat):
     for i in range(d):
         for j in range(d):
             v = abs(mat[i, j])
-            if v > mx:
-                mx = v
+            mx = max(mx, v)
     if mx == 0.0:
         return _NEG_INF
     for i in range(d):
@@ -230,8 +229,7 @@ def _to_scaled(lc, s, out):
     d = lc.shape[0]
     c = s[0]
     for j in range(1, d):
-        if s[j] > c:
-            c = s[j]
+        c = max(c, s[j])
     for i in range(d):
         for j in range(d):
             out[i, j] = lc[i, j] * np.exp(s[j] - c) if s[j] != _NEG_INF else 0.0
@@ -273,35 +271,15 @@ def replace_nd(mu, lc, ls, z, chi, off, inv_sqrt_m, half_log_denom, kdof, t0):
         e = np.empty(d)
         for j in range(gc):
             t = t0 + j
-            lo = ls[r, t, 0]
-            hi = ls[r, t, 0]
             for q in range(d):
                 e[q] = np.exp(ls[r, t, q])  # may underflow: only scales the mean step
-                lo = min(lo, ls[r, t, q])
-                hi = max(hi, ls[r, t, q])
             for i in range(d):
                 acc = 0.0
                 for q in range(i + 1):
                     acc += lc[r, t, i, q] * e[q] * z[r, j, q]
                 mu[r, t + 1, i] = mu[r, t, i] + acc * inv_sqrt_m[t]
             _bartlett(chi[r, j], off[r, j], kdof[t], a)
-            # ratios e^{s_i - s_j}: from d exponentials while the scales are within 1e200
-            # of each other, pair by pair beyond (anisotropic collapse)
-            fast = hi - lo < 460.0
-            if fast:
-                for q in range(d):
-                    e[q] = np.exp(ls[r, t, q] - hi)
-            for i in range(d):
-                for q in range(d):
-                    if q < i:
-                        ratio = e[i] / e[q] if fast else np.exp(ls[r, t, i] - ls[r, t, q])
-                        bm[i, q] = a[i, q] * ratio / a[q, q]
-                    elif q == i:
-                        bm[i, q] = 1.0
-                    else:
-                        bm[i, q] = 0.0
-                ls[r, t + 1, i] = ls[r, t, i] + np.log(a[i, i]) - half_log_denom[t]
-            _lower_matmul(lc[r, t], bm, lc[r, t + 1])
+            _ldl_step(lc[r, t], ls[r, t], a, half_log_denom[t], lc[r, t + 1], ls[r, t + 1], e, bm)
 
 
 @njit(cache=True, parallel=True)
@@ -326,12 +304,27 @@ def mixed_nd(mu, lc, ls, pool_n, pool_m, pool_s, pool_l, k, zr, chir, offr, zs, 
         m_new = np.empty(d)
         l_new = np.empty((d, d))
         lmod = np.empty((d, d))
+        e = np.empty(d)
+        bm = np.empty((d, d))
         for j in range(gc):
             t = t0 + j
             m = sizes[t]
-            smod = _to_scaled(lc[r, t], ls[r, t], lmod)
             kr = k[r, j]
             ks = m - kr
+            if kr == 0 and not pooled:
+                # the whole batch comes from the model: the LDL step keeps every direction
+                # finite however anisotropic the collapse (as replace_nd)
+                for q in range(d):
+                    e[q] = np.exp(ls[r, t, q])
+                for i in range(d):
+                    acc = 0.0
+                    for q in range(i + 1):
+                        acc += lc[r, t, i, q] * e[q] * zs[r, j, q]
+                    mu[r, t + 1, i] = mu[r, t, i] + acc / np.sqrt(float(m))
+                _bartlett(chis[r, j], offs[r, j], m - 1, a)
+                _ldl_step(lc[r, t], ls[r, t], a, 0.5 * np.log(m - ddof_denom), lc[r, t + 1], ls[r, t + 1], e, bm)
+                continue
+            smod = _to_scaled(lc[r, t], ls[r, t], lmod)
             n1 = 0.0
             s1 = _NEG_INF
             if kr > 0:
@@ -480,3 +473,160 @@ def warm():
     to_scaled(np.stack([np.eye(d)] * B), np.zeros((B, d)), np.zeros((B, d, d)), np.zeros(B))
     scatter_factor(np.ones((B, 3, d)) + np.arange(3.0)[None, :, None] * np.array([1.0, -1.0]), np.zeros(B),
                    np.zeros((B, d)), np.zeros((B, d, d)), np.zeros(B))
+
+
+# --------------------------------------------------------------------------- new workflows, stable d-D refit
+@njit(cache=True)
+def _ldl_step(lc_t, ls_t, a, half_log_denom, lc_next, ls_next, e, bm):
+    """One LDL^T refit: Sigma' = L A A^T L^T / D with L = C diag(e^s), A lower triangular.
+
+    ``A`` is a Bartlett factor (exact path) or the Cholesky factor of the scatter
+    of standard-normal points in the model's own basis (sample path). Only the
+    ratios e^{s_i - s_j}, i > j, enter, so no scale under- or overflows.
+    """
+    d = a.shape[0]
+    lo = ls_t[0]
+    hi = ls_t[0]
+    for q in range(d):
+        lo = min(lo, ls_t[q])
+        hi = max(hi, ls_t[q])
+    fast = hi - lo < 460.0
+    if fast:
+        for q in range(d):
+            e[q] = np.exp(ls_t[q] - hi)
+    for i in range(d):
+        for q in range(d):
+            if q < i:
+                ratio = e[i] / e[q] if fast else np.exp(ls_t[i] - ls_t[q])
+                bm[i, q] = a[i, q] * ratio / a[q, q]
+            elif q == i:
+                bm[i, q] = 1.0
+            else:
+                bm[i, q] = 0.0
+        ls_next[i] = ls_t[i] + np.log(a[i, i]) - half_log_denom
+    _lower_matmul(lc_t, bm, lc_next)
+
+
+@njit(cache=True, parallel=True)
+def refit_model_points_nd(mu, lc, ls, z, half_log_denom, t):
+    """Sample path, d-D, a batch drawn wholly from model t (replace): refit in the model's basis.
+
+    z : (B, M, d) standard normals; the points are x = mu_t + L_t z. Their mean is
+    mu_t + L_t zbar and their scatter L_t W L_t^T with W the scatter of z, so the
+    refit is the LDL step with A = chol(W): no point is ever formed in absolute
+    coordinates, and a direction collapsed far below the others stays finite.
+    """
+    B, m, d = z.shape
+    for r in prange(B):
+        zbar = np.zeros(d)
+        w = np.zeros((d, d))
+        a = np.empty((d, d))
+        e = np.empty(d)
+        bm = np.empty((d, d))
+        for p in range(m):
+            for i in range(d):
+                zbar[i] += z[r, p, i]
+        for i in range(d):
+            zbar[i] /= m
+        for p in range(m):
+            for i in range(d):
+                di = z[r, p, i] - zbar[i]
+                for j in range(i + 1):
+                    w[i, j] += di * (z[r, p, j] - zbar[j])
+        for i in range(d):
+            for j in range(i):
+                w[j, i] = w[i, j]
+        _cholesky(w, a)
+        for q in range(d):
+            e[q] = np.exp(ls[r, t, q])
+        for i in range(d):
+            acc = 0.0
+            for q in range(i + 1):
+                acc += lc[r, t, i, q] * e[q] * zbar[q]
+            mu[r, t + 1, i] = mu[r, t, i] + acc
+        _ldl_step(lc[r, t], ls[r, t], a, half_log_denom, lc[r, t + 1], ls[r, t + 1], e, bm)
+
+
+@njit(cache=True, parallel=True)
+def augment_1d(mu, lv, fixed, zs, cs, m, ddof_denom, t0):
+    """Augmentation, 1-D, exact: fit to the fixed D_0 statistics plus m model draws, in place.
+
+    fixed : (B, 3) (n0, mean, log scatter) of D_0 per replicate. zs, cs : (B, Gc)
+    standard normals and chi2_{m-1} of the synthetic part. Generation 1 (t = 0) is D_0's fit.
+    """
+    B, gc = zs.shape
+    for r in prange(B):
+        for j in range(gc):
+            t = t0 + j
+            if t == 0:
+                nb, mb, lb = fixed[r, 0], fixed[r, 1], fixed[r, 2]
+            else:
+                n2 = float(m)
+                m2 = mu[r, t] + np.exp(0.5 * lv[r, t]) * zs[r, j] / np.sqrt(n2)
+                l2 = lv[r, t] + np.log(cs[r, j]) if cs[r, j] > 0.0 else _NEG_INF
+                nb, mb, lb = _combine_1d(fixed[r, 0], fixed[r, 1], fixed[r, 2], n2, m2, l2)
+            mu[r, t + 1] = mb
+            lv[r, t + 1] = lb - np.log(nb - ddof_denom)
+
+
+@njit(cache=True, parallel=True)
+def augment_nd(mu, lc, ls, fix_n, fix_m, fix_s, fix_l, zs, chis, offs, m, ddof_denom, t0):
+    """Augmentation, d-D, exact: D_0's (n0, mean, scaled scatter factor) plus m model draws (Wishart)."""
+    B, gc, d = zs.shape
+    for r in prange(B):
+        a = np.empty((d, d))
+        lsy = np.empty((d, d))
+        msy = np.empty(d)
+        mb = np.empty(d)
+        lb = np.empty((d, d))
+        work = np.empty((d, d))
+        lmod = np.empty((d, d))
+        for j in range(gc):
+            t = t0 + j
+            if t == 0:
+                nb = fix_n[r]
+                sb = fix_s[r]
+                mb[:] = fix_m[r]
+                lb[:, :] = fix_l[r]
+            else:
+                smod = _to_scaled(lc[r, t], ls[r, t], lmod)
+                n2 = float(m)
+                sc = np.exp(smod) / np.sqrt(n2)
+                for i in range(d):
+                    acc = 0.0
+                    for q in range(i + 1):
+                        acc += lmod[i, q] * zs[r, j, q]
+                    msy[i] = mu[r, t, i] + sc * acc
+                _bartlett(chis[r, j], offs[r, j], m - 1, a)
+                _lower_matmul(lmod, a, lsy)
+                s2 = smod + _normalise(lsy)
+                nb, sb = _combine_nd(fix_n[r], fix_m[r], fix_s[r], fix_l[r], n2, msy, s2, lsy, mb, lb, work)
+            mu[r, t + 1, :] = mb
+            _from_scaled(sb, lb, 0.5 * np.log(nb - ddof_denom), lc[r, t + 1], ls[r, t + 1])
+
+
+@njit(cache=True, parallel=True)
+def floyd_subset(u, n_pool, marker, stamp, out):
+    """Uniform subsets without replacement (Floyd's algorithm) from pre-drawn uniforms.
+
+    u : (B, m) uniforms in [0, 1); n_pool : pool size N; marker : (B, >= N) int64
+    scratch (an index is taken when marker == stamp); out : (B, m) chosen indices.
+    """
+    B, m = u.shape
+    for r in prange(B):
+        q = 0
+        for j in range(n_pool - m, n_pool):
+            c = int(u[r, q] * (j + 1))
+            c = min(c, j)
+            if marker[r, c] == stamp:
+                c = j
+            marker[r, c] = stamp
+            out[r, q] = c
+            q += 1
+
+
+@njit(cache=True, parallel=True)
+def from_scaled_batch(s, l, half_log_denom, lc_out, ls_out):
+    """Batch of dataset scatters (c, L) -> model factors (C, s) of scatter / denom."""
+    for r in prange(s.shape[0]):
+        _from_scaled(s[r], l[r], half_log_denom, lc_out[r], ls_out[r])

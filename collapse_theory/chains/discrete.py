@@ -15,9 +15,27 @@ names:
   (``q_t = alpha m_t + beta q_{t-1} + gamma p0``, ``q_0 = p0``);
 * accumulate (``pooled``): the model is the empirical distribution of all data
   drawn so far (generation 1 is fitted to ``M_1`` samples of ``p0``; each later
-  generation adds ``M_t`` new samples, a share ``real`` from ``p0``).
+  generation adds ``M_t`` new samples, a share ``real`` from ``p0``);
+* accumulate-subsample (``pooled`` and ``subsample``; Kazdan et al. 2024): the
+  pool grows by ``M_t`` samples per generation as under accumulate, and the
+  model is the empirical distribution of a uniform subset of ``M_t`` samples
+  of the pool drawn without replacement (a multivariate hypergeometric draw
+  of the pool's counts);
+* augment (``synthetic_ratio = lambda``; Bertrand et al. 2024): the model is
+  the empirical distribution of the original sample ``D_0`` (the ``M_1``
+  samples of generation 1, kept fixed) plus ``round(lambda M_1)`` new draws
+  from the current model.
 
-The kernels are in :mod:`._kernels_discrete`; this module validates and shapes.
+A :class:`~collapse_theory.sampling.Sampler` (temperature, top-k, top-p,
+min-p, curation) is applied to every model before its samples are drawn,
+``p0`` included under replace and fresh (so the infinite-population limit is
+``p_t = S^t(p0)``); under accumulate, accumulate-subsample and augment the
+first dataset is the original data, drawn from ``p0`` itself. Fresh samples
+from ``p0`` are never passed through the sampler.
+
+The kernels are in :mod:`._kernels_discrete` (plain chain) and
+:mod:`._kernels_sampling` (sampler, curation, accumulate-subsample, augment);
+this module validates and shapes.
 """
 
 from __future__ import annotations
@@ -29,11 +47,12 @@ import numpy as np
 from .._rng import replicate_seeds
 from .._validate import check_int, check_names, check_probability_vector
 from ..process import Mixing, as_schedule
+from ..sampling import BestOfK, Sampler, Verifier
 
 __all__ = ["DiscreteChain", "DiscreteRun", "Absorption", "RECORDABLE", "PROBS_LIMIT_BYTES"]
 
 #: Statistics :meth:`DiscreteChain.simulate` can record.
-RECORDABLE = ("support", "entropy", "heterozygosity", "alive_mass", "probs")
+RECORDABLE = ("support", "entropy", "heterozygosity", "alive_mass", "probs", "reward")
 
 #: Largest ``probs`` record allowed, ``R (G + 1) K * 8`` bytes (2 GiB).
 PROBS_LIMIT_BYTES = 2 * 1024**3
@@ -76,6 +95,9 @@ class DiscreteRun:
         :math:`\\sum_{i\\,\\text{alive}} p_{0,i}`, the original mass of the states still present.
     probs : ndarray, shape (R, G + 1, K) or None
         The distributions themselves.
+    reward : ndarray, shape (R, G + 1) or None
+        :math:`\\sum_i p_i r(i)`, the model's expected reward (only with a
+        :class:`~collapse_theory.sampling.BestOfK` curation, whose reward it uses).
     """
 
     generation: np.ndarray
@@ -85,6 +107,7 @@ class DiscreteRun:
     heterozygosity: np.ndarray | None = None
     alive_mass: np.ndarray | None = None
     probs: np.ndarray | None = None
+    reward: np.ndarray | None = None
     params: dict = field(default_factory=dict)
 
     @property
@@ -136,6 +159,12 @@ class DiscreteChain:
         schedule ``M_1, M_2, ...`` (:mod:`collapse_theory.process`).
     mixing : Mixing, optional
         Where the samples come from (default: replace, the paper's theory).
+        Every workflow is simulated; the mixture workflow (``previous > 0``)
+        does not take a sampler.
+    sampler : Sampler, optional
+        How each model is sampled (temperature, top-k, top-p, min-p,
+        curation; :mod:`collapse_theory.sampling`). None or an identity
+        sampler is the plain chain, draw for draw.
 
     Examples
     --------
@@ -144,13 +173,17 @@ class DiscreteChain:
     >>> ab = chain.absorb(replicates=4, rng=0)
     >>> ab.time.shape, bool(ab.censored.any())
     ((4,), False)
+    >>> hot = ct.DiscreteChain([0.6, 0.3, 0.1], sample_size=50, sampler=ct.Sampler(top_k=2))
+    >>> int(hot.simulate(5, 3, rng=0).support[:, 1:].max())
+    2
     """
 
     p0: np.ndarray
     sample_size: object
     mixing: Mixing
+    sampler: Sampler | None
 
-    def __init__(self, p0, sample_size, mixing: Mixing | None = None):
+    def __init__(self, p0, sample_size, mixing: Mixing | None = None, sampler: Sampler | None = None):
         p0 = check_probability_vector("p0", p0)
         p0.setflags(write=False)
         schedule = as_schedule(sample_size, "sample_size")
@@ -165,7 +198,17 @@ class DiscreteChain:
             )
         object.__setattr__(self, "p0", p0)
         object.__setattr__(self, "sample_size", schedule)
+        if sampler is not None:
+            if not isinstance(sampler, Sampler):
+                raise TypeError(f"sampler must be a collapse_theory.Sampler, got {type(sampler).__name__}")
+            sampler.check_states(p0.size)
+            if mixing.workflow == "mixture" and not sampler.is_identity:
+                raise ValueError(
+                    "mixing: the mixture workflow (previous > 0) does not take a sampler; accepted workflows with a "
+                    "sampler: replace, fresh, accumulate, accumulate-subsample, augment"
+                )
         object.__setattr__(self, "mixing", mixing)
+        object.__setattr__(self, "sampler", sampler)
 
     @property
     def K(self) -> int:
@@ -173,7 +216,14 @@ class DiscreteChain:
         return self.p0.size
 
     def _params(self, **more) -> dict:
-        return {"K": self.K, "sample_size": self.sample_size.to_dict(), "mixing": self.mixing.to_dict(), **more}
+        smp = None if self.sampler is None else self.sampler.to_dict()
+        return {"K": self.K, "sample_size": self.sample_size.to_dict(), "mixing": self.mixing.to_dict(), "sampler": smp, **more}
+
+    @property
+    def _plain(self) -> bool:
+        """True if the plain kernel runs this chain (no active sampler, a workflow it knows)."""
+        return (self.sampler is None or self.sampler.is_identity) and self.mixing.workflow in (
+            "replace", "fresh", "mixture", "accumulate")
 
     def simulate(
         self,
@@ -197,7 +247,8 @@ class DiscreteChain:
             the number of Numba threads.
         record : str or sequence of str
             Any of :data:`RECORDABLE`. ``probs`` needs ``R (G + 1) K * 8`` bytes
-            and is refused above :data:`PROBS_LIMIT_BYTES` (2 GiB).
+            and is refused above :data:`PROBS_LIMIT_BYTES` (2 GiB). ``reward``
+            needs a :class:`~collapse_theory.sampling.BestOfK` curation.
         show_progress : bool
             Show a progress bar (replicates are run in chunks; the result is the same).
 
@@ -205,6 +256,12 @@ class DiscreteChain:
         -------
         DiscreteRun
             Recorded arrays of shape (R, G + 1) (``probs``: (R, G + 1, K)).
+
+        Raises
+        ------
+        ValueError
+            Bad sizes or names; ``reward`` without a best-of-K curation; a
+            verifier that accepts none of the states a model still holds.
         """
         from ._kernels_discrete import simulate_kernel
 
@@ -220,32 +277,69 @@ class DiscreteChain:
                     f"above the limit PROBS_LIMIT_BYTES = {PROBS_LIMIT_BYTES / 2**30:.0f} GiB; "
                     "record 'support', 'entropy', 'heterozygosity' or 'alive_mass' instead, or fewer replicates"
                 )
+        if "reward" in rec and not (self.sampler is not None and isinstance(self.sampler.curation, BestOfK)):
+            raise ValueError("record: 'reward' needs a sampler with a BestOfK curation (its reward vector)")
         seeds = replicate_seeds(rng, R)
         sizes = self.sample_size.sizes(G)
         p0 = np.ascontiguousarray(self.p0, dtype=np.float64)
         order, suffix, aprob, alias = _p0_order(p0)
-        rs = np.array([name in rec for name in RECORDABLE[:5]], dtype=np.bool_)
+        rs = np.array([name in rec for name in RECORDABLE], dtype=np.bool_)
         sup = np.zeros((R, G + 1) if rs[0] else (1, 1), dtype=np.int64)
         ent = np.zeros((R, G + 1) if rs[1] else (1, 1))
         het = np.zeros((R, G + 1) if rs[2] else (1, 1))
         mass = np.zeros((R, G + 1) if rs[3] else (1, 1))
         probs = np.zeros((R, G + 1, K) if rs[4] else (1, 1, 1))
+        rew = np.zeros((R, G + 1) if rs[5] else (1, 1))
         m = self.mixing
         if G > 0:
             from .._progress import progress
 
+            if not self._plain:
+                from . import _kernels_sampling as ks
+
+                smp = self.sampler if self.sampler is not None else Sampler()
+                cur = smp.curation
+                reward = np.zeros(K)
+                bt_w = np.ones(K)
+                accept = np.ones(K)
+                cur_kind, cur_k = ks.CUR_NONE, 1
+                if isinstance(cur, BestOfK):
+                    reward = np.ascontiguousarray(cur.reward, dtype=np.float64)
+                    bt_w = np.exp(reward - reward.max())
+                    cur_kind, cur_k = (ks.CUR_ARGMAX if cur.choice == "argmax" else ks.CUR_BT), cur.k
+                elif isinstance(cur, Verifier):
+                    accept = np.ascontiguousarray(cur.accept, dtype=np.float64)
+                    cur_kind = ks.CUR_VERIFIER
+                n_aug = int(round(m.synthetic_ratio * sizes[0])) if m.workflow == "augment" else -1
+                status = np.zeros(R, dtype=np.int64)
             chunk = _CHUNK if show_progress else R
             bar = progress(total=R, desc="discrete chain", show=show_progress, unit="replicate")
             for lo in range(0, R, chunk):
                 hi = min(R, lo + chunk)
                 s = slice(lo, hi)
-                simulate_kernel(
-                    p0, order, suffix, aprob, alias, sizes, m.synthetic, m.previous, m.real, m.pooled, seeds[s], rs,
-                    sup[s] if rs[0] else sup, ent[s] if rs[1] else ent, het[s] if rs[2] else het,
-                    mass[s] if rs[3] else mass, probs[s] if rs[4] else probs,
-                )
+                if self._plain:
+                    simulate_kernel(
+                        p0, order, suffix, aprob, alias, sizes, m.synthetic, m.previous, m.real, m.pooled, seeds[s], rs[:5],
+                        sup[s] if rs[0] else sup, ent[s] if rs[1] else ent, het[s] if rs[2] else het,
+                        mass[s] if rs[3] else mass, probs[s] if rs[4] else probs,
+                    )
+                else:
+                    ks.sampled_kernel(
+                        p0, order, sizes, m.real, m.pooled, m.subsample, n_aug,
+                        smp.tau, smp.top_k or 0, smp.top_p if smp.top_p is not None else 1.0, smp.min_p or 0.0,
+                        not (smp.tau != 1.0 or smp.truncates),
+                        cur_kind, cur_k, reward, bt_w, accept, seeds[s], rs,
+                        sup[s] if rs[0] else sup, ent[s] if rs[1] else ent, het[s] if rs[2] else het,
+                        mass[s] if rs[3] else mass, probs[s] if rs[4] else probs, rew[s] if rs[5] else rew, status[s],
+                    )
                 bar.update(hi - lo)
             bar.close()
+            if not self._plain and status.any():
+                raise ValueError(
+                    f"curation.accept: in {int(status.sum())} of {R} replicates the verifier accepts none of the states "
+                    "the sampled model still holds, so no generation of M samples can be kept; give every state a "
+                    "positive acceptance probability or a sampler that keeps accepted states"
+                )
         # generation 0 is p0 itself
         pos = p0[p0 > 0]
         if rs[0]:
@@ -258,6 +352,8 @@ class DiscreteChain:
             mass[:, 0] = 1.0
         if rs[4]:
             probs[:, 0, :] = p0
+        if rs[5]:
+            rew[:, 0] = float(p0 @ self.sampler.curation.reward)
         return DiscreteRun(
             generation=np.arange(G + 1),
             sample_sizes=sizes,
@@ -266,6 +362,7 @@ class DiscreteChain:
             heterozygosity=het if rs[2] else None,
             alive_mass=mass if rs[3] else None,
             probs=probs if rs[4] else None,
+            reward=rew if rs[5] else None,
             params=self._params(generations=G, replicates=R, record=list(rec)),
         )
 
@@ -299,10 +396,18 @@ class DiscreteChain:
         from ._kernels_discrete import absorb_kernel
 
         m = self.mixing
+        if self.sampler is not None and not self.sampler.is_identity:
+            raise ValueError(
+                f"sampler: absorb() runs the plain chain only (got {self.sampler.label()}); use simulate() with a "
+                "sampler, or sampler=None"
+            )
         if m.workflow != "replace":
             why = {
                 "fresh": f"with fresh data (real = {m.real}) every state of p0 is resampled with positive probability",
                 "accumulate": "under accumulation the pool keeps every state it ever held",
+                "accumulate-subsample": "under accumulate-subsample the pool keeps every state it ever held, and "
+                "any of them can return to the subsample",
+                "augment": "under augmentation the fixed original sample keeps its states in every model",
                 "mixture": f"with previous = {m.previous} the sampling distribution never loses a state",
             }[m.workflow]
             raise ValueError(

@@ -35,17 +35,18 @@ threads.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
 from .._progress import progress
 from .._rng import seed_sequence
 from .._validate import check_array, check_choice, check_covariance, check_int
-from ..process import Mixing, as_schedule
-from ..wasserstein import w2_squared_gaussian_factors
+from ..process import WORKFLOWS, Mixing, Schedule, as_schedule, check_mixing
+from ..wasserstein import _w2_squared_logvar_core, w2_squared_gaussian_factors
 from . import _kernels_gaussian as _k
 
-__all__ = ["GaussianChain", "GaussianChainResult", "BLOCK"]
+__all__ = ["ACCEPTED_WORKFLOWS", "BLOCK", "EXACT_WORKFLOWS", "POOL_LIMIT_BYTES", "GaussianChain", "GaussianChainResult"]
 
 #: Replicates drawn from one random stream (fixed, so results do not depend on R).
 BLOCK = 1024
@@ -105,30 +106,17 @@ class GaussianChainResult:
     chol_factor: np.ndarray | None = field(default=None, repr=False)
     log_scale: np.ndarray | None = None
     params: dict = field(default_factory=dict)
-    _w2: np.ndarray | None = field(default=None, repr=False)
 
-    @property
+    @cached_property
     def w2_squared_to_initial(self) -> np.ndarray:
-        """W2^2 to the generation-0 Gaussian, shape (R, G+1) (d-D: computed on first access)."""
-        if self._w2 is None:
-            if self.log_var is not None:
-                # the formula of wasserstein.w2_squared_gaussian_logvar,
-                # (mu - mu0)^2 + sigma0^2 expm1((lv - lv0)/2)^2: exact near sigma0, no underflow
-                # far below it (lv = -inf gives sigma0^2); inlined because the generic
-                # function's validation costs more than the whole exact simulation
-                lv0 = float(np.log(self.reference_cov))
-                w2 = self.mean - float(self.reference_mean)
-                w2 *= w2
-                ds = np.expm1(0.5 * (self.log_var - lv0))
-                ds *= np.exp(0.5 * lv0)
-                ds *= ds
-                w2 += ds
-                self._w2 = w2
-            else:
-                self._w2 = w2_squared_gaussian_factors(
-                    self.mean, self.cholesky, self.reference_mean, np.linalg.cholesky(self.reference_cov)
-                )
-        return self._w2
+        """W2^2 to the generation-0 Gaussian, shape (R, G+1) (computed on first access, then cached)."""
+        if self.log_var is not None:
+            # exact near sigma0 and no underflow far below it (lv = -inf gives sigma0^2)
+            return _w2_squared_logvar_core(self.mean, self.log_var, float(self.reference_mean),
+                                           float(np.log(self.reference_cov)))
+        return w2_squared_gaussian_factors(
+            self.mean, self.cholesky, self.reference_mean, np.linalg.cholesky(self.reference_cov)
+        )
 
     def w2_squared_to_data(self, x, generations=None) -> np.ndarray:
         """W2^2 between each model N(mu_t, Sigma_t) and the empirical distribution of ``x``.
@@ -209,6 +197,15 @@ class GaussianChainResult:
             return self.chol_factor * np.exp(self.log_scale)[..., None, :]
 
 
+#: Workflows whose datasets' sufficient statistics can be drawn exactly (method='exact').
+EXACT_WORKFLOWS = ("replace", "fresh", "accumulate", "augment")
+#: Every workflow GaussianChain honours (method='sample' runs all of them).
+ACCEPTED_WORKFLOWS = WORKFLOWS
+#: Largest pool (accumulate-subsample, sample path) held per block of replicates, in bytes.
+POOL_LIMIT_BYTES = 2 * 1024**3
+
+
+@dataclass(frozen=True, init=False, eq=False)
 class GaussianChain:
     """Recursive Gaussian fitting, 1-D or d-D (Theorem 3.1 of Shumailov et al. 2024).
 
@@ -222,28 +219,58 @@ class GaussianChain:
         definite). May be None with ``initial`` data (then the data's
         covariance with the chosen estimator).
     sample_size : int, Schedule or int array
-        ``M_t``, the size of dataset ``t`` (``ct.schedules.*`` for schedules).
+        ``M_t``, the number of new points of dataset ``t`` (``ct.schedules.*``).
     estimator : {'unbiased', 'mle'}
         Covariance estimator: divide the scatter by ``n - 1`` or by ``n``.
     method : {'auto', 'exact', 'sample'}
         'exact' draws sufficient statistics, 'sample' draws points; 'auto'
-        takes 'exact' wherever it is valid (Gaussian ``D_0``).
-    mixing : Mixing
-        ``Mixing.replace()``, ``Mixing.fresh(real=gamma)`` or
-        ``Mixing.accumulate(real=gamma)``; ``previous > 0`` is not supported.
+        takes 'exact' wherever it is exact (Gaussian ``D_0`` and a workflow in
+        :data:`EXACT_WORKFLOWS`), 'sample' otherwise.
+    mixing : Mixing, spec string or None
+        Every workflow of :data:`collapse_theory.process.WORKFLOWS`:
+
+        * replace, fresh (``real = g``): each of the ``M_t`` points comes from
+          ``D_0`` with probability ``g``, otherwise from the current model;
+        * mixture (``previous = beta > 0``): a point comes from the
+          distribution the previous dataset was drawn from with probability
+          ``beta`` (``q_t = alpha N(theta_t) + beta q_{t-1} + gamma p0``,
+          ``q_0 = p0``: a geometric mixture of all earlier models). Sample
+          path only: a dataset then mixes up to ``t + 1`` Gaussians, whose
+          split is not a fixed number of sufficient statistics;
+        * accumulate: the model is fitted to the pool of every point so far;
+        * accumulate-subsample: the pool grows by ``M_t`` points a generation
+          and each model is fitted to a uniform subset of ``M_t`` points drawn
+          without replacement from it (Kazdan et al. 2024). Sample path only
+          (successive subsets overlap, so the pool's points are kept); the
+          pool is held in absolute coordinates;
+        * augment (``synthetic_ratio = lam``): every model is fitted to the
+          fixed ``D_0`` (``M_1`` points, or the ``initial`` data) plus
+          ``round(lam |D_0|)`` fresh draws from the current model (Bertrand et
+          al. 2024); generation 1 is fitted to ``D_0`` alone. Needs a constant
+          ``sample_size``.
     initial : array_like, shape (N,) or (N, d), or callable, optional
         Non-Gaussian ``D_0``. An array is the generation-0 dataset itself
         (generation 1 is fitted to it, so ``M_1 = N``; fresh real points are
-        resampled from it). A callable ``initial(rng, n)`` returns ``n`` points
-        drawn from ``D_0`` (shape (n,) or (n, d)). Requires ``method='sample'``
-        (or 'auto').
+        resampled from it). A callable ``initial(rng, n)`` returns ``n`` finite
+        points drawn from ``D_0`` (shape (n,) or (n, d)). Requires
+        ``method='sample'`` (or 'auto').
+
+    Attributes
+    ----------
+    sample_size : Schedule
+    dim : int
+    method : {'exact', 'sample'}
+        The method that runs ('auto' resolved).
 
     Raises
     ------
     ValueError
         ``M_t <= d`` (singular scatter), ``M_t < 2`` with the unbiased
-        estimator, a covariance that is not positive definite, NaN, or
-        ``method='exact'`` with ``initial`` data.
+        estimator, a covariance that is not positive definite, NaN,
+        ``method='exact'`` with ``initial`` data or with a workflow outside
+        :data:`EXACT_WORKFLOWS`, augmentation with a non-constant schedule.
+    TypeError
+        ``mixing`` of another type; booleans or strings as numbers.
 
     Examples
     --------
@@ -251,34 +278,38 @@ class GaussianChain:
     >>> run = ct.GaussianChain(0.0, 1.0, sample_size=10).simulate(50, 200, rng=0)
     >>> run.log_var.shape, run.method
     ((200, 51), 'exact')
+    >>> ct.GaussianChain(0.0, 1.0, 10, mixing="accumulate-subsample").method
+    'sample'
     """
 
+    mean0: object
+    cov0: object
+    sample_size: Schedule
+    estimator: str
+    method: str
+    mixing: Mixing
+    dim: int
+    initial: object
+
     def __init__(self, mean, cov, sample_size, estimator="unbiased", method="auto", mixing=None, initial=None):
-        self.estimator = check_choice("estimator", estimator, ("unbiased", "mle"))
+        estimator = check_choice("estimator", estimator, ("unbiased", "mle"))
         method = check_choice("method", method, ("auto", "exact", "sample"))
-        mixing = Mixing.replace() if mixing is None else mixing
-        if not isinstance(mixing, Mixing):
-            raise TypeError(f"mixing must be a ct.Mixing, got {type(mixing).__name__}")
-        if mixing.previous > 0:
-            raise ValueError(
-                f"mixing.previous = {mixing.previous}: reusing the previous generation's distribution is not "
-                "supported by GaussianChain; use Mixing.replace(), .fresh(real=g) or .accumulate(real=g)"
-            )
-        self.mixing = mixing
-        self.schedule = as_schedule(sample_size)
-        self._initial_data = None
-        self._initial_fn = None
+        mixing = check_mixing(mixing, ACCEPTED_WORKFLOWS, where="GaussianChain")
+        schedule = as_schedule(sample_size, "sample_size")
+        initial_data = initial_fn = None
         if initial is not None:
             if callable(initial):
-                self._initial_fn = initial
+                initial_fn = initial
             else:
-                data = check_array("initial", initial, ndim=(1, 2), min_size=2)
-                self._initial_data = data
+                initial_data = check_array("initial", initial, ndim=(1, 2), min_size=2)
+                initial_data.setflags(write=False)
+        for name, v in (("mean", mean), ("cov", cov)):
+            _no_bool_or_str(name, v)
         if mean is None or cov is None:
-            if self._initial_data is None:
+            if initial_data is None:
                 raise ValueError("mean and cov may be None only when initial is an array of data")
-            data = self._initial_data
-            ddof = 1 if self.estimator == "unbiased" else 0
+            data = initial_data
+            ddof = 1 if estimator == "unbiased" else 0
             mean = data.mean(axis=0) if mean is None else mean
             if cov is None:
                 cov = float(np.var(data, ddof=ddof)) if data.ndim == 1 else np.cov(data, rowvar=False, ddof=ddof)
@@ -286,38 +317,65 @@ class GaussianChain:
         if cov.ndim == 0:
             if cov <= 0:
                 raise ValueError(f"cov must be > 0, got {float(cov)}")
-            self.dim = 1
-            self.mean0 = float(check_array("mean", mean, ndim=0))
-            self.cov0 = float(cov)
+            dim = 1
+            mean0 = float(check_array("mean", mean, ndim=0))
+            cov0 = float(cov)
         else:
             d = cov.shape[0]
+            if d == 0:
+                raise ValueError("cov must be a scalar or a (d, d) matrix with d >= 1, got shape (0, 0)")
             try:
                 np.linalg.cholesky(cov)
             except np.linalg.LinAlgError:
                 raise ValueError("cov must be positive definite (its Cholesky factorisation failed)") from None
-            self.dim = d
+            dim = d
             m = check_array("mean", mean, ndim=1)
             if m.shape != (d,):
                 raise ValueError(f"mean must have shape ({d},) to match cov, got {m.shape}")
-            self.mean0 = m
-            self.cov0 = cov
-        if self._initial_data is not None:
-            ok = (self._initial_data.ndim == 1 and self.dim == 1) or (
-                self._initial_data.ndim == 2 and self._initial_data.shape[1] == self.dim
-            )
+            mean0 = m
+            cov0 = cov
+            mean0.setflags(write=False)
+            cov0.setflags(write=False)
+        if initial_data is not None:
+            ok = (initial_data.ndim == 1 and dim == 1) or (initial_data.ndim == 2 and initial_data.shape[1] == dim)
             if not ok:
-                raise ValueError(f"initial must have shape (N,) for a 1-D chain or (N, {self.dim}) for d = {self.dim}; got {self._initial_data.shape}")
+                raise ValueError(f"initial must have shape (N,) for a 1-D chain or (N, {dim}) for d = {dim}; got {initial_data.shape}")
         gaussian_d0 = initial is None
+        exact_ok = mixing.workflow in EXACT_WORKFLOWS
         if method == "exact" and not gaussian_d0:
             raise ValueError(
                 "method='exact' draws sufficient statistics of Gaussian samples, which requires a Gaussian D_0; "
                 "with initial data (a non-Gaussian D_0) use method='sample' or 'auto'"
             )
-        self.method_requested = method
-        self.method = "exact" if (method == "auto" and gaussian_d0) else ("sample" if method == "auto" else method)
+        if method == "exact" and not exact_ok:
+            raise ValueError(
+                f"method='exact' is not available for the {mixing.workflow!r} workflow (its datasets have no fixed set "
+                f"of sufficient statistics); exact workflows: {', '.join(EXACT_WORKFLOWS)}; use method='sample' or 'auto'"
+            )
+        if mixing.workflow == "augment" and schedule.kind != "constant":
+            raise ValueError("sample_size: the augment workflow needs a constant sample size (|D_0| = M), got a "
+                             f"{schedule.kind} schedule")
+        resolved = "exact" if (method == "exact" or (method == "auto" and gaussian_d0 and exact_ok)) else "sample"
+        for k, v in (("mean0", mean0), ("cov0", cov0), ("sample_size", schedule), ("estimator", estimator),
+                     ("method", resolved), ("mixing", mixing), ("dim", dim), ("initial", initial),
+                     ("method_requested", method), ("_initial_data", initial_data), ("_initial_fn", initial_fn)):
+            object.__setattr__(self, k, v)
+
+    def __repr__(self):
+        return (f"GaussianChain(dim={self.dim}, sample_size={self.sample_size.to_dict()}, estimator={self.estimator!r}, "
+                f"method={self.method!r}, mixing={self.mixing.to_spec()!r})")
+
+    # ------------------------------------------------------------------ helpers
+    def _synthetic_count(self, n0):
+        lam = self.mixing.synthetic_ratio
+        m = int(round(lam * n0))
+        if m < 1:
+            raise ValueError(f"mixing.synthetic_ratio = {lam} gives round({lam} * {n0}) = 0 synthetic draws per "
+                             "generation; use a ratio of at least 0.5 / |D_0|")
+        return m
 
     def _sizes(self, generations):
-        sizes = self.schedule.sizes(generations).copy()
+        sizes = self.sample_size.sizes(generations).copy()
         if self._initial_data is not None and generations > 0:
             sizes[0] = self._initial_data.shape[0]
         minimum = max(2 if self.estimator == "unbiased" else 1, self.dim + 1 if self.dim > 1 else 1)
@@ -334,7 +392,7 @@ class GaussianChain:
         return {
             "mean": self.mean0,
             "cov": self.cov0,
-            "sample_size": self.schedule.to_dict(),
+            "sample_size": self.sample_size.to_dict(),
             "estimator": self.estimator,
             "method": self.method,
             "mixing": self.mixing.to_dict(),
@@ -342,7 +400,7 @@ class GaussianChain:
                 "array" if self._initial_data is not None else "callable"),
         }
 
-    def simulate(self, generations, replicates, *, rng=None, show_progress=None) -> GaussianChainResult:
+    def simulate(self, generations, replicates, *, rng=None, show_progress=False) -> GaussianChainResult:
         """Run ``replicates`` independent chains for ``generations`` generations.
 
         Parameters
@@ -353,20 +411,34 @@ class GaussianChain:
             ``R >= 1``.
         rng : None, int, SeedSequence or Generator
             Randomness (SPEC 7).
-        show_progress : bool, optional
-            Progress bar (default: on unless ``COLLAPSE_THEORY_PROGRESS=0``).
+        show_progress : bool
+            Progress bar (default off).
 
         Returns
         -------
         GaussianChainResult
+
+        Raises
+        ------
+        ValueError
+            Invalid sizes; an ``initial`` callable returning non-finite points
+            or a wrong shape; a subsample pool above :data:`POOL_LIMIT_BYTES`.
         """
         G = check_int("generations", generations, min=0)
         R = check_int("replicates", replicates, min=1)
+        if not isinstance(show_progress, (bool, np.bool_)):
+            raise TypeError(f"show_progress must be a bool, got {show_progress!r}")
         sizes = self._sizes(G)
-        ss = seed_sequence(rng)
-        nblocks = -(-R // BLOCK)
-        gens = [np.random.default_rng(s) for s in ss.spawn(nblocks)]
         d = self.dim
+        nblocks = -(-R // BLOCK)
+        if self.mixing.workflow == "accumulate-subsample":
+            need = min(R, BLOCK) * int(sizes.sum()) * (d + 1) * 8
+            if need > POOL_LIMIT_BYTES:
+                raise ValueError(f"generations: the accumulate-subsample pool of {int(sizes.sum())} points per replicate "
+                                 f"needs about {need / 2**30:.1f} GiB per block of {min(R, BLOCK)} replicates "
+                                 f"(limit {POOL_LIMIT_BYTES / 2**30:.0f} GiB); use fewer generations or a smaller sample_size")
+        ss = seed_sequence(rng)
+        gens = [np.random.default_rng(s) for s in ss.spawn(nblocks)]
         ddof_denom = 1 if self.estimator == "unbiased" else 0
         if d == 1:
             mu = np.empty((R, G + 1))
@@ -384,8 +456,12 @@ class GaussianChain:
             lc[:, 0] = l0 / dg[None, :]
             ls[:, 0] = np.log(dg)
             state = (mu, lc, ls)
-        run = self._run_exact if self.method == "exact" else self._run_sample
-        bar = progress(total=nblocks * max(G, 1), desc=f"gaussian chain ({self.method})", show=show_progress)
+        wf = self.mixing.workflow
+        if self.method == "exact":
+            run = self._run_augment_exact if wf == "augment" else self._run_exact
+        else:
+            run = {"augment": self._run_augment_sample, "accumulate-subsample": self._run_subsample}.get(wf, self._run_sample)
+        bar = progress(total=nblocks * max(G, 1), desc=f"gaussian chain ({self.method})", show=bool(show_progress))
         for b in range(nblocks):
             rows = slice(b * BLOCK, min(R, (b + 1) * BLOCK))
             run(gens[b], [s[rows] for s in state], sizes, ddof_denom, bar)
@@ -487,17 +563,72 @@ class GaussianChain:
             want = (B * n,) if self.dim == 1 else (B * n, self.dim)
             if x.shape != want:
                 raise ValueError(f"initial(rng, n) must return an array of shape {want}, got {x.shape}")
+            if not np.all(np.isfinite(x)):
+                raise ValueError("initial(rng, n) returned NaN or inf; D_0's points must be finite")
             return x.reshape((B, n) if self.dim == 1 else (B, n, self.dim))
         z = gen.standard_normal((B, n) if self.dim == 1 else (B, n, self.dim))
         if self.dim == 1:
             return self.mean0 + np.sqrt(self.cov0) * z
         return self.mean0 + z @ np.linalg.cholesky(self.cov0).T
 
+    def _sources(self, gen, B, n, t):
+        """Per point: the generation whose model it is drawn from, or -1 for D_0 (real).
+
+        Replace / fresh / accumulate: t or -1 (probability ``real``). Mixture: a
+        point goes back ``L`` generations with probability ``beta^L`` and is then
+        drawn from that model (``alpha``) or from D_0 (``gamma``); ``q_0 = p0``.
+        Returns None when every point comes from model t.
+        """
+        m = self.mixing
+        if m.previous > 0:
+            lag = gen.geometric(1.0 - m.previous, size=(B, n)) - 1 if m.previous < 1 else np.full((B, n), t + 1)
+            keep = gen.random((B, n)) * (m.synthetic + m.real) < m.synthetic
+            src = t - lag
+            return np.where((src >= 1) & keep, src, -1)
+        if m.real > 0 and t > 0:
+            return np.where(gen.random((B, n)) < m.real, -1, t)
+        return None
+
+    def _points_1d(self, gen, mu, lv, src, t, n):
+        """Points of dataset t+1 in units of sigma_t around mu_t, shape (B, n)."""
+        B = mu.shape[0]
+        z = gen.standard_normal((B, n))
+        if src is None:
+            return z
+        rows = np.arange(B)[:, None]
+        s = np.where(src >= 0, src, t)
+        half = 0.5 * (lv[rows, s] - lv[:, t, None])
+        with np.errstate(over="ignore"):
+            y = (mu[rows, s] - mu[:, t, None]) * np.exp(-0.5 * lv[:, t, None]) + np.exp(half) * z
+        real = src < 0
+        if real.any():
+            xr = self._real_points(gen, (B, n), t)
+            y = np.where(real, (xr - mu[:, t, None]) * np.exp(-0.5 * lv[:, t, None]), y)
+        return y
+
+    def _points_nd(self, gen, mu, lc, ls, src, t, n, lmod, cmod):
+        """Points of dataset t+1 in units of exp(c_t) around mu_t, shape (B, n, d)."""
+        B, _, d = mu.shape
+        z = gen.standard_normal((B, n, d))
+        _k.to_scaled(np.ascontiguousarray(lc[:, t]), np.ascontiguousarray(ls[:, t]), lmod, cmod)
+        if src is None or np.all(src == t):
+            return np.einsum("rij,rpj->rpi", lmod, z)
+        rows = np.arange(B)[:, None]
+        s = np.where(src >= 0, src, t)
+        # model s's factor in units of exp(c_t): C_s diag(exp(s_s - c_t))
+        with np.errstate(over="ignore", under="ignore"):
+            fac = lc[rows, s] * np.exp(ls[rows, s] - cmod[:, None, None])[..., None, :]
+            y = (mu[rows, s] - mu[:, t, None, :]) * np.exp(-cmod)[:, None, None] + np.einsum("rpij,rpj->rpi", fac, z)
+        real = src < 0
+        if real.any():
+            xr = self._real_points(gen, (B, n), t)
+            y = np.where(real[..., None], (xr - mu[:, t, None, :]) * np.exp(-cmod)[:, None, None], y)
+        return y
+
     def _run_sample(self, gen, state, sizes, ddof_denom, bar):
         G = sizes.size
         d = self.dim
         B = state[0].shape[0]
-        g = self.mixing.real
         pooled = self.mixing.pooled
         non_gaussian = self._initial_data is not None or self._initial_fn is not None
         if d == 1:
@@ -517,34 +648,24 @@ class GaussianChain:
             cmod = np.empty(B)
         for t in range(G):
             n = int(sizes[t])
-            # generation 1 is fitted to D_0 itself; later real points with probability gamma
-            if t == 0 and non_gaussian:
-                mask = np.ones((B, n), dtype=bool)
-            elif g > 0 and t > 0:
-                mask = gen.random((B, n)) < g
+            if t == 0 and non_gaussian:  # generation 1 is fitted to D_0 itself
+                src = np.full((B, n), -1)
             else:
-                mask = None
-            z = gen.standard_normal((B, n) if d == 1 else (B, n, d))
+                src = self._sources(gen, B, n, t)
             if d == 1:
-                y = z  # points in units of sigma_t around mu_t
-                if mask is not None and mask.any():
-                    xr = self._real_points(gen, (B, n), t)
-                    yr = (xr - mu[:, t, None]) * np.exp(-0.5 * lv[:, t, None])
-                    y = np.where(mask, yr, z)
+                y = self._points_1d(gen, mu, lv, src, t, n)
                 ybar = y.mean(axis=1)
                 sc = ((y - ybar[:, None]) ** 2).sum(axis=1)
                 with np.errstate(divide="ignore"):
                     lb1 = lv[:, t] + np.log(sc)
                 mb = mu[:, t] + np.exp(0.5 * lv[:, t]) * ybar
                 _k.pool_update_1d(pool, np.full(B, float(n)), mb, lb1, pooled, ddof_denom, mu[:, t + 1], lv[:, t + 1])
+            elif src is None and not pooled:
+                # every point from the model: refit in the model's own basis (no underflow, issue 17.1)
+                z = gen.standard_normal((B, n, d))
+                _k.refit_model_points_nd(mu, lc, ls, z, 0.5 * np.log(n - ddof_denom), t)
             else:
-                # points in units of exp(c) around mu_t, c = the largest log-scale of the model
-                _k.to_scaled(np.ascontiguousarray(lc[:, t]), np.ascontiguousarray(ls[:, t]), lmod, cmod)
-                y = np.einsum("rij,rpj->rpi", lmod, z)
-                if mask is not None and mask.any():
-                    xr = self._real_points(gen, (B, n), t)
-                    yr = (xr - mu[:, t, None, :]) * np.exp(-cmod)[:, None, None]
-                    y = np.where(mask[..., None], yr, y)
+                y = self._points_nd(gen, mu, lc, ls, src, t, n, lmod, cmod)
                 _k.scatter_factor(np.ascontiguousarray(y), cmod, mean_y, lb, sb)
                 mb = mu[:, t] + np.exp(cmod)[:, None] * mean_y
                 mu_next = np.empty((B, d))
@@ -553,6 +674,186 @@ class GaussianChain:
                 _k.pool_update_nd(pool_n, pool_m, pool_s, pool_l, np.full(B, float(n)), mb, sb, lb, pooled,
                                   ddof_denom, mu_next, lc_next, ls_next)
                 mu[:, t + 1] = mu_next
+                lc[:, t + 1] = lc_next
+                ls[:, t + 1] = ls_next
+            bar.update(1)
+
+    # ---------------------------------------------------------------- augment
+    def _d0_points(self, gen, B, n0):
+        """D_0 per replicate, shape (B, n0[, d]) (the same array for every replicate with initial data)."""
+        if self._initial_data is not None:
+            return np.broadcast_to(self._initial_data, (B,) + self._initial_data.shape)
+        return self._real_points(gen, (B, n0), 1)
+
+    def _run_augment_exact(self, gen, state, sizes, ddof_denom, bar):
+        G = sizes.size
+        if G == 0:
+            return
+        d = self.dim
+        B = state[0].shape[0]
+        n0 = int(sizes[0])
+        m = self._synthetic_count(n0)
+        if d == 1:
+            mu, lv = state
+            fixed = np.empty((B, 3))
+            fixed[:, 0] = n0
+            fixed[:, 1] = self.mean0 + np.sqrt(self.cov0) * gen.standard_normal(B) / np.sqrt(n0)
+            with np.errstate(divide="ignore"):
+                fixed[:, 2] = np.log(self.cov0) + np.log(_chisq(gen, np.full(B, n0 - 1)))
+        else:
+            mu, lc, ls = state
+            l0 = np.linalg.cholesky(self.cov0)
+            s0 = float(np.log(np.abs(l0).max()))
+            l0n = l0 / np.exp(s0)
+            jj = np.arange(d)
+            noff = d * (d - 1) // 2
+            fix_n = np.full(B, float(n0))
+            fix_m = self.mean0 + gen.standard_normal((B, d)) @ l0.T / np.sqrt(n0)
+            chi0 = _chisq(gen, np.broadcast_to(n0 - 1 - jj, (B, d)))
+            off0 = gen.standard_normal((B, noff))
+            fix_l = np.empty((B, d, d))
+            fix_s = np.empty(B)
+            for r in range(B):  # D_0's scatter factor L0 A (Bartlett), normalised
+                a = np.zeros((d, d))
+                a[jj, jj] = np.sqrt(chi0[r])
+                a[np.tril_indices(d, -1)] = off0[r]
+                f = l0n @ a
+                mx = np.abs(f).max()
+                fix_l[r] = f / mx
+                fix_s[r] = s0 + np.log(mx)
+        per_gen = 2 if d == 1 else (d * (d + 1) // 2 + d)
+        gc = max(1, min(G, _CHUNK_DOUBLES // (B * per_gen)))
+        for t0 in range(0, G, gc):
+            n = min(G, t0 + gc) - t0
+            if d == 1:
+                zs = gen.standard_normal((B, n))
+                cs = _chisq(gen, np.full((B, n), m - 1))
+                _k.augment_1d(mu, lv, fixed, zs, cs, m, ddof_denom, t0)
+            else:
+                zs = gen.standard_normal((B, n, d))
+                chis = _chisq(gen, np.broadcast_to(m - 1 - jj, (B, n, d)))
+                offs = gen.standard_normal((B, n, noff))
+                _k.augment_nd(mu, lc, ls, fix_n, fix_m, fix_s, fix_l, zs, chis, offs, m, ddof_denom, t0)
+            bar.update(n)
+
+    def _run_augment_sample(self, gen, state, sizes, ddof_denom, bar):
+        G = sizes.size
+        if G == 0:
+            return
+        d = self.dim
+        B = state[0].shape[0]
+        n0 = int(sizes[0])
+        m = self._synthetic_count(n0)
+        x0 = self._d0_points(gen, B, n0)
+        if d == 1:
+            mu, lv = state
+            xbar = x0.mean(axis=1)
+            fixed = np.empty((B, 3))
+            fixed[:, 0] = n0
+            fixed[:, 1] = xbar
+            with np.errstate(divide="ignore"):
+                fixed[:, 2] = np.log(((x0 - xbar[:, None]) ** 2).sum(axis=1))
+            mu[:, 1] = xbar
+            lv[:, 1] = fixed[:, 2] - np.log(n0 - ddof_denom)
+            bar.update(1)
+            for t in range(1, G):
+                y = gen.standard_normal((B, m))
+                ybar = y.mean(axis=1)
+                with np.errstate(divide="ignore"):
+                    lb1 = lv[:, t] + np.log(((y - ybar[:, None]) ** 2).sum(axis=1))
+                mb = mu[:, t] + np.exp(0.5 * lv[:, t]) * ybar
+                pool = fixed.copy()  # pooled with D_0, which stays fixed
+                _k.pool_update_1d(pool, np.full(B, float(m)), mb, lb1, True, ddof_denom, mu[:, t + 1], lv[:, t + 1])
+                bar.update(1)
+            return
+        mu, lc, ls = state
+        fix_n = np.full(B, float(n0))
+        fix_m = np.empty((B, d))
+        fix_l = np.empty((B, d, d))
+        fix_s = np.empty(B)
+        _k.scatter_factor(np.ascontiguousarray(x0), np.zeros(B), fix_m, fix_l, fix_s)
+        lc1 = np.empty((B, d, d))
+        ls1 = np.empty((B, d))
+        _k.from_scaled_batch(fix_s, fix_l, 0.5 * np.log(n0 - ddof_denom), lc1, ls1)
+        lc[:, 1] = lc1
+        ls[:, 1] = ls1
+        mu[:, 1] = fix_m
+        bar.update(1)
+        lmod = np.empty((B, d, d))
+        cmod = np.empty(B)
+        mean_y = np.empty((B, d))
+        lb = np.empty((B, d, d))
+        sb = np.empty(B)
+        for t in range(1, G):
+            y = self._points_nd(gen, mu, lc, ls, None, t, m, lmod, cmod)
+            _k.scatter_factor(np.ascontiguousarray(y), cmod, mean_y, lb, sb)
+            mb = mu[:, t] + np.exp(cmod)[:, None] * mean_y
+            mu_next = np.empty((B, d))
+            lc_next = np.empty((B, d, d))
+            ls_next = np.empty((B, d))
+            _k.pool_update_nd(fix_n.copy(), fix_m.copy(), fix_s.copy(), fix_l.copy(), np.full(B, float(m)), mb, sb, lb,
+                              True, ddof_denom, mu_next, lc_next, ls_next)
+            mu[:, t + 1] = mu_next
+            lc[:, t + 1] = lc_next
+            ls[:, t + 1] = ls_next
+            bar.update(1)
+
+    # ------------------------------------------------------ accumulate-subsample
+    def _run_subsample(self, gen, state, sizes, ddof_denom, bar):
+        G = sizes.size
+        if G == 0:
+            return
+        d = self.dim
+        B = state[0].shape[0]
+        total = int(sizes.sum())
+        shape = (B, total) if d == 1 else (B, total, d)
+        pool = np.empty(shape)
+        marker = np.full((B, total), -1, dtype=np.int64)
+        n0 = int(sizes[0])
+        pool[:, :n0] = self._d0_points(gen, B, n0)  # generation 1 is fitted to D_0 (the whole pool)
+        N = n0
+        idx = np.empty((B, n0), dtype=np.int64)
+        idx[:] = np.arange(n0)
+        rows = np.arange(B)[:, None]
+        g = self.mixing.real
+        for t in range(G):
+            m = int(sizes[t])
+            if t > 0:
+                # m new points (a share `real` from D_0) join the pool; fit to m of the pool
+                if d == 1:
+                    new = self._points_1d(gen, state[0], state[1], self._sources(gen, B, m, t), t, m)
+                    new = state[0][:, t, None] + np.exp(0.5 * state[1][:, t, None]) * new
+                else:
+                    mu, lc, ls = state
+                    with np.errstate(under="ignore"):
+                        lf = lc[:, t] * np.exp(ls[:, t])[:, None, :]
+                    new = mu[:, t, None, :] + np.einsum("rij,rpj->rpi", lf, gen.standard_normal((B, m, d)))
+                    if g > 0:
+                        real = gen.random((B, m)) < g
+                        if real.any():
+                            new = np.where(real[..., None], self._real_points(gen, (B, m), t), new)
+                pool[:, N:N + m] = new
+                N += m
+                u = gen.random((B, m))
+                idx = np.empty((B, m), dtype=np.int64)
+                _k.floyd_subset(u, N, marker, t, idx)
+            x = pool[rows, idx]
+            xbar = x.mean(axis=1)
+            if d == 1:
+                mu, lv = state
+                mu[:, t + 1] = xbar
+                with np.errstate(divide="ignore"):
+                    lv[:, t + 1] = np.log(((x - xbar[:, None]) ** 2).sum(axis=1)) - np.log(m - ddof_denom)
+            else:
+                mu, lc, ls = state
+                mean_y = np.empty((B, d))
+                lb = np.empty((B, d, d))
+                sb = np.empty(B)
+                _k.scatter_factor(np.ascontiguousarray(x), np.zeros(B), mean_y, lb, sb)
+                mu[:, t + 1] = mean_y
+                lc_next = np.empty((B, d, d))
+                ls_next = np.empty((B, d))
+                _k.from_scaled_batch(sb, lb, 0.5 * np.log(m - ddof_denom), lc_next, ls_next)
                 lc[:, t + 1] = lc_next
                 ls[:, t + 1] = ls_next
             bar.update(1)
@@ -580,6 +881,21 @@ class GaussianChain:
         with np.errstate(under="ignore"):
             res.trace = np.einsum("rtij,rtj->rt", lc * lc, np.exp(2.0 * ls))
         return res
+
+
+def _no_bool_or_str(name, value):
+    """Booleans and strings are not numbers (issue 17.6)."""
+    if value is None:
+        return
+    arr = np.asarray(value) if not isinstance(value, str) else None
+    if isinstance(value, (bool, np.bool_, str, bytes)) or arr is None or arr.dtype == bool or arr.dtype.kind in "USO":
+        if arr is not None and arr.dtype.kind == "O":
+            try:
+                arr = np.asarray(value, dtype=np.float64)
+                return
+            except (TypeError, ValueError):
+                pass
+        raise TypeError(f"{name} must be a real number or an array of real numbers, got {value!r}")
 
 
 def _chisq(gen, df):

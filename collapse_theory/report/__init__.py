@@ -34,6 +34,7 @@ __all__ = ["SECTIONS", "Section", "reproduce", "ReproduceResult", "summary_table
 #: key -> "module:function" of the section builder, in page order.
 SECTIONS: dict[str, str] = {
     "discrete": "collapse_theory.report.sections.discrete:build",
+    "sampling": "collapse_theory.report.sections.sampling:build",
     "gaussian": "collapse_theory.report.sections.gaussian:build",
     "wasserstein": "collapse_theory.report.sections.wasserstein:build",
     "gmm": "collapse_theory.report.sections.gmm:build",

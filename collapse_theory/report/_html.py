@@ -56,16 +56,9 @@ def adjusted_pvalues(df: pd.DataFrame) -> np.ndarray:
     ``p_value`` column; NaN for rows without a p-value (all NaN when the
     table has neither column).
     """
-    from .._stats import bonferroni
+    from .._stats import adjusted_column
 
-    if "p_adjusted" in df.columns:
-        return pd.to_numeric(df["p_adjusted"], errors="coerce").to_numpy(dtype=float)
-    adj = np.full(len(df), np.nan)
-    if "p_value" in df.columns:
-        raw = pd.to_numeric(df["p_value"], errors="coerce").to_numpy(dtype=float)
-        has = ~np.isnan(raw)
-        adj[has] = bonferroni(raw[has])
-    return adj
+    return adjusted_column(df, "bonferroni")
 
 
 def _status_class(status: str) -> str:

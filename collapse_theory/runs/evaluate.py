@@ -33,7 +33,7 @@ Metrics (names are the ``metrics=`` choices and the table's ``metric`` column):
     sample and the truth's sample).
 ``l2_squared_to_initial``
     :math:`\\int (f_t - f_0)^2\\,dx`, closed form between mixtures
-    (:func:`collapse_theory.runs.gmm.l2_squared_gmm`), the quantity plotted by
+    (:func:`collapse_theory.mixture.l2_squared_gmm`), the quantity plotted by
     the paper's GMM notebook.
 ``log_density_under_initial``
     Quantiles (levels ``quantiles``) of :math:`\\log f_0(x)` over the
@@ -68,7 +68,7 @@ import numpy as np
 
 from .._rng import seed_sequence
 from .._validate import check_array, check_int, check_names
-from .gmm import GMMDensity, gmm_sample, l2_squared_gmm
+from ..mixture import GMMDensity, gmm_sample, l2_squared_gmm
 
 __all__ = ["evaluate", "Evaluator", "log_density_histograms", "LogDensityHistograms", "METRICS", "DEFAULT_QUANTILES", "DEFAULT_TAIL_LEVELS"]
 

@@ -4,11 +4,21 @@ Generation ``t`` fits scikit-learn's :class:`~sklearn.mixture.GaussianMixture`
 to a dataset ``D_t`` of ``M_t`` points and draws ``M_{t+1}`` points from the
 fit; the next dataset mixes those with fresh original data and kept previous
 data as :class:`collapse_theory.Mixing` says (Shumailov et al., Nature 2024,
-supplementary "Gaussian mixture" experiment; the authors' settings: two
-components, full covariance, ``tol=1e-5``, up to 2000 EM iterations, M = 1000,
-about 2000 generations). The run is a :class:`~collapse_theory.runs.GenerationalRun`
-of family ``"gmm"`` written generation by generation, measured as it goes by
-:class:`~collapse_theory.runs.evaluate.Evaluator`.
+supplementary "Gaussian mixture" experiment).
+
+The authors' notebook, followed by default: ``D_0`` is
+``make_blobs(1000, centers=[[0, 0]])``, i.e. 1000 draws of a single
+:math:`N(0, I_2)` blob (``truth="paper-blob"``), fitted with two components,
+full covariances, ``tol=1e-5``, up to 2000 EM iterations, k-means
+initialisation with a fresh seed per fit, no warm start, scikit-learn's
+default ``reg_covar=1e-6``, about 2000 generations. Their reported standard
+deviation of component ``k`` is :math:`\\sqrt{\\operatorname{tr} C_k / 2}`
+(:func:`collapse_theory.mixture.component_std`); the square root of the
+smallest eigenvalue (the narrowest direction) is kept beside it under its
+own name. Their L2 curve is measured against a *separate* EM fit of ``D_0``
+(``l2_reference="separate-fit"``); by default the L2 reference is our own
+generation-0 fit (the same data, one fit fewer). The two-blob setting used
+before (two Gaussians at (+-3, 0)) stays available as ``truth="two-blobs"``.
 
 Per generation ``t`` (randomness from ``run.generation_seed(t)`` only, split
 into three independent streams, so resuming reproduces an uninterrupted run):
@@ -24,11 +34,11 @@ into three independent streams, so resuming reproduces an uninterrupted run):
 3. stream 2 draws ``M_{t+1}`` points from model ``t``: the record's sample
    (trimmed to ``sample_keep``) and the synthetic part of ``D_{t+1}``.
 
-The mixture helpers (:func:`gmm_log_density`, :func:`gmm_sample`,
-:func:`l2_squared_gmm`) are shared with the evaluator. The closed-form L2
-distance is the one the paper's GMM notebook plotted, via the Gaussian
-product integral :math:`\\int N(x; a, A) N(x; b, B)\\,dx = N(a; b, A + B)`
-(Petersen & Pedersen, *The Matrix Cookbook*, sec. 8.1.8).
+The mixture maths (density, sampling, closed-form L2, component standard
+deviations) lives in :mod:`collapse_theory.mixture`. The module follows the
+adapter contract of :mod:`collapse_theory.runs`: :func:`run` (one run),
+:func:`run_replicates`, :func:`summary_table`, :func:`figures`,
+:func:`write_outputs`.
 """
 
 from __future__ import annotations
@@ -42,26 +52,42 @@ from pathlib import Path
 
 import numpy as np
 
-from .._rng import seed_sequence
-from .._validate import check_array, check_choice, check_covariance, check_float, check_int, check_probability_vector
-from ..process import Mixing, as_schedule
+from .._rng import child, seed_sequence
+from .._validate import (
+    check_array,
+    check_choice,
+    check_covariance,
+    check_float,
+    check_int,
+    check_probability_vector,
+)
+from ..mixture import (
+    component_min_eigen_std,
+    component_std,
+    gmm_log_density,
+    gmm_sample,
+    l2_squared_gmm,
+)
+from ..process import Mixing, as_schedule, check_mixing
 from .record import GenerationalRun, GenerationRecord
 
 __all__ = [
     "run",
-    "GMMDensity",
-    "default_truth",
-    "gmm_log_density",
-    "gmm_sample",
-    "l2_squared_gmm",
+    "run_replicates",
+    "summary_table",
+    "figures",
+    "write_outputs",
+    "TRUTHS",
+    "paper_blob_truth",
+    "two_blobs_truth",
     "SNAPSHOTS",
     "RUN_METRICS",
+    "PAPER_STD",
     "density_figure",
     "metric_figure",
+    "std_figure",
     "log_density_figure",
-    "summary_table",
     "timing_table",
-    "write_outputs",
 ]
 
 #: Metrics computed during a run by default (``w2_squared_to_truth`` is left to ``evaluate``).
@@ -75,17 +101,46 @@ RUN_METRICS = (
 )
 #: Generations shown in the paper's supplementary GMM figure.
 SNAPSHOTS = (0, 50, 100, 150, 200, 350, 2000)
+#: The authors' component standard deviation at the start and after about 2000 generations.
+PAPER_STD = (0.89, 0.01)
+#: Workflows the GMM run can honour.
+_WORKFLOWS = ("replace", "fresh", "mixture", "accumulate")
 _COV_TYPES = ("full", "tied", "diag", "spherical")
 _INITS = ("kmeans", "k-means++", "random", "random_from_data")
-_LOG2PI = np.log(2.0 * np.pi)
+_L2_REFERENCES = ("generation-0", "separate-fit")
+#: spawn keys of the run's side streams, outside the range of generation indices
+_EVALUATOR_KEY = 2**62
+_REFERENCE_FIT_KEY = 2**62 + 1
 
 
-# ---------------------------------------------------------------------------- mixture math
-def default_truth() -> dict:
-    """D_0 by default: two well-separated 2-D Gaussians, equal weights.
+# ---------------------------------------------------------------------------- truths
+def paper_blob_truth() -> dict:
+    """The authors' D_0 law: one 2-D standard normal blob, ``make_blobs(n, centers=[[0, 0]])``.
+
+    Returns
+    -------
+    dict
+        ``weights`` (1,), ``means`` (1, 2), ``covariances`` (1, 2, 2) of
+        :math:`N(0, I_2)`.
+
+    Examples
+    --------
+    >>> paper_blob_truth()["covariances"].tolist()
+    [[[1.0, 0.0], [0.0, 1.0]]]
+    """
+    return {"weights": np.ones(1), "means": np.zeros((1, 2)), "covariances": np.eye(2)[None].copy()}
+
+
+def two_blobs_truth() -> dict:
+    """Two well-separated 2-D Gaussians, equal weights (the setting used before the paper's blob).
 
     Means (-3, 0) and (3, 0) (six units apart, about six standard deviations),
     covariances ``[[1, .3], [.3, .6]]`` and ``[[.6, -.2], [-.2, 1]]``.
+
+    Examples
+    --------
+    >>> two_blobs_truth()["means"].tolist()
+    [[-3.0, 0.0], [3.0, 0.0]]
     """
     return {
         "weights": np.array([0.5, 0.5]),
@@ -94,133 +149,20 @@ def default_truth() -> dict:
     }
 
 
-def _chol(C: np.ndarray) -> np.ndarray:
-    try:
-        return np.linalg.cholesky(C)
-    except np.linalg.LinAlgError:
-        # singular (collapsed) covariance: a symmetric square root still samples it
-        vals, vecs = np.linalg.eigh(C)
-        return vecs * np.sqrt(np.clip(vals, 0.0, None))[..., None, :]
-
-
-class GMMDensity:
-    """A Gaussian mixture's log-density with its Cholesky factors computed once.
-
-    Evaluators score every generation under the same generation-0 and truth
-    mixtures; factoring them once keeps that cost to a matrix product.
-    """
-
-    def __init__(self, weights, means, covariances):
-        self.means = np.asarray(means, float)
-        L = np.linalg.cholesky(np.asarray(covariances, float))
-        d = self.means.shape[1]
-        eye = np.broadcast_to(np.eye(d), L.shape)
-        self.linv_t = np.swapaxes(np.linalg.solve(L, eye), -1, -2)  # (L^{-1})^T per component
-        with np.errstate(divide="ignore"):
-            logw = np.log(np.asarray(weights, float))
-        self.const = logw - np.log(np.diagonal(L, axis1=1, axis2=2)).sum(axis=1) - 0.5 * d * _LOG2PI
-
-    def __call__(self, x) -> np.ndarray:
-        x = np.asarray(x, float)
-        comp = np.empty((len(x), len(self.means)))
-        for k in range(len(self.means)):
-            z = (x - self.means[k]) @ self.linv_t[k]
-            comp[:, k] = self.const[k] - 0.5 * np.einsum("ij,ij->i", z, z)
-        mx = comp.max(axis=1)
-        mx = np.where(np.isfinite(mx), mx, 0.0)
-        return mx + np.log(np.exp(comp - mx[:, None]).sum(axis=1))
-
-
-def gmm_log_density(x, weights, means, covariances) -> np.ndarray:
-    """Log-density of a Gaussian mixture.
-
-    .. math:: \\log f(x) = \\log \\sum_k w_k\\, N(x; \\mu_k, \\Sigma_k)
-
-    Parameters
-    ----------
-    x : array_like, shape (n, d)
-    weights : array_like, shape (K,)
-    means : array_like, shape (K, d)
-    covariances : array_like, shape (K, d, d)
-        Positive definite.
-
-    Returns
-    -------
-    ndarray, shape (n,)
-    """
-    return GMMDensity(weights, means, covariances)(x)
-
-
-def gmm_sample(weights, means, covariances, n: int, *, rng) -> np.ndarray:
-    """``n`` i.i.d. draws of a Gaussian mixture, rows in random order.
-
-    Component labels are drawn i.i.d. (not grouped as scikit-learn's
-    ``sample`` does), so any prefix of the rows is itself an i.i.d. sample.
-    A singular covariance is sampled through its symmetric square root.
-
-    Returns
-    -------
-    ndarray, shape (n, d)
-    """
-    from .._rng import default_rng
-
-    rng = default_rng(rng)
-    w = np.asarray(weights, float)
-    means = np.asarray(means, float)
-    L = _chol(np.asarray(covariances, float))
-    cw = np.cumsum(w)
-    labels = np.minimum(np.searchsorted(cw, rng.random(n) * cw[-1], side="right"), len(w) - 1)
-    z = rng.standard_normal((n, means.shape[1]))
-    # every component transforms every z (K small), then each row keeps its own
-    y = np.matmul(z[None], np.swapaxes(L, 1, 2)) + means[:, None, :]
-    return y[labels, np.arange(n)]
-
-
-def _overlaps(m1, C1, m2, C2) -> np.ndarray:
-    """(K1, K2) Gaussian product integrals N(m1_i; m2_j, C1_i + C2_j)."""
-    S = C1[:, None] + C2[None, :]
-    diff = m1[:, None, :] - m2[None, :, :]
-    L = np.linalg.cholesky(S)
-    z = np.linalg.solve(L, diff[..., None])[..., 0]
-    d = m1.shape[1]
-    logdet = 2.0 * np.log(np.diagonal(L, axis1=-2, axis2=-1)).sum(-1)
-    return np.exp(-0.5 * (z**2).sum(-1) - 0.5 * logdet - 0.5 * d * _LOG2PI)
-
-
-def l2_squared_gmm(w1, m1, C1, w2, m2, C2) -> float:
-    """Closed-form squared L2 distance between two Gaussian mixtures.
-
-    .. math:: \\int (f - g)^2 dx = \\sum_{ij} w_i w_j N(\\mu_i; \\mu_j, \\Sigma_i + \\Sigma_j)
-              + \\sum_{ij} v_i v_j N(\\nu_i; \\nu_j, \\Gamma_i + \\Gamma_j)
-              - 2 \\sum_{ij} w_i v_j N(\\mu_i; \\nu_j, \\Sigma_i + \\Gamma_j)
-
-    (Gaussian product integral, Petersen & Pedersen, *The Matrix Cookbook*,
-    8.1.8). The quantity plotted by the paper's GMM notebook.
-
-    Parameters
-    ----------
-    w1 : array_like, shape (K1,)
-    m1 : array_like, shape (K1, d)
-    C1 : array_like, shape (K1, d, d)
-    w2, m2, C2 : the second mixture, shapes (K2,), (K2, d), (K2, d, d)
-
-    Returns
-    -------
-    float
-        Non-negative (clipped at 0 against round-off).
-    """
-    w1, m1, C1, w2, m2, C2 = (np.asarray(a, float) for a in (w1, m1, C1, w2, m2, C2))
-    ff = w1 @ _overlaps(m1, C1, m1, C1) @ w1
-    gg = w2 @ _overlaps(m2, C2, m2, C2) @ w2
-    fg = w1 @ _overlaps(m1, C1, m2, C2) @ w2
-    return float(max(ff + gg - 2.0 * fg, 0.0))
+#: Named truths: ``truth=NAME`` in :func:`run` and ``--truth NAME`` on the command line.
+TRUTHS = {"paper-blob": paper_blob_truth, "two-blobs": two_blobs_truth}
 
 
 # ---------------------------------------------------------------------------- configuration
 def _check_truth(truth, n_components: int):
-    """(truth dict for the record, parametric (w, m, C) or None, sample or None)."""
+    """(name, truth dict for the record, parametric (w, m, C) or None, sample or None)."""
     if truth is None:
-        truth = default_truth()
+        truth = "paper-blob"
+    if isinstance(truth, str):
+        name = check_choice("truth", truth, tuple(TRUTHS))
+        truth = TRUTHS[name]()
+    else:
+        name = None
     if isinstance(truth, dict):
         missing = {"weights", "means", "covariances"} - set(truth)
         if missing:
@@ -236,12 +178,12 @@ def _check_truth(truth, n_components: int):
             check_covariance(f"truth['covariances'][{k}]", C[k])
             if np.linalg.eigvalsh(C[k])[0] <= 0:
                 raise ValueError(f"truth['covariances'][{k}] must be positive definite (the tail metrics need a density)")
-        return {"weights": w, "means": m, "covariances": C}, (w, m, C), None
+        return name or "gmm", {"weights": w, "means": m, "covariances": C}, (w, m, C), None
     x = check_array("truth", truth, ndim=(1, 2))
     x = x.reshape(len(x), -1)
     if len(x) < max(n_components, 2):
         raise ValueError(f"truth: a sample needs at least n_components={n_components} rows (and 2), got {len(x)}")
-    return {"sample": x}, None, x
+    return "sample", {"sample": x}, None, x
 
 
 def _digest(d: dict) -> str:
@@ -250,6 +192,77 @@ def _digest(d: dict) -> str:
         h.update(k.encode())
         h.update(np.ascontiguousarray(d[k], dtype=float).tobytes())
     return h.hexdigest()[:16]
+
+
+def _configure(
+    generations, sample_size, n_components, *, mixing, truth, l2_reference, covariance_type, tol, max_iter,
+    reg_covar, init_params, warm_start, sample_keep, metrics, n_mc,
+) -> dict:
+    """Validate every setting; return the spec one replicate runs from (its ``config`` is stored)."""
+    from .._validate import check_names
+    from .evaluate import METRICS
+
+    G = check_int("generations", generations, min=0)
+    K = check_int("n_components", n_components, min=1)
+    schedule = as_schedule(sample_size)
+    sizes = schedule.sizes(G + 2)
+    if sizes.min() < K:
+        raise ValueError(f"sample_size must be >= n_components={K} (EM needs at least one point per component), got a minimum of {sizes.min()}")
+    covariance_type = check_choice("covariance_type", covariance_type, _COV_TYPES)
+    init_params = check_choice("init_params", init_params, _INITS)
+    l2_reference = check_choice("l2_reference", l2_reference, _L2_REFERENCES)
+    tol = check_float("tol", tol, min=0.0, min_inclusive=False)
+    reg_covar = check_float("reg_covar", reg_covar, min=0.0)
+    max_iter = check_int("max_iter", max_iter, min=1)
+    if not isinstance(warm_start, (bool, np.bool_)):
+        raise TypeError(f"warm_start must be a bool, got {warm_start!r}")
+    mixing = check_mixing(mixing, _WORKFLOWS, where="the GMM run")
+    if sample_keep is not None:
+        sample_keep = check_int("sample_keep", sample_keep, min=0)
+    n_mc = int(sizes.min()) if n_mc is None else check_int("n_mc", n_mc, min=1)
+    truth_name, truth_rec, truth_gmm, truth_sample = _check_truth(truth, K)
+    d = truth_gmm[1].shape[1] if truth_gmm is not None else truth_sample.shape[1]
+    if isinstance(metrics, str) and metrics == "default":
+        metrics = RUN_METRICS
+    elif metrics is None:
+        metrics = METRICS
+    else:
+        metrics = check_names("metrics", metrics, METRICS)
+    em = {
+        "n_components": K,
+        "covariance_type": covariance_type,
+        "tol": tol,
+        "max_iter": max_iter,
+        "reg_covar": reg_covar,
+        "init_params": init_params,
+    }
+    # the number of generations is not part of the config: resuming with a larger G extends a run
+    config = {
+        "sample_size": schedule.to_dict(),
+        "dimension": d,
+        "mixing": mixing.to_dict(),
+        "truth": truth_name,
+        "truth_digest": _digest(truth_rec),
+        **em,
+        "warm_start": bool(warm_start),
+        "l2_reference": l2_reference,
+        "sample_keep": sample_keep,
+        "metrics": list(metrics),
+        "n_mc": n_mc,
+    }
+    return {
+        "config": config,
+        "generations": G,
+        "sizes": sizes,
+        "mixing": mixing,
+        "em": em,
+        "warm_start": bool(warm_start),
+        "l2_reference": l2_reference,
+        "sample_keep": sample_keep,
+        "metrics": metrics,
+        "n_mc": n_mc,
+        "truth": (truth_rec, truth_gmm, truth_sample),
+    }
 
 
 def _to_full(gm, covariance_type: str, d: int) -> np.ndarray:
@@ -275,17 +288,46 @@ def _precisions_init(C: np.ndarray, covariance_type: str):
     return 1.0 / (np.trace(C, axis1=1, axis2=2) / C.shape[1])
 
 
+def _fit_em(data, em: dict, seed: int, init=None):
+    """One GaussianMixture fit: (params with full covariances, info)."""
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.mixture import GaussianMixture
+
+    kw = {}
+    if init is not None:
+        kw = dict(
+            weights_init=init["weights"],
+            means_init=init["means"],
+            precisions_init=_precisions_init(init["covariances"], em["covariance_type"]),
+        )
+    gm = GaussianMixture(**em, random_state=int(seed), **kw)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        try:
+            gm.fit(data)
+        except ValueError as exc:
+            raise ValueError(f"GaussianMixture failed on a dataset of {len(data)} points: {exc}") from exc
+    params = {
+        "weights": np.array(gm.weights_, float),
+        "means": np.array(gm.means_, float),
+        "covariances": _to_full(gm, em["covariance_type"], data.shape[1]),
+    }
+    info = {"n_iter": int(gm.n_iter_), "converged": bool(gm.converged_), "lower_bound": float(gm.lower_bound_), "n_data": int(len(data))}
+    if any(issubclass(w.category, ConvergenceWarning) for w in caught):
+        info["warning"] = "EM did not converge"
+    return params, info
+
+
 # ---------------------------------------------------------------------------- one replicate
 class _Chain:
     """The data-generating part of one replicate (the same code live and on replay)."""
 
-    def __init__(self, run: GenerationalRun, spec: dict, truth_gmm, truth_sample):
+    def __init__(self, run: GenerationalRun, spec: dict):
         self.run = run
         self.spec = spec
         self.mixing = spec["mixing"]
         self.sizes = spec["sizes"]
-        self.truth_gmm = truth_gmm
-        self.truth_sample = truth_sample
+        _, self.truth_gmm, self.truth_sample = spec["truth"]
 
     def streams(self, t: int):
         return [np.random.default_rng(s) for s in self.run.generation_seed(t).spawn(3)]
@@ -313,42 +355,8 @@ class _Chain:
         return np.concatenate([prev_data, new]) if mx.pooled else new
 
     def fit(self, data, rng, prev_params):
-        from sklearn.exceptions import ConvergenceWarning
-        from sklearn.mixture import GaussianMixture
-
-        s = self.spec
-        kw = {}
-        if s["warm_start"] and prev_params is not None:
-            kw = dict(
-                weights_init=prev_params["weights"],
-                means_init=prev_params["means"],
-                precisions_init=_precisions_init(prev_params["covariances"], s["covariance_type"]),
-            )
-        gm = GaussianMixture(
-            n_components=s["n_components"],
-            covariance_type=s["covariance_type"],
-            tol=s["tol"],
-            max_iter=s["max_iter"],
-            reg_covar=s["reg_covar"],
-            init_params=s["init_params"],
-            random_state=int(rng.integers(2**31 - 1)),
-            **kw,
-        )
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", ConvergenceWarning)
-            try:
-                gm.fit(data)
-            except ValueError as exc:
-                raise ValueError(f"GaussianMixture failed on a dataset of {len(data)} points: {exc}") from exc
-        params = {
-            "weights": np.array(gm.weights_, float),
-            "means": np.array(gm.means_, float),
-            "covariances": _to_full(gm, s["covariance_type"], data.shape[1]),
-        }
-        info = {"n_iter": int(gm.n_iter_), "converged": bool(gm.converged_), "lower_bound": float(gm.lower_bound_), "n_data": int(len(data))}
-        if any(issubclass(w.category, ConvergenceWarning) for w in caught):
-            info["warning"] = "EM did not converge"
-        return params, info
+        init = prev_params if self.spec["warm_start"] else None
+        return _fit_em(data, self.spec["em"], int(rng.integers(2**31 - 1)), init)
 
     def draws(self, t: int, params, rng) -> np.ndarray:
         return gmm_sample(params["weights"], params["means"], params["covariances"], int(self.sizes[t + 1]), rng=rng)
@@ -367,63 +375,102 @@ class _Chain:
         return data, draws
 
 
-def _run_one(spec: dict, seed, out, resume, label: str, show_progress, callback=None) -> GenerationalRun:
-    from threadpoolctl import threadpool_limits
+class _State:
+    """What the next generation needs: previous data, draws and fit, the evaluator, the L2 reference."""
 
-    from sklearn.mixture import GaussianMixture  # noqa: F401  (loaded before the thread limit applies)
+    def __init__(self, chain: _Chain):
+        self.chain = chain
+        self.data = self.draws = self.prev_params = None
+        self.evaluator = None
+        self.reference = None  # (w, m, C) of the separate EM fit of D_0, if asked for
 
-    from .. import wasserstein
-    from .._progress import progress
+
+def _evaluator(spec, run, params):
     from .evaluate import Evaluator
 
-    truth_rec, truth_gmm, truth_sample = spec["truth"]
+    if not spec["metrics"]:
+        return None
+    truth_rec = spec["truth"][0]
+    return Evaluator("gmm", params, truth=truth_rec, metrics=spec["metrics"], n_mc=spec["n_mc"], rng=child(run.seed, _EVALUATOR_KEY))
+
+
+def _resume(spec: dict, seed, out, resume: bool) -> _State:
+    """Open (or reopen) the record and rebuild the state after its last complete generation."""
+    from .. import wasserstein
+
     run = GenerationalRun.open(
-        out, kind="gmm", family="gmm", config=spec["config"], seed=seed, resume=resume, truth=truth_rec, sample_keep=spec["sample_keep"]
+        out, kind="gmm", family="gmm", config=spec["config"], seed=seed, resume=resume, truth=spec["truth"][0], sample_keep=spec["sample_keep"]
     )
-    chain = _Chain(run, spec, truth_gmm, truth_sample)
-    G = spec["generations"]
+    state = _State(_Chain(run, spec))
     t0 = run.next_generation
-    data, draws = chain.replay(t0) if t0 > 0 else (None, None)
-    prev_params = run.generations[-1].params if t0 > 0 else None
-    ev_seed = np.random.SeedSequence(run.seed.entropy, spawn_key=(*run.seed.spawn_key, 2**62))
-    evaluator = None
     if spec["metrics"]:
         # the first call loads POT (seconds): keep that out of generation 0's metric time
         wasserstein.w2_squared_gmm([0.5, 0.5], [0.0, 1.0], [1.0, 1.0], [0.5, 0.5], [0.0, 1.0], [1.0, 1.0])
-    if spec["metrics"] and t0 > 0:
-        evaluator = Evaluator("gmm", run.generations[0].params, truth=truth_rec, metrics=spec["metrics"], n_mc=spec["n_mc"], rng=ev_seed)
+    if t0 > 0:
+        state.data, state.draws = state.chain.replay(t0)
+        state.prev_params = run.generations[-1].params
+        state.evaluator = _evaluator(spec, run, run.generations[0].params)
+        if spec["l2_reference"] == "separate-fit":
+            a = run.generations[0].arrays
+            state.reference = (a["reference_weights"], a["reference_means"], a["reference_covariances"])
+    return state
+
+
+def _generation(state: _State, t: int) -> GenerationRecord:
+    """Assemble D_t, fit model t, draw from it and measure it: one generation's record."""
+    chain, spec = state.chain, state.chain.spec
+    start = time.perf_counter()
+    s = chain.streams(t)
+    state.data = chain.assemble(t, s[0], state.data, state.draws)
+    t_assemble = time.perf_counter()
+    params, info = chain.fit(state.data, s[1], state.prev_params)
+    t_fit = time.perf_counter()
+    state.draws = chain.draws(t, params, s[2])
+    t_sample = time.perf_counter()
+    arrays = {}
+    if t == 0:
+        arrays["d0"] = state.data
+        if spec["l2_reference"] == "separate-fit":
+            # the authors' L2 reference: a second EM fit of D_0 with its own initialisation seed
+            ref_seed = int(np.random.default_rng(child(chain.run.seed, _REFERENCE_FIT_KEY)).integers(2**31 - 1))
+            ref, _ = _fit_em(state.data, spec["em"], ref_seed)
+            state.reference = (ref["weights"], ref["means"], ref["covariances"])
+            arrays.update({f"reference_{k}": v for k, v in ref.items()})
+    if state.evaluator is None:
+        state.evaluator = _evaluator(spec, chain.run, params)
+    metrics = state.evaluator(params, state.draws) if state.evaluator is not None else {}
+    metrics["component_std"] = component_std(params["covariances"])
+    metrics["component_min_eigen_std"] = component_min_eigen_std(params["covariances"])
+    if state.reference is not None:
+        metrics["l2_squared_to_separate_fit"] = l2_squared_gmm(params["weights"], params["means"], params["covariances"], *state.reference)
+    t_metrics = time.perf_counter()
+    timing = {"fit": t_fit - t_assemble, "sample": (t_assemble - start) + (t_sample - t_fit), "metrics": t_metrics - t_sample}
+    state.prev_params = params
+    return GenerationRecord(t, params=params, sample=state.draws, metrics=metrics, arrays=arrays, wall_time=t_metrics - start, timing=timing, info=info)
+
+
+def _run_spec(spec: dict, seed, out, resume, label: str, show_progress, callback=None) -> GenerationalRun:
+    from sklearn.mixture import GaussianMixture  # noqa: F401  (loaded before the thread limit applies)
+    from threadpoolctl import threadpool_limits
+
+    from .._progress import progress
+
+    state = _resume(spec, seed, out, resume)
+    run = state.chain.run
+    t0, G = run.next_generation, spec["generations"]
     with threadpool_limits(limits=1):  # EM on 1000 points: threads only add overhead (and oversubscribe replicates)
-        for t in progress(range(t0, G + 1), total=G + 1 - t0, desc=f"gmm {label}", show=show_progress, unit="gen"):
-            start = time.perf_counter()
-            s = chain.streams(t)
-            data = chain.assemble(t, s[0], data, draws)
-            t_assemble = time.perf_counter()
-            params, info = chain.fit(data, s[1], prev_params)
-            t_fit = time.perf_counter()
-            draws = chain.draws(t, params, s[2])
-            t_sample = time.perf_counter()
-            if evaluator is None and spec["metrics"]:
-                evaluator = Evaluator("gmm", params, truth=truth_rec, metrics=spec["metrics"], n_mc=spec["n_mc"], rng=ev_seed)
-            metrics = evaluator(params, draws) if evaluator is not None else {}
-            t_metrics = time.perf_counter()
-            timing = {
-                "fit": t_fit - t_assemble,
-                "sample": (t_assemble - start) + (t_sample - t_fit),
-                "metrics": t_metrics - t_sample,
-            }
-            rec = GenerationRecord(t, params=params, sample=draws, metrics=metrics, wall_time=t_metrics - start, timing=timing, info=info)
-            run.append(rec)
-            prev_params = params
+        for t in progress(range(t0, G + 1), total=G + 1 - t0, desc=f"gmm {label}".strip(), show=show_progress, unit="gen"):
+            rec = run.append(_generation(state, t))
             if callback is not None:
                 callback(run, rec)
     return run
 
 
-def _run_one_star(args):
-    return _run_one(*args)
+def _run_spec_star(args):
+    return _run_spec(*args)
 
 
-# ---------------------------------------------------------------------------- public entry point
+# ---------------------------------------------------------------------------- public entry points
 def run(
     generations: int = 2000,
     sample_size=1000,
@@ -432,9 +479,9 @@ def run(
     rng=0,
     out=None,
     resume: bool = False,
-    mixing: Mixing | None = None,
-    replicates: int = 1,
-    truth=None,
+    mixing=None,
+    truth="paper-blob",
+    l2_reference: str = "generation-0",
     covariance_type: str = "full",
     tol: float = 1e-5,
     max_iter: int = 2000,
@@ -445,9 +492,8 @@ def run(
     metrics="default",
     n_mc: int | None = None,
     show_progress: bool | None = None,
-    max_workers: int | None = None,
     callback=None,
-):
+) -> GenerationalRun:
     """Refit a Gaussian mixture to its own samples, generation after generation.
 
     Parameters
@@ -460,144 +506,137 @@ def run(
     n_components : int
         Mixture components (the paper: 2).
     rng : None, int or SeedSequence
-        Seed. Replicate ``r`` of ``R > 1`` uses the child ``r`` of its
-        SeedSequence; a single replicate uses the seed itself. Pass an int or
-        SeedSequence to be able to resume.
+        Seed of the run. Pass an int or SeedSequence to be able to resume.
     out : str or PathLike, optional
-        Directory written generation by generation (``out/replicate-RR`` when
-        ``replicates > 1``); None keeps the run in memory.
+        Directory written generation by generation; None keeps the run in memory.
     resume : bool
-        Continue the run(s) in ``out`` from the last complete generation (same
+        Continue the run in ``out`` from the last complete generation (same
         arguments required; the result equals an uninterrupted run).
-    mixing : Mixing
-        ``Mixing.replace()`` (default), ``Mixing.fresh(real=g)``,
-        ``Mixing.accumulate()`` (the pool grows by ``M`` per generation, so EM
+    mixing : Mixing or spec, optional
+        Where data come from (:meth:`collapse_theory.Mixing.from_spec`):
+        ``"replace"`` (default), ``"fresh:G"``, ``"mixture:A,B,G"``,
+        ``"accumulate[:G]"`` (the pool grows by ``M`` per generation, so EM
         time grows linearly with ``t``).
-    replicates : int
-        Independent runs, in parallel processes (at most ``max_workers``,
-        default ``os.cpu_count()``).
-    truth : dict or array_like, optional
-        ``D_0``: GMM parameters (``weights`` (K,), ``means`` (K, d),
-        ``covariances`` (K, d, d)) or a sample (n, d) which is used as ``D_0``
-        itself and resampled for fresh data. Default :func:`default_truth`.
+    truth : {"paper-blob", "two-blobs"}, dict or array_like
+        ``D_0``'s law. "paper-blob" (default, the authors' notebook):
+        :math:`N(0, I_2)`, ``M_0`` draws; "two-blobs": :func:`two_blobs_truth`;
+        a dict of GMM parameters (``weights`` (K,), ``means`` (K, d),
+        ``covariances`` (K, d, d)); or a sample (n, d), used as ``D_0``
+        itself and resampled for fresh data.
+    l2_reference : {"generation-0", "separate-fit"}
+        What ``l2_squared_to_initial`` is measured against in the summary:
+        our generation-0 fit, or (as the authors did) a separate EM fit of
+        ``D_0`` with its own seed, stored as ``l2_squared_to_separate_fit``.
     covariance_type, tol, max_iter, reg_covar, init_params, warm_start
-        GaussianMixture settings (defaults as the paper: full, 1e-5, 2000).
-        ``warm_start=True`` initialises EM from the previous generation's fit.
+        GaussianMixture settings (defaults as the paper: full, 1e-5, 2000,
+        scikit-learn's 1e-6, k-means). ``warm_start=True`` initialises EM
+        from the previous generation's fit (the authors did not).
     sample_keep : int or None
         Rows of each generation's sample stored in the record (None: all).
     metrics : "default", None or sequence of str
-        Metrics computed during the run and stored on each record (see
-        :mod:`collapse_theory.runs.evaluate`). "default": :data:`RUN_METRICS`,
-        the cheap ones (closed forms and the generation's own draws; together
-        well under the EM fit's time); ``w2_squared_to_truth`` (a second
-        mixture-W2 optimal-transport problem) is deferred: compute it
-        afterwards with ``ct.runs.evaluate``. None: every metric; ``()``: none.
+        Evaluator metrics stored on each record (see
+        :mod:`collapse_theory.runs.evaluate`). "default": :data:`RUN_METRICS`;
+        None: every metric; ``()``: none. ``component_std`` (K,) and
+        ``component_min_eigen_std`` (K,) are always stored.
     n_mc : int, optional
         Model draws per generation for ``tail_mass``; None (default) uses the
-        generation's own ``M`` draws (no extra sampling).
+        generation's own ``M`` draws.
     show_progress : bool, optional
-        A progress bar per replicate (default: on unless ``COLLAPSE_THEORY_PROGRESS=0``).
+        A progress bar (default: on unless ``COLLAPSE_THEORY_PROGRESS=0``).
     callback : callable(run, record), optional
-        Called after each committed generation (single process only).
+        Called after each committed generation.
 
     Returns
     -------
-    GenerationalRun, or list of GenerationalRun if ``replicates > 1``
+    GenerationalRun
+        ``kind="gmm"``, ``family="gmm"``; ``G + 1`` records with ``params``
+        (``weights`` (K,), ``means`` (K, d), ``covariances`` (K, d, d)),
+        ``sample`` (at most ``sample_keep`` rows of the model's draws),
+        ``metrics`` and, at generation 0, ``arrays["d0"]`` (``D_0``).
+
+    Raises
+    ------
+    ValueError, TypeError
+        A setting out of range, naming it and what is accepted.
+    FileExistsError
+        ``out`` holds files and ``resume`` is False.
+
+    Examples
+    --------
+    >>> r = run(2, sample_size=50, rng=0, show_progress=False, metrics=())
+    >>> len(r), r.generations[0].arrays["d0"].shape
+    (3, (50, 2))
     """
-    G = check_int("generations", generations, min=0)
-    K = check_int("n_components", n_components, min=1)
-    R = check_int("replicates", replicates, min=1)
-    schedule = as_schedule(sample_size)
-    sizes = schedule.sizes(G + 2)
-    if sizes.min() < K:
-        raise ValueError(f"sample_size must be >= n_components={K} (EM needs at least one point per component), got a minimum of {sizes.min()}")
-    covariance_type = check_choice("covariance_type", covariance_type, _COV_TYPES)
-    init_params = check_choice("init_params", init_params, _INITS)
-    tol = check_float("tol", tol, min=0.0, min_inclusive=False)
-    reg_covar = check_float("reg_covar", reg_covar, min=0.0)
-    max_iter = check_int("max_iter", max_iter, min=1)
-    if not isinstance(warm_start, (bool, np.bool_)):
-        raise TypeError(f"warm_start must be a bool, got {warm_start!r}")
-    mixing = Mixing.replace() if mixing is None else mixing
-    if not isinstance(mixing, Mixing):
-        raise TypeError(f"mixing must be a ct.Mixing (e.g. ct.Mixing.replace()), got {type(mixing).__name__}")
-    if mixing.pooled and mixing.previous > 0:
-        raise ValueError("mixing: accumulate already keeps all previous data; previous must be 0")
-    if sample_keep is not None:
-        sample_keep = check_int("sample_keep", sample_keep, min=0)
-    n_mc = int(sizes.min()) if n_mc is None else check_int("n_mc", n_mc, min=1)
     if isinstance(rng, np.random.Generator) and (out is not None or resume):
         warnings.warn("rng is a Generator: the run can be written but not resumed; pass an int seed", stacklevel=2)
-    truth_rec, truth_gmm, truth_sample = _check_truth(truth, K)
-    d = truth_gmm[1].shape[1] if truth_gmm is not None else truth_sample.shape[1]
-    if truth_sample is not None and len(truth_sample) < K:
-        raise ValueError(f"truth sample has {len(truth_sample)} rows, fewer than n_components={K}")
-    from .._validate import check_names
-    from .evaluate import METRICS
+    spec = _configure(
+        generations, sample_size, n_components, mixing=mixing, truth=truth, l2_reference=l2_reference,
+        covariance_type=covariance_type, tol=tol, max_iter=max_iter, reg_covar=reg_covar, init_params=init_params,
+        warm_start=warm_start, sample_keep=sample_keep, metrics=metrics, n_mc=n_mc,
+    )
+    return _run_spec(spec, seed_sequence(rng), out, resume, "", show_progress, callback)
 
-    if isinstance(metrics, str) and metrics == "default":
-        metrics = RUN_METRICS
-    elif metrics is None:
-        metrics = METRICS
-    else:
-        metrics = check_names("metrics", metrics, METRICS)
-    # the number of generations is not part of the config: resuming with a larger G extends a run
-    config = {
-        "sample_size": schedule.to_dict(),
-        "n_components": K,
-        "dimension": d,
-        "mixing": mixing.to_dict(),
-        "truth": "default" if truth is None else ("gmm" if truth_gmm is not None else "sample"),
-        "truth_digest": _digest(truth_rec),
-        "covariance_type": covariance_type,
-        "tol": tol,
-        "max_iter": max_iter,
-        "reg_covar": reg_covar,
-        "init_params": init_params,
-        "warm_start": bool(warm_start),
-        "sample_keep": sample_keep,
-        "metrics": list(metrics),
-        "n_mc": n_mc,
-    }
-    spec = {
-        "config": config,
-        "generations": G,
-        "sizes": sizes,
-        "n_components": K,
-        "mixing": mixing,
-        "covariance_type": covariance_type,
-        "tol": tol,
-        "max_iter": max_iter,
-        "reg_covar": reg_covar,
-        "init_params": init_params,
-        "warm_start": bool(warm_start),
-        "sample_keep": sample_keep,
-        "metrics": metrics,
-        "n_mc": n_mc,
-        "truth": (truth_rec, truth_gmm, truth_sample),
-    }
+
+def run_replicates(generations: int = 2000, sample_size=1000, n_components: int = 2, *, replicates: int = 2, rng=0, out=None, max_workers: int | None = None, **kwargs) -> list:
+    """Independent replicates of :func:`run`, in parallel processes.
+
+    Replicate ``r`` uses the child ``r`` of ``rng``'s SeedSequence
+    (:func:`collapse_theory._rng.child`) and writes ``out/replicate-RR``.
+
+    Parameters
+    ----------
+    replicates : int
+        Number of runs ``R`` (>= 1).
+    max_workers : int, optional
+        Processes at most (default ``os.cpu_count()``); 1 runs them in turn.
+    generations, sample_size, n_components, rng, out, **kwargs
+        As for :func:`run` (``callback`` is not accepted: replicates run in
+        other processes).
+
+    Returns
+    -------
+    list of GenerationalRun, length ``R``
+    """
+    R = check_int("replicates", replicates, min=1)
+    if "callback" in kwargs:
+        raise ValueError("callback is supported by run() only (replicates run in other processes)")
+    resume = bool(kwargs.pop("resume", False))
+    show_progress = kwargs.pop("show_progress", None)
+    spec = _configure(generations, sample_size, n_components, **{**_RUN_DEFAULTS, **kwargs})
     ss = seed_sequence(rng)
-    if R == 1:
-        return _run_one(spec, ss, out, resume, "", show_progress, callback)
-    if callback is not None:
-        raise ValueError("callback is supported for a single replicate only (replicates run in other processes)")
-    seeds = [np.random.SeedSequence(ss.entropy, spawn_key=(*ss.spawn_key, r)) for r in range(R)]
     outs = [None if out is None else Path(out) / f"replicate-{r:02d}" for r in range(R)]
-    jobs = [(spec, seeds[r], outs[r], resume, f"replicate {r}", show_progress) for r in range(R)]
+    jobs = [(spec, child(ss, r), outs[r], resume, f"replicate {r}", show_progress) for r in range(R)]
     workers = min(R, check_int("max_workers", max_workers, min=1) if max_workers is not None else (os.cpu_count() or 1))
     import multiprocessing
 
     if multiprocessing.current_process().daemon:  # a daemonic worker may not start processes of its own
         workers = 1
     if workers == 1:
-        return [_run_one_star(j) for j in jobs]
+        return [_run_spec_star(j) for j in jobs]
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(_run_one_star, jobs))
+        return list(pool.map(_run_spec_star, jobs))
 
 
-# ---------------------------------------------------------------------------- figures and table
+_RUN_DEFAULTS = dict(
+    mixing=None, truth="paper-blob", l2_reference="generation-0", covariance_type="full", tol=1e-5, max_iter=2000,
+    reg_covar=1e-6, init_params="kmeans", warm_start=False, sample_keep=250, metrics="default", n_mc=None,
+)
+
+
+# ---------------------------------------------------------------------------- figures and tables
 def _as_list(runs):
     return [runs] if isinstance(runs, GenerationalRun) else list(runs)
+
+
+def _std_path(r: GenerationalRun, key: str = "component_std") -> np.ndarray:
+    """(G+1, K) per-component standard deviations, sorted within each generation.
+
+    EM's component labels are arbitrary from one fit to the next, so column
+    ``j`` is the ``j``-th smallest value (the smaller component first), not a
+    component followed through time.
+    """
+    fn = component_std if key == "component_std" else component_min_eigen_std
+    return np.sort(np.stack([np.asarray(g.metrics[key]) if key in g.metrics else fn(g.params["covariances"]) for g in r.generations]), axis=1)
 
 
 def density_figure(runs, generations=SNAPSHOTS, *, grid: int = 150):
@@ -656,7 +695,7 @@ def density_figure(runs, generations=SNAPSHOTS, *, grid: int = 150):
 _CURVES = (
     ("w2_squared_to_initial", "$W_2^2$ (mixture) to generation 0", True),
     ("l2_squared_to_initial", r"$\int (f_t - f_0)^2\,dx$ (closed form)", True),
-    ("min_sd", "smallest component s.d.", True),
+    ("component_std", r"component s.d. $\sqrt{\mathrm{tr}\,C_k/2}$ (paper)", True),
     ("tail_mass", "mass in $D_0$'s lowest-density 10%", False),
     ("log_density_under_initial", r"quantiles of $\log f_0(x)$, $x \sim$ model $t$", False),
     ("timing", "seconds per generation", True),
@@ -664,7 +703,7 @@ _CURVES = (
 
 
 def metric_figure(runs):
-    """Metric curves against generation, one thin line per replicate."""
+    """Metric curves against generation, one thin line per replicate (and per component for the s.d.)."""
     from ..plotting import SIM_COLOR, THEORY_COLOR, new_figure
 
     runs = _as_list(runs)
@@ -675,9 +714,8 @@ def metric_figure(runs):
         for i, r in enumerate(runs):
             gens = np.arange(len(r))
             first = i == 0
-            if name == "min_sd":
-                v = np.array([np.sqrt(np.linalg.eigvalsh(g.params["covariances"]).min()) for g in r.generations])
-                ax.plot(gens, v, color=SIM_COLOR, lw=0.8, alpha=0.7)
+            if name == "component_std":
+                ax.plot(gens, _std_path(r), color=SIM_COLOR, lw=0.8, alpha=0.7)
                 continue
             if name == "timing":
                 for key, c in (("fit", SIM_COLOR), ("metrics", THEORY_COLOR)):
@@ -702,6 +740,39 @@ def metric_figure(runs):
                 ax.plot(gens[1:], v[1:], color=SIM_COLOR, lw=0.8, alpha=0.7)
         if logy:
             ax.set_yscale("log")
+    return fig
+
+
+def std_figure(runs, *, paper: bool = True):
+    """The paper's component standard deviation sqrt(tr C_k / 2) against generation, with the eigenvalue version.
+
+    Solid: :func:`collapse_theory.mixture.component_std` (the authors'
+    definition) of the smaller and of the larger component in each
+    generation (EM's labels are arbitrary, so components are ranked, not
+    followed); dotted: the square root of the smallest covariance eigenvalue
+    of each; markers: the authors' 0.89 at the start and 0.01 after about
+    2000 generations.
+    """
+    from ..plotting import SIM_COLOR, THEORY_COLOR, new_figure
+
+    runs = _as_list(runs)
+    fig, ax = new_figure(1, 1, width=5.2, height=3.6)
+    for i, r in enumerate(runs):
+        gens = np.arange(len(r))
+        tr, eig = _std_path(r), _std_path(r, "component_min_eigen_std")
+        for k in range(tr.shape[1]):
+            first = i == 0
+            rank = "smaller" if k == 0 else ("larger" if k == tr.shape[1] - 1 else f"rank {k + 1}")
+            color = SIM_COLOR if k == 0 else "C2"
+            ax.plot(gens, tr[:, k], color=color, lw=0.9, alpha=0.8, label=rf"$\sqrt{{\mathrm{{tr}}\,C_k/2}}$, {rank} component" if first else None)
+            ax.plot(gens, eig[:, k], ":", color=color, lw=0.8, alpha=0.6, label=rf"$\sqrt{{\lambda_{{\min}}(C_k)}}$, {rank}" if first else None)
+    if paper:
+        G = max(len(r) for r in runs) - 1
+        ax.plot([0, min(2000, G)], PAPER_STD if G >= 2000 else PAPER_STD[:1] * 2, "s", color=THEORY_COLOR, label="paper: 0.89 -> 0.01 (2000 gens)")
+    ax.set_yscale("log")
+    ax.set_xlabel("generation")
+    ax.set_ylabel("component standard deviation")
+    ax.legend(fontsize=7)
     return fig
 
 
@@ -732,11 +803,75 @@ def log_density_figure(run, generations=SNAPSHOTS, *, bins: int = 40):
     return fig
 
 
-def summary_table(runs, generations=SNAPSHOTS):
-    """Per replicate and snapshot generation: W2^2 to generation 0 and to D_0, L2^2, smallest s.d., tail mass.
+def _setting(r: GenerationalRun) -> str:
+    c = r.config
+    return (
+        f"truth {c['truth']}, M = {c['sample_size'].get('m0', '?')}, {c['n_components']} components, "
+        f"mixing {Mixing.from_spec(c['mixing']).to_spec()}, "
+        f"{len(r) - 1} generations"
+    )
 
-    ``w2_squared_to_truth`` is computed here (by the evaluator) where the run
-    did not store it.
+
+def figures(runs) -> dict:
+    """The run's figures with captions: ``densities``, ``metrics``, ``std``, ``log_density``.
+
+    Parameters
+    ----------
+    runs : GenerationalRun or list of GenerationalRun (replicates)
+
+    Returns
+    -------
+    dict of str to (matplotlib Figure, str caption)
+    """
+    runs = _as_list(runs)
+    s = _setting(runs[0]) + (f", {len(runs)} replicates" if len(runs) > 1 else "")
+    return {
+        "densities": (
+            density_figure(runs),
+            f"Log-density contours of the fitted mixture at the paper's snapshot generations ({s}); the same contour "
+            "levels (generation 0's, Mahalanobis radii 0.5 to 3) in every panel, means as crosses, the generation's "
+            "own draws as dots. Look for the contours tightening and drifting as the components shrink.",
+        ),
+        "metrics": (
+            metric_figure(runs),
+            f"Per-generation metrics ({s}): W2^2 between mixtures and the closed-form L2 distance to generation 0, "
+            "each component's paper s.d. sqrt(tr C_k / 2), the mass the model puts where D_0 has its lowest-density "
+            "10%, quantiles of log f_0 over each generation's draws, and the time per generation. Look for distances "
+            "growing, s.d. and tail mass falling.",
+        ),
+        "std": (
+            std_figure(runs),
+            f"Component standard deviations against generation, log scale ({s}): solid the paper's sqrt(tr C_k / 2) of "
+            "the smaller and the larger component of each fit (ranked, since EM's labels are arbitrary), dotted the "
+            "square root of the smallest eigenvalue (the narrowest direction); red squares the authors' "
+            "0.89 at the start and 0.01 after about 2000 generations. Look for the s.d. falling by orders of magnitude.",
+        ),
+        "log_density": (
+            log_density_figure(runs[0]),
+            f"Histograms of log f_0(x) over the draws of snapshot generations, common bins ({s}, first replicate): "
+            "the paper's Fig. 1b,c analogue. Look for the low tail thinning and mass piling up where f_0 is high "
+            "(or drifting off where it is low).",
+        ),
+    }
+
+
+def summary_table(runs, generations=SNAPSHOTS):
+    """Per replicate and snapshot generation: distances, the paper's component s.d., tail mass.
+
+    Columns ``replicate``, ``generation``, ``w2_squared_to_initial``,
+    ``w2_squared_to_truth`` (computed here by the evaluator where the run did
+    not store it), ``l2_squared_to_initial``, ``l2_squared_to_separate_fit``
+    (NaN unless the run used ``l2_reference="separate-fit"``),
+    ``component_std_min`` and ``component_std_max`` (the paper's
+    ``sqrt(tr C_k / 2)``, smallest and largest over components),
+    ``min_eigen_std`` (square root of the smallest covariance eigenvalue over
+    components), ``tail_mass_10pct``, ``em_iterations``.
+
+    Parameters
+    ----------
+    runs : GenerationalRun or list of GenerationalRun
+    generations : sequence of int
+        Snapshot generations (those the run reached, and its last).
 
     Returns
     -------
@@ -758,6 +893,7 @@ def summary_table(runs, generations=SNAPSHOTS):
             m = dict(rec.metrics)
             if "w2_squared_to_truth" not in m and ev is not None:
                 m.update(ev(rec.params))
+            sd = component_std(rec.params["covariances"])
             rows.append(
                 {
                     "replicate": i,
@@ -765,7 +901,10 @@ def summary_table(runs, generations=SNAPSHOTS):
                     "w2_squared_to_initial": m.get("w2_squared_to_initial", np.nan),
                     "w2_squared_to_truth": m.get("w2_squared_to_truth", np.nan),
                     "l2_squared_to_initial": m.get("l2_squared_to_initial", np.nan),
-                    "min_component_sd": float(np.sqrt(np.min(np.linalg.eigvalsh(rec.params["covariances"])))),
+                    "l2_squared_to_separate_fit": m.get("l2_squared_to_separate_fit", np.nan),
+                    "component_std_min": float(sd.min()),
+                    "component_std_max": float(sd.max()),
+                    "min_eigen_std": float(component_min_eigen_std(rec.params["covariances"]).min()),
                     "tail_mass_10pct": float(np.asarray(m["tail_mass"])[-1]) if "tail_mass" in m else np.nan,
                     "em_iterations": rec.info.get("n_iter"),
                 }
@@ -784,32 +923,46 @@ def timing_table(runs):
     return pd.DataFrame(rows)
 
 
-def write_outputs(runs, out, *, params: dict | None = None) -> dict:
-    """Write figures (densities.png, metrics.png), summary.csv, timing.csv and summary.json (with provenance).
+def write_outputs(runs, out, *, params: dict | None = None, summary=None) -> dict:
+    """Write every figure (``<key>.png``), ``summary.csv``, ``timing.csv`` and ``summary.json``, atomically.
+
+    Parameters
+    ----------
+    runs : GenerationalRun or list of GenerationalRun
+    out : path-like
+        Directory (created if absent).
+    params : dict, optional
+        Parameters recorded in the provenance (e.g. the command line's).
+    summary : pandas.DataFrame, optional
+        :func:`summary_table` of ``runs`` if already computed (it is not recomputed).
 
     Returns
     -------
-    dict
-        ``summary`` and ``timing`` DataFrames, and the paths written.
+    dict of str to Path
+        ``<figure key>``, ``summary_csv``, ``timing_csv``, ``json``.
     """
-    from .._provenance import provenance, write_json
+    from .._provenance import atomic_write, provenance, write_json
+    from ..plotting import figure_png
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     runs = _as_list(runs)
-    summary = summary_table(runs)
+    summary = summary_table(runs) if summary is None else summary
     timing = timing_table(runs)
-    paths = {"densities": out / "densities.png", "metrics": out / "metrics.png", "summary_csv": out / "summary.csv", "timing_csv": out / "timing.csv", "json": out / "summary.json"}
-    density_figure(runs).savefig(paths["densities"], dpi=110)
-    metric_figure(runs).savefig(paths["metrics"], dpi=110)
-    summary.to_csv(paths["summary_csv"], index=False)
-    timing.to_csv(paths["timing_csv"], index=False)
-    write_json(
-        paths["json"],
+    paths = {}
+    captions = {}
+    for key, (fig, caption) in figures(runs).items():
+        paths[key] = atomic_write(out / f"{key}.png", figure_png(fig))
+        captions[key] = caption
+    paths["summary_csv"] = atomic_write(out / "summary.csv", summary.to_csv(index=False))
+    paths["timing_csv"] = atomic_write(out / "timing.csv", timing.to_csv(index=False))
+    paths["json"] = write_json(
+        out / "summary.json",
         {
             "provenance": provenance(params or {}, seed=runs[0].seed, config=runs[0].config, runs=[str(r.path) for r in runs]),
+            "captions": captions,
             "summary": summary.to_dict(orient="records"),
             "timing": timing.to_dict(orient="records"),
         },
     )
-    return {"summary": summary, "timing": timing, **paths}
+    return paths

@@ -1,46 +1,65 @@
 """The paper's VAE generational run (PyTorch, extra ``[vae]``).
 
-Shumailov et al. (Nature 2024, Supplementary "VAE" experiment): a
-convolutional variational autoencoder is trained on handwritten digits; each
-descendant is trained *from scratch* on images its predecessor's decoder
-produces from fresh latent draws :math:`z \\sim N(0, I)`. Seen through the
-original (generation-0) encoder, the latent codes of generated images lose
-their tails and contract towards the mean: on MNIST the standard deviation of
-the latent means of 100 decoded draws fell 0.674, 0.608, 0.527, 0.468, 0.433
-over five generations.
+Shumailov et al. (Nature 2024, Supplementary "VAE" experiment): a variational
+autoencoder is trained on handwritten digits; each descendant is trained
+*from scratch* on images its predecessor's decoder produces from fresh latent
+draws :math:`z \\sim N(0, I)`. Seen through the original (generation-0)
+encoder, the latent codes of generated images lose their tails and contract
+towards the mean: on MNIST, the standard deviation of the latent means of 100
+decoded draws was 0.674, 0.608, 0.527, 0.468, 0.433 for descendants 1 to 5
+(the authors' notebook draws a fresh 100-point probe per generation).
 
-Architecture and training follow the authors' code (all configurable):
+Generations: ``run(generations=G)`` trains model 0 on the real images and
+``G`` descendants (``G + 1`` records); the paper's five numbers sit at
+descendants 1..5.
 
-* encoder: Conv(1->64, k4 s2 p1), ReLU, Conv(64->128, k4 s2 p1), ReLU,
-  linear heads 128*7*7 = 6272 -> latent mean and log-variance;
-* decoder (mirrored): linear latent -> 6272, ConvTranspose(128->64, k4 s2 p1),
-  ReLU, ConvTranspose(64->1, k4 s2 p1), sigmoid;
-* loss: summed binary cross-entropy plus the Gaussian KL term
-  (Kingma and Welling, "Auto-Encoding Variational Bayes", ICLR 2014, eq. 10)
+Two architectures (:data:`ARCHITECTURES`):
 
-  .. math:: \\mathcal{L} = -\\sum_{p} [x_p \\log \\hat x_p + (1-x_p)\\log(1-\\hat x_p)]
-            - \\tfrac12 \\sum_{j} (1 + \\log\\sigma_j^2 - \\mu_j^2 - \\sigma_j^2);
+* ``"mlp"`` (default for scikit-learn's bundled 8x8 digits, no download):
+  encoder 64 -> 256 -> 128 (ReLU) -> latent mean and log-variance (8-D);
+  decoder mirrored, sigmoid output. A convolutional net built for 28x28 does
+  not suit 8x8 images (two stride-2 convolutions leave a 2x2 map).
+* ``"conv"`` (the authors' network, the choice for ``mnist=DIR``):
+  Conv(1->64, k4 s2 p1), ReLU, Conv(64->128, k4 s2 p1), ReLU, linear heads
+  128*7*7 = 6272 -> 20-D latent; decoder mirrored with transposed
+  convolutions and a sigmoid.
 
-* Adam, learning rate 1e-3, weight decay 1e-5, batch 256; 30 epochs per
-  generation in the paper (20 by default on the small digits set).
+Loss (both): summed binary cross-entropy plus the Gaussian KL term (Kingma
+and Welling, "Auto-Encoding Variational Bayes", ICLR 2014, eq. 10)
 
-Data: by default scikit-learn's bundled digits (1797 real handwritten 8x8
-digits, no download), upsampled x3 bilinearly and padded to 28x28 in [0, 1];
-``mnist=DIR`` reads the standard MNIST IDX files for the paper's setting.
-Workflows: ``Mixing.replace()`` (the paper) and ``Mixing.fresh(real=g)`` (each
-training image of a descendant is real with probability ``g``).
+.. math:: \\mathcal{L} = -\\sum_{p} [x_p \\log \\hat x_p + (1-x_p)\\log(1-\\hat x_p)]
+          - \\tfrac12 \\sum_{j} (1 + \\log\\sigma_j^2 - \\mu_j^2 - \\sigma_j^2),
 
-Each generation's encoder and decoder weights are stored as per-generation
-artifacts of a :class:`~collapse_theory.runs.record.GenerationalRun`, so a run
-is written generation by generation and ``resume=True`` continues it, with the
-same result as an uninterrupted run (generation ``t`` draws all its randomness
-from the record's per-generation seed).
+Adam (learning rate 1e-3, weight decay 1e-5, as the authors).
+
+Independent measures of sample quality, per generation, on ``n_samples``
+fresh decoded images:
+
+* a **judge** (:class:`DigitJudge`): a scikit-learn multilayer perceptron
+  trained on the real digits *and* on a "not a digit" class (pixel-shuffled
+  digits, uniform noise, grey noise around the mean image), so that a
+  confident digit label means the image looks like a digit. Its
+  ``judge_share`` is the share of samples given a digit class with
+  probability above 0.5 (held-out real digits: above 0.9; pixel-shuffled
+  digits and noise: below 0.01);
+* **precision, recall, density, coverage** (Naeem et al., "Reliable
+  Fidelity and Diversity Metrics for Generative Models", ICML 2020; the
+  ``prdc`` package) of the samples against the real digits in a fixed
+  feature space: the judge's hidden layer (fitted on real digits only once).
+
+Each generation's weights are stored as an artifact of a
+:class:`~collapse_theory.runs.record.GenerationalRun`, so a run is written
+generation by generation and ``resume=True`` continues it with the same
+result as an uninterrupted run (generation ``t`` draws all its randomness
+from the record's per-generation seed). The module follows the adapter
+contract of :mod:`collapse_theory.runs`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
+import hashlib
+import io
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,11 +75,26 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
         "collapse_theory.runs.vae needs PyTorch, the [vae] extra: pip install collapse_theory[vae]"
     ) from exc
 
-from .._validate import check_array, check_int, check_float
-from ..process import Mixing
+from .._rng import child
+from .._validate import check_array, check_choice, check_float, check_int
+from ..process import Mixing, check_mixing
+from ._torch import (
+    load_state_bytes,
+    resolve_device,
+    state_bytes,
+    torch_seed,
+    torch_state,
+)
 
 __all__ = [
+    "run",
+    "summary_table",
+    "figures",
+    "write_outputs",
     "VAE",
+    "MLPVAE",
+    "ARCHITECTURES",
+    "PROBES",
     "vae_loss",
     "digits_images",
     "load_images",
@@ -69,24 +103,40 @@ __all__ = [
     "latent_summary",
     "LatentSummary",
     "elbo_under",
-    "run",
-    "figures",
+    "DigitJudge",
+    "fit_judge",
+    "prdc_metrics",
     "latent_density_figure",
     "latent_std_figure",
+    "quality_figure",
     "sample_grid_figure",
     "PAPER_LATENT_STD",
+    "PAPER_LATENT_STD_GENERATIONS",
+    "JUDGE_THRESHOLD",
 ]
 
-#: The paper's MNIST latent standard deviations over five generations (Supplementary).
+#: The paper's MNIST latent standard deviations (Supplementary) ...
 PAPER_LATENT_STD = (0.674, 0.608, 0.527, 0.468, 0.433)
+#: ... and the descendants they belong to (the model trained on real data is not among them).
+PAPER_LATENT_STD_GENERATIONS = (1, 2, 3, 4, 5)
+#: Judge criterion: a sample "is a digit" when a digit class gets probability above this.
+JUDGE_THRESHOLD = 0.5
+ARCHITECTURES = ("mlp", "conv")
+#: ``"fresh"``: new latent draws each generation (the authors); ``"fixed"``: one set for all.
+PROBES = ("fresh", "fixed")
 
-_EPOCHS_DIGITS = 20
-_EPOCHS_MNIST = 30
+#: Defaults per architecture: the conv net as the paper (MNIST, 30 epochs, batch 256, 20-D latent);
+#: the MLP for the 1797 8x8 digits (150 epochs of batch 64: generation-0 samples are digits).
+_DEFAULTS = {
+    "conv": {"epochs": 30, "batch_size": 256, "latent_dim": 20, "hidden": (64, 128)},
+    "mlp": {"epochs": 150, "batch_size": 64, "latent_dim": 8, "hidden": (256, 128)},
+}
+_QUICK = {"epochs": 40, "n_samples": 300}
 
 
-# --------------------------------------------------------------------- model
+# --------------------------------------------------------------------- models
 class VAE(nn.Module):
-    """The paper's convolutional VAE.
+    """The paper's convolutional VAE (for 28x28 MNIST).
 
     Parameters
     ----------
@@ -139,6 +189,63 @@ class VAE(nn.Module):
         return self.decode(z), mu, logvar
 
 
+class MLPVAE(nn.Module):
+    """A fully connected VAE for small images (the default for the 8x8 digits).
+
+    Parameters
+    ----------
+    latent_dim : int
+        Dimension of the latent space (default 8).
+    hidden : tuple of ints
+        Widths of the encoder's hidden layers (the decoder mirrors them); default (256, 128).
+    image_size : int
+        Side of the square images (8 for scikit-learn's digits).
+    """
+
+    def __init__(self, latent_dim: int = 8, hidden: tuple = (256, 128), image_size: int = 8):
+        super().__init__()
+        latent_dim = check_int("latent_dim", latent_dim, min=1)
+        image_size = check_int("image_size", image_size, min=1)
+        hidden = tuple(check_int("hidden", h, min=1) for h in hidden)
+        if not hidden:
+            raise ValueError("hidden must hold at least one layer width")
+        self.latent_dim, self.image_size, self.channels = latent_dim, image_size, hidden
+        d = image_size * image_size
+        enc, width = [nn.Flatten()], d
+        for h in hidden:
+            enc += [nn.Linear(width, h), nn.ReLU()]
+            width = h
+        self.encoder = nn.Sequential(*enc)
+        self.fc_mu = nn.Linear(width, latent_dim)
+        self.fc_logvar = nn.Linear(width, latent_dim)
+        dec, width = [], latent_dim
+        for h in reversed(hidden):
+            dec += [nn.Linear(width, h), nn.ReLU()]
+            width = h
+        dec += [nn.Linear(width, d), nn.Sigmoid(), nn.Unflatten(1, (1, image_size, image_size))]
+        self.decoder = nn.Sequential(*dec)
+
+    def encode(self, x):
+        """Latent mean and log-variance, each shape ``(n, latent_dim)``, of images ``(n, 1, s, s)``."""
+        h = self.encoder(x)
+        return self.fc_mu(h), self.fc_logvar(h)
+
+    def decode(self, z):
+        """Pixel means in (0, 1), shape ``(n, 1, s, s)``, of latent points ``(n, latent_dim)``."""
+        return self.decoder(z)
+
+    def forward(self, x):
+        mu, logvar = self.encode(x)
+        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+        return self.decode(z), mu, logvar
+
+
+def _make_model(config: dict):
+    if config["architecture"] == "conv":
+        return VAE(config["latent_dim"], tuple(config["hidden"]), config["image_size"])
+    return MLPVAE(config["latent_dim"], tuple(config["hidden"]), config["image_size"])
+
+
 def vae_loss(recon, x, mu, logvar):
     """Summed binary cross-entropy plus KL to N(0, I) (see the module docstring), a scalar tensor."""
     bce = F.binary_cross_entropy(recon, x, reduction="sum")
@@ -147,12 +254,13 @@ def vae_loss(recon, x, mu, logvar):
 
 
 # ---------------------------------------------------------------------- data
-def digits_images(image_size: int = 28) -> np.ndarray:
-    """scikit-learn's bundled digits brought to the network's input size.
+def digits_images(image_size: int = 8) -> np.ndarray:
+    """scikit-learn's bundled digits (1797 images), grey levels scaled to [0, 1].
 
-    The 8x8 images (grey levels 0..16) are scaled to [0, 1], upsampled x3
-    bilinearly to 24x24 and zero-padded to ``image_size`` (28: as MNIST's
-    20x20 digits sit in a 28x28 frame).
+    ``image_size=8`` (default) keeps the native 8x8 images; a size of 24 or
+    more upsamples them x3 bilinearly to 24x24 and zero-pads to
+    ``image_size`` (28: as MNIST's 20x20 digits sit in a 28x28 frame), for the
+    convolutional network.
 
     Returns
     -------
@@ -160,44 +268,53 @@ def digits_images(image_size: int = 28) -> np.ndarray:
     """
     from sklearn.datasets import load_digits
 
-    image_size = check_int("image_size", image_size, min=24)
-    x = torch.from_numpy(load_digits().images.astype(np.float32) / 16.0)[:, None]
-    x = F.interpolate(x, scale_factor=3, mode="bilinear", align_corners=False).clamp(0.0, 1.0)
+    image_size = check_int("image_size", image_size, min=8)
+    x = load_digits().images.astype(np.float32) / 16.0
+    if image_size == 8:
+        return x
+    if image_size < 24:
+        raise ValueError(f"image_size must be 8 (native) or at least 24 (upsampled x3 and padded), got {image_size}")
+    t = F.interpolate(torch.from_numpy(x)[:, None], scale_factor=3, mode="bilinear", align_corners=False).clamp(0.0, 1.0)
     lo = (image_size - 24) // 2
-    x = F.pad(x, (lo, image_size - 24 - lo, lo, image_size - 24 - lo))
-    return x[:, 0].numpy().copy()
+    t = F.pad(t, (lo, image_size - 24 - lo, lo, image_size - 24 - lo))
+    return t[:, 0].numpy().copy()
 
 
-def load_images(data=None, mnist=None) -> tuple[np.ndarray, str]:
-    """The generation-0 training images and a short description of where they came from.
+def load_images(data=None, mnist=None, *, image_size: int = 8):
+    """The generation-0 training images, their labels (if known) and where they came from.
 
     Parameters
     ----------
     data : array_like, shape (n, s, s) or (n, 1, s, s), optional
-        Images in [0, 1] with ``s`` a multiple of 4 (28 for the default network).
+        Images in [0, 1].
     mnist : path-like, optional
         A directory with the MNIST IDX files (``train-images-idx3-ubyte`` or
-        ``.gz``). At most one of ``data`` and ``mnist``; with neither, the
-        digits of :func:`digits_images`.
+        ``.gz``; labels optional). At most one of ``data`` and ``mnist``; with
+        neither, the digits of :func:`digits_images` at ``image_size``.
 
     Returns
     -------
     images : ndarray, shape (n, s, s), float32
+    labels : ndarray, shape (n,), int64, or None
     source : str
     """
+    from sklearn.datasets import load_digits
+
     if data is not None and mnist is not None:
         raise ValueError("give at most one of data and mnist")
+    labels = None
     if mnist is not None:
         from ._idx import load_mnist
 
-        images, _ = load_mnist(mnist, "train")
+        images, labels = load_mnist(mnist, "train")
         source = f"MNIST IDX files in {str(Path(mnist))!r}"
     elif data is not None:
         images = check_array("data", data, ndim=(3, 4), min_size=1, dtype=np.float32)
         source = "user images"
     else:
-        images = digits_images()
-        source = "scikit-learn digits (8x8, upsampled and padded to 28x28)"
+        images = digits_images(image_size)
+        labels = load_digits().target.astype(np.int64)
+        source = "scikit-learn digits (8x8)" if image_size == 8 else f"scikit-learn digits (8x8, upsampled and padded to {image_size}x{image_size})"
     if images.ndim == 4:
         if images.shape[1] != 1:
             raise ValueError(f"data must have one channel, shape (n, 1, s, s); got shape {images.shape}")
@@ -205,43 +322,16 @@ def load_images(data=None, mnist=None) -> tuple[np.ndarray, str]:
     n, h, w = images.shape
     if n < 1:
         raise ValueError("data must hold at least one image")
-    if h != w or h % 4 or h < 4:
-        raise ValueError(
-            f"data: images must be square with a side that is a multiple of 4 (28 for MNIST), got {h}x{w}"
-        )
+    if h != w:
+        raise ValueError(f"data: images must be square, got {h}x{w}")
     if images.min() < 0 or images.max() > 1:
         raise ValueError(
             f"data: pixel values must lie in [0, 1] (binary cross-entropy), got range [{images.min()}, {images.max()}]"
         )
-    return np.ascontiguousarray(images, dtype=np.float32), source
+    return np.ascontiguousarray(images, dtype=np.float32), labels, source
 
 
 # ------------------------------------------------------------------ training
-@contextlib.contextmanager
-def _torch_state(seed: int, device, threads: int):
-    """Seed torch for one generation without leaking global state.
-
-    The global torch RNG (CPU, and CUDA on ``device``) is forked and seeded
-    with ``seed``; the thread count is fixed (CPU kernels' reductions depend
-    on it) and deterministic algorithms are requested; all restored on exit.
-    """
-    old_threads = torch.get_num_threads()
-    old_det = torch.are_deterministic_algorithms_enabled()
-    old_warn = torch.is_deterministic_algorithms_warn_only_enabled()
-    devices = [device] if device.type == "cuda" else []
-    if devices:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    with torch.random.fork_rng(devices=devices, device_type=device.type if devices else "cuda"):
-        torch.manual_seed(int(seed))
-        torch.set_num_threads(int(threads))
-        torch.use_deterministic_algorithms(True, warn_only=True)
-        try:
-            yield
-        finally:
-            torch.set_num_threads(old_threads)
-            torch.use_deterministic_algorithms(old_det, warn_only=old_warn)
-
-
 def _batch_sizes(n: int, batch_size: int) -> list[int]:
     full, rest = divmod(n, batch_size)
     return [batch_size] * full + ([rest] if rest else [])
@@ -250,14 +340,13 @@ def _batch_sizes(n: int, batch_size: int) -> list[int]:
 def train_generation(
     real,
     *,
+    make_model,
     parent=None,
-    real_share: float = 0.0,
+    mixing=None,
     epochs: int,
-    batch_size: int = 256,
+    batch_size: int = 128,
     lr: float = 1e-3,
     weight_decay: float = 1e-5,
-    latent_dim: int = 20,
-    channels: tuple = (64, 128),
     seed: int,
     device=None,
     threads: int = 2,
@@ -267,31 +356,36 @@ def train_generation(
 
     Generation 0 (``parent=None``) sees the real images, reshuffled every
     epoch. A descendant sees, in every batch, fresh images of ``parent``'s
-    decoder at :math:`z \\sim N(0, I)`; each image of the batch is instead a
-    uniformly drawn real image with probability ``real_share`` (the fresh
-    workflow). Every epoch has as many images as the real set.
+    decoder at :math:`z \\sim N(0, I)`; under ``Mixing.fresh(real=g)`` each
+    image of the batch is instead a uniformly drawn real image with
+    probability ``g``. Every epoch has as many images as the real set.
 
     Parameters
     ----------
     real : Tensor, shape (n, 1, s, s)
         The real images, on ``device``.
-    parent : VAE, optional
+    make_model : callable () -> nn.Module
+        Builds a fresh network (called inside the seeded block).
+    parent : nn.Module, optional
         The previous generation (its decoder is the data source).
+    mixing : Mixing or spec, optional
+        ``"replace"`` (default) or ``"fresh:G"``.
     seed : int
         All of this generation's randomness (initialisation, batches, latent
         draws, reparameterisation noise) comes from it.
 
     Returns
     -------
-    model : VAE
+    model : nn.Module
         Trained, in eval mode.
     losses : ndarray, shape (epochs,)
         Mean loss per image of each epoch.
     """
+    mixing = check_mixing(mixing, ("replace", "fresh"), where="the VAE run")
     device = real.device if device is None else torch.device(device)
-    n, _, s, _ = real.shape
-    with _torch_state(seed, device, threads):
-        model = VAE(latent_dim, channels, s).to(device)
+    n = real.shape[0]
+    with torch_state(seed, device, threads):
+        model = make_model().to(device)
         opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
         sizes = _batch_sizes(n, batch_size)
         losses = np.empty(epochs)
@@ -305,7 +399,7 @@ def train_generation(
                     batch = real[perm[start : start + size]]
                     start += size
                 else:
-                    batch = _descendant_batch(real, parent, size, real_share, device)
+                    batch = _descendant_batch(real, parent, size, mixing.real, device)
                 recon, mu, logvar = model(batch)
                 loss = vae_loss(recon, batch, mu, logvar)
                 opt.zero_grad(set_to_none=True)
@@ -321,8 +415,8 @@ def train_generation(
 
 
 @torch.no_grad()
-def _descendant_batch(real, parent, size, real_share, device):
-    n_real = int(torch.binomial(torch.tensor(float(size)), torch.tensor(float(real_share))).item()) if real_share > 0 else 0
+def _descendant_batch(real, parent, size, real_fraction, device):
+    n_real = int(torch.binomial(torch.tensor(float(size)), torch.tensor(float(real_fraction))).item()) if real_fraction > 0 else 0
     z = torch.randn(size - n_real, parent.latent_dim, device=device)
     synthetic = parent.decode(z)
     if n_real == 0:
@@ -336,8 +430,8 @@ def _descendant_batch(real, parent, size, real_share, device):
 def latent_means(decoder, encoder, z, *, batch_size: int = 1024) -> np.ndarray:
     """Latent means, under ``encoder``, of the images ``decoder`` makes of ``z``.
 
-    The paper's latent metric: a fixed set of latent draws is decoded by
-    generation ``t`` and encoded by the generation-0 encoder.
+    The paper's latent metric: latent draws are decoded by generation ``t``
+    and encoded by the generation-0 encoder.
 
     Parameters
     ----------
@@ -418,7 +512,7 @@ def elbo_under(model, images, *, batch_size: int = 1024) -> np.ndarray:
 
     Parameters
     ----------
-    model : VAE
+    model : VAE or MLPVAE
     images : Tensor, shape (n, 1, s, s)
 
     Returns
@@ -436,52 +530,315 @@ def elbo_under(model, images, *, batch_size: int = 1024) -> np.ndarray:
     return np.concatenate(out)
 
 
+def _negatives(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Images that are not digits (3n rows): pixel-shuffled digits, uniform noise, grey noise around the mean image."""
+    n = len(x)
+    shuffled = rng.permuted(x, axis=1)
+    noise = rng.random(x.shape) * rng.random((n, 1))
+    grey = np.clip(x.mean(axis=0) + 0.1 * rng.standard_normal(x.shape), 0.0, 1.0)
+    return np.concatenate([shuffled, noise, grey]).astype(np.float32)
+
+
+class DigitJudge:
+    """An independent judge of generated digits: a scikit-learn classifier with a "not a digit" class.
+
+    Fitted by :func:`fit_judge` on the real images (their labels) and on
+    images that are not digits (:func:`_negatives`: pixel-shuffled digits,
+    uniform noise, noise around the mean image) labelled as an extra class:
+    a plain classifier gives one of its classes probability above 0.5 for
+    almost any input (98% of uniform-noise images, all grey ones), the
+    extra class makes a confident digit label mean that the image looks like
+    a digit. A generated image counts as a digit when some digit class gets
+    probability above :data:`JUDGE_THRESHOLD`. Its hidden layer is the fixed
+    feature space of :func:`prdc_metrics`.
+
+    Attributes
+    ----------
+    classifier : sklearn.neural_network.MLPClassifier
+    n_classes : int
+        Digit classes (the extra class is ``n_classes``).
+    """
+
+    def __init__(self, classifier, n_classes: int):
+        self.classifier = classifier
+        self.n_classes = int(n_classes)
+
+    @staticmethod
+    def _flat(images) -> np.ndarray:
+        x = np.asarray(images, dtype=np.float64)
+        return x.reshape(len(x), -1)
+
+    def digit_probabilities(self, images) -> np.ndarray:
+        """Probabilities of the digit classes, shape (n, n_classes) (the rest is "not a digit")."""
+        p = self.classifier.predict_proba(self._flat(images))
+        cols = [list(self.classifier.classes_).index(k) for k in range(self.n_classes)]
+        return p[:, cols]
+
+    def share(self, images, threshold: float = JUDGE_THRESHOLD) -> float:
+        """Share of ``images`` given a digit class with probability above ``threshold``."""
+        return float((self.digit_probabilities(images).max(axis=1) > threshold).mean())
+
+    def class_counts(self, images, threshold: float = JUDGE_THRESHOLD) -> np.ndarray:
+        """How many images each digit class receives (among those judged digits), shape (n_classes,)."""
+        p = self.digit_probabilities(images)
+        ok = p.max(axis=1) > threshold
+        return np.bincount(p[ok].argmax(axis=1), minlength=self.n_classes).astype(float)
+
+    def features(self, images) -> np.ndarray:
+        """The first hidden layer's ReLU activations, shape (n, hidden): the fixed feature space."""
+        c = self.classifier
+        return np.maximum(self._flat(images) @ c.coefs_[0] + c.intercepts_[0], 0.0)
+
+
+def fit_judge(images, labels, *, rng, hidden: int = 64, max_iter: int = 200) -> DigitJudge:
+    """Fit the :class:`DigitJudge` on real images and their labels.
+
+    Parameters
+    ----------
+    images : array_like, shape (n, s, s)
+    labels : array_like, shape (n,), int in 0..C-1
+    rng : None, int, SeedSequence or Generator
+        Seeds the negatives and the classifier's initialisation.
+    hidden : int
+        Width of the classifier's hidden layer.
+
+    Returns
+    -------
+    DigitJudge
+    """
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
+    from threadpoolctl import threadpool_limits
+
+    from .._rng import default_rng
+
+    rng = default_rng(rng)
+    x = DigitJudge._flat(images)
+    y = np.asarray(labels, dtype=np.int64).ravel()
+    if y.shape != (len(x),):
+        raise ValueError(f"labels must have shape ({len(x)},) to match the images, got {y.shape}")
+    n_classes = int(y.max()) + 1
+    neg = _negatives(x, rng)
+    clf = MLPClassifier((check_int("hidden", hidden, min=1),), max_iter=max_iter, random_state=int(rng.integers(2**31 - 1)))
+    with threadpool_limits(limits=1), warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(np.concatenate([x, neg]), np.concatenate([y, np.full(len(neg), n_classes)]))
+    return DigitJudge(clf, n_classes)
+
+
+def prdc_metrics(real_features, fake_features, *, nearest_k: int = 5) -> dict:
+    """Precision, recall, density and coverage of generated samples against real ones.
+
+    Naeem, Oh, Uh, Choi and Yoo, "Reliable Fidelity and Diversity Metrics for
+    Generative Models", ICML 2020 (the ``prdc`` package): k-nearest-neighbour
+    balls around real (precision, density, coverage) or fake (recall) points.
+
+    Parameters
+    ----------
+    real_features : array_like, shape (n_real, f)
+    fake_features : array_like, shape (n_fake, f)
+    nearest_k : int
+
+    Returns
+    -------
+    dict with float ``precision``, ``recall``, ``density``, ``coverage``
+    """
+    from prdc import compute_prdc
+
+    with contextlib.redirect_stdout(io.StringIO()):  # the package prints the set sizes
+        out = compute_prdc(np.asarray(real_features, np.float32), np.asarray(fake_features, np.float32), check_int("nearest_k", nearest_k, min=1))
+    return {k: float(v) for k, v in out.items()}
+
+
 # ----------------------------------------------------------------------- run
 _MODEL_FILE = "model.pt"
-#: spawn-key suffix of the latent probe's seed, outside the range of generation indices.
+#: spawn-key suffixes of the run's side streams, outside the range of generation indices
 _PROBE_KEY = 0x7E57_0000_0000
+_JUDGE_KEY = 0x7E57_0000_0001
+#: sub-streams of generation t's seed
+_TRAIN, _SAMPLES, _FRESH_PROBE = 0, 1, 2
 
 
-def _torch_seed(ss: np.random.SeedSequence) -> int:
-    return int(ss.generate_state(1, dtype=np.uint64)[0])
+def _load_model(record, config, device):
+    model = _make_model(config).to(device)
+    return load_state_bytes(model, record.read_artifact(_MODEL_FILE)).eval()
 
 
-def _state_bytes(model) -> bytes:
-    import io
+def _configure(
+    *, generations, data, mnist, mixing, architecture, epochs, batch_size, lr, weight_decay, latent_dim, hidden,
+    n_train, latent_draws, probe, n_samples, metrics, device, threads, quick,
+) -> dict:
+    """Validate every setting and load the images: the spec one run starts (or resumes) from."""
+    from .evaluate import METRICS
 
-    buf = io.BytesIO()
-    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, buf)
-    return buf.getvalue()
-
-
-def _load_model(record, config, device) -> VAE:
-    import io
-
-    model = VAE(config["latent_dim"], tuple(config["channels"]), config["image_size"])
-    state = torch.load(io.BytesIO(record.read_artifact(_MODEL_FILE)), map_location="cpu", weights_only=True)
-    model.load_state_dict(state)
-    return model.to(device).eval()
-
-
-def _resolve_device(device):
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    generations = check_int("generations", generations, min=0)
+    lr = check_float("lr", lr, min=0.0, min_inclusive=False)
+    weight_decay = check_float("weight_decay", weight_decay, min=0.0)
+    mixing = check_mixing(mixing, ("replace", "fresh"), where="the VAE run")
+    probe = check_choice("probe", probe, PROBES)
+    images, labels, source = load_images(data, mnist, image_size=8)
+    if architecture == "auto":
+        architecture = "conv" if images.shape[1] >= 28 else "mlp"
+    architecture = check_choice("architecture", architecture, ARCHITECTURES)
+    if architecture == "conv" and images.shape[1] % 4:
+        raise ValueError(f"data: the conv architecture needs a side that is a multiple of 4 (28 for MNIST), got {images.shape[1]}")
+    defaults = _DEFAULTS[architecture]
+    threads = check_int("threads", (1 if architecture == "mlp" else 2) if threads is None else threads, min=1)
+    epochs = (_QUICK["epochs"] if quick else defaults["epochs"]) if epochs is None else epochs
+    epochs = check_int("epochs", epochs, min=1)
+    batch_size = check_int("batch_size", defaults["batch_size"] if batch_size is None else batch_size, min=1)
+    latent_dim = check_int("latent_dim", defaults["latent_dim"] if latent_dim is None else latent_dim, min=1)
+    if hidden is None:
+        hidden = defaults["hidden"]
     try:
-        return torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(f"device must be a torch device such as 'cpu' or 'cuda', got {device!r}: {exc}") from None
+        hidden = tuple(check_int("hidden", h, min=1) for h in hidden)
+    except TypeError:
+        raise TypeError(f"hidden must be a sequence of ints (layer widths or conv channels), got {hidden!r}") from None
+    if architecture == "conv" and len(hidden) != 2:
+        raise ValueError(f"hidden: the conv architecture takes two channel counts, got {hidden!r}")
+    if n_train is not None:
+        n_train = check_int("n_train", n_train, min=1)
+        images = images[:n_train]
+        labels = None if labels is None else labels[:n_train]
+    latent_draws = check_int("latent_draws", latent_draws, min=2)
+    n_samples = (_QUICK["n_samples"] if quick else 1000) if n_samples is None else n_samples
+    n_samples = check_int("n_samples", n_samples, min=2)
+    device = resolve_device(device)
+    if metrics is not None:
+        from .._validate import check_names
+
+        metrics = check_names("metrics", metrics, METRICS)
+    judge = labels is not None and len(np.unique(labels)) > 1
+    config = {
+        "data": source,
+        "data_sha256": hashlib.sha256(images.tobytes()).hexdigest(),
+        "n_train": int(images.shape[0]),
+        "image_size": int(images.shape[1]),
+        "architecture": architecture,
+        "mixing": mixing.to_dict(),
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "lr": lr,
+        "weight_decay": weight_decay,
+        "latent_dim": latent_dim,
+        "hidden": list(hidden),
+        "latent_draws": latent_draws,
+        "probe": probe,
+        "n_samples": n_samples,
+        "judge": bool(judge),
+        "metrics": None if metrics is None else list(metrics),
+    }
+    return {"config": config, "generations": generations, "images": images, "labels": labels, "mixing": mixing, "device": device, "threads": threads, "metrics": metrics}
 
 
-def _check_mixing(mixing) -> Mixing:
-    if mixing is None:
-        return Mixing.replace()
-    if not isinstance(mixing, Mixing):
-        raise TypeError(f"mixing must be a collapse_theory.Mixing, got {type(mixing).__name__}")
-    if mixing.pooled or mixing.previous > 0:
-        raise ValueError(
-            f"mixing: the VAE run supports the replace and fresh workflows (previous=0, not pooled), got {mixing}"
-        )
-    return mixing
+class _State:
+    """Everything a generation needs: the record, real images, judge, generation-0 and parent models."""
+
+    def __init__(self, spec, record):
+        self.spec, self.record, self.config = spec, record, spec["config"]
+        self.device, self.threads = spec["device"], spec["threads"]
+        self.real = torch.from_numpy(spec["images"])[:, None].to(self.device)
+        self.initial = self.parent = None
+        self.latent0 = self.evaluator = None
+        self.judge = self.real_features = None
+        if self.config["judge"]:
+            self.judge = fit_judge(spec["images"], spec["labels"], rng=child(record.seed, _JUDGE_KEY))
+            self.real_features = self.judge.features(spec["images"])
+        self.fixed_probe = None
+        if self.config["probe"] == "fixed":
+            g = np.random.default_rng(child(record.seed, _PROBE_KEY))
+            self.fixed_probe = torch.from_numpy(g.standard_normal((self.config["latent_draws"], self.config["latent_dim"]), dtype=np.float32)).to(self.device)
+
+    def make_evaluator(self, sample0):
+        from .evaluate import Evaluator
+
+        if self.spec["metrics"] == ():
+            return None
+        return Evaluator("vae", initial_sample=sample0, metrics=self.spec["metrics"])
+
+    def probe(self, t: int):
+        if self.fixed_probe is not None:
+            return self.fixed_probe
+        g = np.random.default_rng(child(self.record.generation_seed(t), _FRESH_PROBE))
+        return torch.from_numpy(g.standard_normal((self.config["latent_draws"], self.config["latent_dim"]), dtype=np.float32)).to(self.device)
+
+
+def _resume(spec: dict, rng, out, resume: bool) -> _State:
+    """Open (or reopen) the record; rebuild generation 0's and the parent's models from their artifacts."""
+    from .record import GenerationalRun
+
+    record = GenerationalRun.open(out, kind="vae", family="vae", config=spec["config"], seed=rng, resume=resume)
+    state = _State(spec, record)
+    start = record.next_generation
+    if start > 0:
+        state.initial = _load_model(record.generations[0], spec["config"], state.device)
+        state.parent = _load_model(record.generations[start - 1], spec["config"], state.device)
+        state.latent0 = record.generations[0].arrays["latent_means"]
+        state.evaluator = state.make_evaluator(record.generations[0].sample)
+    return state
+
+
+def _generation(state: _State, t: int, bar=None):
+    """Train generation ``t`` on its parent's images and measure it: (record, artifacts)."""
+    from .record import GenerationRecord
+
+    cfg = state.config
+    t0 = time.perf_counter()
+    ss = state.record.generation_seed(t)
+    seed = torch_seed(child(ss, _TRAIN))
+    model, losses = train_generation(
+        state.real,
+        make_model=lambda: _make_model(cfg),
+        parent=state.parent,
+        mixing=state.spec["mixing"] if t > 0 else None,
+        epochs=cfg["epochs"],
+        batch_size=cfg["batch_size"],
+        lr=cfg["lr"],
+        weight_decay=cfg["weight_decay"],
+        seed=seed,
+        device=state.device,
+        threads=state.threads,
+        progress_bar=bar,
+    )
+    t_fit = time.perf_counter()
+    if t == 0:
+        state.initial = model
+    with torch_state(torch_seed(child(ss, _SAMPLES)), state.device, state.threads), torch.no_grad():
+        samples = model.decode(torch.randn(cfg["n_samples"], cfg["latent_dim"], device=state.device))
+        codes = latent_means(model.decode, state.initial.encode, state.probe(t))
+        scores = elbo_under(state.initial, samples)
+    sample = samples.flatten(1).cpu().numpy().astype(np.float32)
+    arrays = {"latent_means": codes, "log_density_under_initial": scores}
+    if state.latent0 is None:
+        state.latent0 = codes
+        state.evaluator = state.make_evaluator(sample)
+    summary = latent_summary(codes, state.latent0)
+    metrics = {
+        "latent_std": summary.std,
+        "latent_std_per_dim": summary.std_per_dim,
+        "w2_squared_latent_to_initial": summary.w2_squared_to_initial,
+        "train_loss": losses,
+        "final_loss": float(losses[-1]),
+    }
+    if state.judge is not None:
+        metrics["judge_share"] = state.judge.share(sample)
+        metrics["judge_class_counts"] = state.judge.class_counts(sample)
+        metrics.update(prdc_metrics(state.real_features, state.judge.features(sample)))
+    if state.evaluator is not None:
+        metrics.update(state.evaluator(None, sample, arrays))
+    rec = GenerationRecord(
+        generation=t,
+        sample=sample,
+        metrics=metrics,
+        arrays=arrays,
+        wall_time=time.perf_counter() - t0,
+        timing={"fit": t_fit - t0, "metrics": time.perf_counter() - t_fit},
+        info={"device": str(state.device), "threads": state.threads, "seed": seed},
+    )
+    state.parent = model
+    return rec, {_MODEL_FILE: state_bytes(model)}
 
 
 def run(
@@ -492,96 +849,103 @@ def run(
     resume: bool = False,
     data=None,
     mnist=None,
-    mixing: Mixing | None = None,
+    mixing=None,
+    architecture: str = "auto",
     epochs: int | None = None,
     batch_size: int | None = None,
     lr: float = 1e-3,
     weight_decay: float = 1e-5,
-    latent_dim: int = 20,
-    channels: tuple = (64, 128),
+    latent_dim: int | None = None,
+    hidden=None,
     n_train: int | None = None,
-    latent_draws: int | None = None,
+    latent_draws: int = 100,
+    probe: str = "fresh",
+    n_samples: int | None = None,
     metrics=None,
-    device=None,
-    threads: int = 2,
+    device="auto",
+    threads: int | None = None,
     quick: bool = False,
     show_progress: bool | None = None,
 ):
-    """Run the paper's VAE experiment: ``generations`` VAEs, each trained on its predecessor's samples.
+    """Run the paper's VAE experiment: a VAE on real digits, then ``generations`` descendants on their parents' images.
 
     Generation 0 is trained on the real images; generation ``t >= 1`` from
     scratch on fresh images of generation ``t-1``'s decoder at
     :math:`z \\sim N(0, I)` (a share ``mixing.real`` of them real under the
-    fresh workflow). Each generation then decodes a fixed set of latent draws
-    (the *probe*, the same for all generations) and the generation-0 encoder
-    encodes the images; the distribution of those latent means is the
-    paper's metric (Shumailov et al. 2024, Supplementary: its standard
-    deviation fell 0.674, 0.608, 0.527, 0.468, 0.433 over five generations on
-    MNIST).
+    fresh workflow). Each generation then decodes the *probe* (latent draws:
+    fresh ones per generation, as the authors, or one fixed set) and the
+    generation-0 encoder encodes the images; the standard deviation of those
+    latent means is the paper's metric (0.674, 0.608, 0.527, 0.468, 0.433
+    at descendants 1..5 on MNIST). ``n_samples`` further decoded images are
+    scored by the :class:`DigitJudge` and by precision / recall / density /
+    coverage in the judge's feature space.
 
     Parameters
     ----------
     generations : int
-        Number of generations ``G`` (models 0 .. G-1); >= 1.
+        Number of descendants ``G`` (models 0 .. G, ``G + 1`` records); >= 0.
     rng : None, int, SeedSequence or Generator
         Root seed; generation ``t`` uses the record's per-generation seed
-        (a function of ``rng`` and ``t`` only), the probe a seed of its own.
+        (a function of ``rng`` and ``t`` only).
     out : path-like, optional
         Directory written generation by generation (each generation's weights
         are an artifact ``model.pt``). None keeps the run in memory.
     resume : bool
         Continue the run in ``out`` from its last complete generation.
     data : array_like, shape (n, s, s) or (n, 1, s, s), optional
-        Training images in [0, 1], ``s`` a multiple of 4.
+        Training images in [0, 1] (no judge: no labels).
     mnist : path-like, optional
-        A directory with the MNIST IDX files (the paper's setting).
-    mixing : Mixing, optional
-        ``Mixing.replace()`` (default, the paper) or ``Mixing.fresh(real=g)``.
-    epochs : int, optional
-        Epochs per generation (default 30 with ``mnist``, as in the paper;
-        20 otherwise; 3 under ``quick``).
-    batch_size : int, optional
-        Batch size (256, as in the paper; 64 under ``quick``, so that the few
-        images of a smoke run still give enough optimiser steps).
+        A directory with the MNIST IDX files (the paper's setting; the judge
+        is trained when the label file is there).
+    mixing : Mixing or spec, optional
+        ``"replace"`` (default, the paper) or ``"fresh:G"``.
+    architecture : {"auto", "mlp", "conv"}
+        "auto": the paper's conv net for images of side 28 or more (MNIST),
+        the MLP otherwise (the 8x8 digits).
+    epochs, batch_size, latent_dim, hidden : optional
+        Defaults per architecture: MLP 150 epochs (40 under ``quick``),
+        batch 64, 8-D latent, hidden (256, 128); conv as the paper: 30
+        epochs, batch 256, 20-D latent, channels (64, 128).
     lr, weight_decay : float
         Adam settings (1e-3, 1e-5, as in the paper).
-    latent_dim : int
-        Latent dimension (20).
-    channels : tuple of two ints
-        Convolution channels (64, 128).
     n_train : int, optional
-        Use only the first ``n_train`` images (default all; 400 under ``quick``).
-    latent_draws : int, optional
-        Size of the probe (default 1000; 300 under ``quick``; the paper used 100).
+        Use only the first ``n_train`` images (default all).
+    latent_draws : int
+        Size of the probe (100, as the authors).
+    probe : {"fresh", "fixed"}
+        Fresh latent draws per generation (default, the authors) or the same
+        draws for every generation (less noise between generations).
+    n_samples : int, optional
+        Decoded images per generation for the judge, prdc and the evaluator
+        (default 1000; 300 under ``quick``); stored as the record's sample.
     metrics : sequence of str, optional
         The evaluator's metrics (:mod:`collapse_theory.runs.evaluate`) stored
-        with each generation as it is written; None: all that apply to a
-        sample-only family (``w2_squared_to_initial`` between the decoded
-        probe images, quantiles of ``log_density_under_initial``,
-        ``cov_trace``, ``cov_logdet``); ``()``: none.
-    device : str or torch.device, optional
-        Default: CUDA when available, else CPU. Results are reproducible on
-        CPU for a fixed ``threads``; GPU runs are deterministic where PyTorch
-        allows it.
-    threads : int
+        with each generation; None: all that apply to a sample-only family;
+        ``()``: none.
+    device : str or torch.device
+        "auto" (default): CUDA when available, else CPU.
+    threads : int, optional
         CPU threads used by PyTorch during the run (restored afterwards).
+        Default: 1 for the MLP (its small matrix products gain nothing from a
+        second thread, which only spins on a loaded machine), 2 for the conv net.
     quick : bool
-        Small settings for a smoke run (well under two minutes on two CPU cores).
+        Fewer epochs and samples for a smoke run.
     show_progress : bool, optional
         Progress bar over epochs (default: on unless COLLAPSE_THEORY_PROGRESS=0).
 
     Returns
     -------
     GenerationalRun
-        ``kind="vae"``, ``family="vae"``. Per generation: ``sample``, the probe's
-        decoded images, shape (latent_draws, s*s), float32; ``arrays``:
-        ``latent_means`` (latent_draws, latent_dim) under the generation-0
-        encoder and ``log_density_under_initial`` (latent_draws,), the
-        generation-0 ELBO of each image (:func:`elbo_under`); ``metrics``:
-        ``latent_std``, ``latent_std_per_dim`` (latent_dim,),
-        ``w2_squared_latent_to_initial`` (empirical, exact OT),
-        ``train_loss`` (epochs,), ``final_loss``, and the evaluator's
-        ``metrics`` computed on the sample and scores; artifact ``model.pt``.
+        ``kind="vae"``, ``family="vae"``; per generation ``sample`` (n_samples,
+        s*s) float32 decoded images; ``arrays``: ``latent_means``
+        (latent_draws, latent_dim) under the generation-0 encoder and
+        ``log_density_under_initial`` (n_samples,), the generation-0 ELBO of
+        each sample (:func:`elbo_under`); ``metrics``: ``latent_std``,
+        ``latent_std_per_dim``, ``w2_squared_latent_to_initial``,
+        ``judge_share``, ``judge_class_counts`` (10,), ``precision``,
+        ``recall``, ``density``, ``coverage`` (when labels are known),
+        ``train_loss`` (epochs,), ``final_loss`` and the evaluator's metrics;
+        artifact ``model.pt``.
 
     Raises
     ------
@@ -591,136 +955,21 @@ def run(
         ``mnist`` directory or its image file is missing.
     """
     from .._progress import progress
-    from .evaluate import METRICS, Evaluator
-    from .record import GenerationalRun, GenerationRecord
 
-    generations = check_int("generations", generations, min=1)
-    latent_dim = check_int("latent_dim", latent_dim, min=1)
-    if batch_size is None:
-        batch_size = 64 if quick else 256
-    batch_size = check_int("batch_size", batch_size, min=1)
-    lr = check_float("lr", lr, min=0.0, min_inclusive=False)
-    weight_decay = check_float("weight_decay", weight_decay, min=0.0)
-    threads = check_int("threads", threads, min=1)
+    spec = _configure(
+        generations=generations, data=data, mnist=mnist, mixing=mixing, architecture=architecture, epochs=epochs,
+        batch_size=batch_size, lr=lr, weight_decay=weight_decay, latent_dim=latent_dim, hidden=hidden, n_train=n_train,
+        latent_draws=latent_draws, probe=probe, n_samples=n_samples, metrics=metrics, device=device, threads=threads,
+        quick=quick,
+    )
+    state = _resume(spec, rng, out, resume)
+    record, start = state.record, state.record.next_generation
+    G = spec["generations"]
+    bar = progress(total=max(G + 1 - start, 0) * spec["config"]["epochs"], desc="vae", show=show_progress, unit="epoch")
     try:
-        channels = tuple(channels)
-    except TypeError:
-        raise TypeError(f"channels must be a pair of ints, got {channels!r}") from None
-    if len(channels) != 2:
-        raise ValueError(f"channels must be a pair of ints, got {channels!r}")
-    channels = tuple(check_int("channels", c, min=1) for c in channels)
-    mixing = _check_mixing(mixing)
-    if epochs is None:
-        epochs = 3 if quick else (_EPOCHS_MNIST if mnist is not None else _EPOCHS_DIGITS)
-    epochs = check_int("epochs", epochs, min=1)
-    if n_train is None and quick:
-        n_train = 400
-    if latent_draws is None:
-        latent_draws = 300 if quick else 1000
-    latent_draws = check_int("latent_draws", latent_draws, min=2)
-    device = _resolve_device(device)
-    if metrics is not None:
-        from .._validate import check_names
-
-        metrics = check_names("metrics", metrics, METRICS)
-
-    images, source = load_images(data, mnist)
-    if n_train is not None:
-        n_train = check_int("n_train", n_train, min=1)
-        images = images[:n_train]
-    import hashlib
-
-    config = {
-        "data": source,
-        "data_sha256": hashlib.sha256(images.tobytes()).hexdigest(),
-        "n_train": int(images.shape[0]),
-        "image_size": int(images.shape[1]),
-        "mixing": {"synthetic": mixing.synthetic, "real": mixing.real},
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "lr": lr,
-        "weight_decay": weight_decay,
-        "latent_dim": latent_dim,
-        "channels": list(channels),
-        "latent_draws": latent_draws,
-        "metrics": None if metrics is None else list(metrics),
-    }
-    record = GenerationalRun.open(out, kind="vae", family="vae", config=config, seed=rng, resume=resume)
-    start = record.next_generation
-    real = torch.from_numpy(images)[:, None].to(device)
-    probe_ss = np.random.SeedSequence(record.seed.entropy, spawn_key=(*record.seed.spawn_key, _PROBE_KEY))
-    z_probe = torch.from_numpy(
-        np.random.default_rng(probe_ss).standard_normal((latent_draws, latent_dim), dtype=np.float32)
-    ).to(device)
-
-    initial = parent = None
-    latent0 = evaluator = None
-
-    def make_evaluator(sample0):
-        if metrics == ():
-            return None
-        return Evaluator("vae", initial_sample=sample0, metrics=metrics)
-
-    if start > 0:
-        initial = _load_model(record.generations[0], config, device)
-        parent = _load_model(record.generations[start - 1], config, device)
-        latent0 = record.generations[0].arrays["latent_means"]
-        evaluator = make_evaluator(record.generations[0].sample)
-
-    bar = progress(total=max(generations - start, 0) * epochs, desc="vae", show=show_progress, unit="epoch")
-    try:
-        for t in range(start, generations):
-            t0 = time.perf_counter()
-            seed = _torch_seed(record.generation_seed(t))
-            model, losses = train_generation(
-                real,
-                parent=parent,
-                real_share=mixing.real if t > 0 else 0.0,
-                epochs=epochs,
-                batch_size=batch_size,
-                lr=lr,
-                weight_decay=weight_decay,
-                latent_dim=latent_dim,
-                channels=channels,
-                seed=seed,
-                device=device,
-                threads=threads,
-                progress_bar=bar,
-            )
-            t_fit = time.perf_counter()
-            if t == 0:
-                initial = model
-            with _torch_state(seed, device, threads):
-                with torch.no_grad():
-                    samples = model.decode(z_probe)
-                codes = latent_means(model.decode, initial.encode, z_probe)
-                scores = elbo_under(initial, samples)
-            sample = samples.flatten(1).cpu().numpy().astype(np.float32)
-            arrays = {"latent_means": codes, "log_density_under_initial": scores}
-            if latent0 is None:
-                latent0 = codes
-                evaluator = make_evaluator(sample)
-            summary = latent_summary(codes, latent0)
-            stored = {
-                "latent_std": summary.std,
-                "latent_std_per_dim": summary.std_per_dim,
-                "w2_squared_latent_to_initial": summary.w2_squared_to_initial,
-                "train_loss": losses,
-                "final_loss": float(losses[-1]),
-            }
-            if evaluator is not None:
-                stored.update(evaluator(None, sample, arrays))
-            rec = GenerationRecord(
-                generation=t,
-                sample=sample,
-                metrics=stored,
-                arrays=arrays,
-                wall_time=time.perf_counter() - t0,
-                timing={"fit": t_fit - t0, "metrics": time.perf_counter() - t_fit},
-                info={"device": str(device), "threads": threads, "seed": seed},
-            )
-            record.append(rec, artifacts={_MODEL_FILE: _state_bytes(model)})
-            parent = model
+        for t in range(start, G + 1):
+            rec, artifacts = _generation(state, t, bar)
+            record.append(rec, artifacts=artifacts)
     finally:
         bar.close()
     return record
@@ -761,29 +1010,48 @@ def latent_density_figure(run):
 
 
 def latent_std_figure(run, *, paper: bool = True):
-    """Standard deviation of the latent means against generation (with the paper's MNIST values)."""
+    """Standard deviation of the latent means against generation, with the paper's MNIST values at descendants 1-5."""
+    from matplotlib.ticker import MaxNLocator
+
     from ..plotting import SIM_COLOR, THEORY_COLOR, new_figure
 
     fig, ax = new_figure()
     gens = np.array([g.generation for g in run.generations])
     ax.plot(gens, run.metric("latent_std"), "o-", color=SIM_COLOR, label="this run")
     if paper:
-        ax.plot(
-            np.arange(len(PAPER_LATENT_STD)), PAPER_LATENT_STD, "s--", color=THEORY_COLOR, label="paper (MNIST, 30 epochs)"
-        )
-    from matplotlib.ticker import MaxNLocator
-
+        ax.plot(PAPER_LATENT_STD_GENERATIONS, PAPER_LATENT_STD, "s--", color=THEORY_COLOR, label="paper (MNIST, descendants 1-5)")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("generation")
+    ax.set_xlabel("generation (0: trained on real digits)")
     ax.set_ylabel("std of latent means")
     ax.legend(fontsize="small")
+    return fig
+
+
+def quality_figure(run):
+    """The judge's share of digits and precision / recall / density / coverage against generation."""
+    from matplotlib.ticker import MaxNLocator
+
+    from ..plotting import new_figure
+
+    fig, ax = new_figure()
+    gens = np.array([g.generation for g in run.generations])
+    styles = (("judge_share", "judge: share judged digits", "k", "o-"), ("precision", "precision", "C0", "s-"),
+              ("recall", "recall", "C1", "^-"), ("density", "density", "C2", "v-"), ("coverage", "coverage", "C3", "d-"))
+    for key, label, color, style in styles:
+        if all(key in g.metrics for g in run.generations):
+            ax.plot(gens, run.metric(key), style, color=color, label=label, ms=4)
+    ax.axhline(0.7, color="0.5", lw=0.8, ls=":", label="criterion: 70% at generation 0")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("generation")
+    ax.set_ylabel("share / score")
+    ax.legend(fontsize="x-small")
     return fig
 
 
 def _mosaic(images, cols):
     n, s, _ = images.shape
     rows = -(-n // cols)
-    canvas = np.ones((rows * (s + 1) + 1, cols * (s + 1) + 1), dtype=np.float32)
+    canvas = np.full((rows * (s + 1) + 1, cols * (s + 1) + 1), 0.3, dtype=np.float32)  # light grey grid lines
     for i, im in enumerate(images):
         r, c = divmod(i, cols)
         canvas[1 + r * (s + 1) : 1 + r * (s + 1) + s, 1 + c * (s + 1) : 1 + c * (s + 1) + s] = im
@@ -791,7 +1059,7 @@ def _mosaic(images, cols):
 
 
 def sample_grid_figure(run, *, n: int = 36, generations=None):
-    """Decoded probe images (the same latent draws for every generation), one panel per generation."""
+    """Decoded samples (fresh latent draws), one panel per generation."""
     from ..plotting import new_figure
 
     gens = run.generations if generations is None else [run.generations[t] for t in generations]
@@ -807,44 +1075,88 @@ def sample_grid_figure(run, *, n: int = 36, generations=None):
     return fig
 
 
+def _setting(run) -> str:
+    c = run.config
+    return (
+        f"{c['data']}, {c['n_train']} images, {c['architecture']} VAE with a {c['latent_dim']}-D latent, "
+        f"{c['epochs']} epochs of batch {c['batch_size']} per generation, mixing "
+        f"{Mixing.from_spec(c['mixing']).to_spec()}, {c['probe']} probe of {c['latent_draws']} latent draws, "
+        f"{c['n_samples']} samples per generation"
+    )
+
+
 def figures(run) -> dict:
-    """The run's figures: ``latent_density``, ``latent_std``, ``samples``."""
+    """The run's figures with captions: ``latent_std``, ``latent_density``, ``quality`` (with a judge), ``samples``.
+
+    Returns
+    -------
+    dict of str to (matplotlib Figure, str caption)
+    """
+    s = _setting(run)
     shown = None
     if len(run.generations) > 6:
         shown = sorted(set(np.linspace(0, len(run.generations) - 1, 6).round().astype(int).tolist()))
-    return {
-        "latent_density": latent_density_figure(run),
-        "latent_std": latent_std_figure(run),
-        "samples": sample_grid_figure(run, generations=shown),
+    out = {
+        "latent_std": (
+            latent_std_figure(run),
+            f"Standard deviation of the latent means (all coordinates pooled) of decoded probe draws, encoded by the "
+            f"generation-0 encoder, against generation ({s}); squares: the paper's MNIST values at descendants 1-5 "
+            "(conv VAE, 20-D latent, 30 epochs). Look for the standard deviation falling generation after generation.",
+        ),
+        "latent_density": (
+            latent_density_figure(run),
+            f"Kernel density of the same latent means, one curve per generation ({s}). Look for the tails thinning "
+            "and the mass concentrating near the mean.",
+        ),
+        "samples": (
+            sample_grid_figure(run, generations=shown),
+            f"36 decoded samples per generation at fresh latent draws ({s}). Look for digits at generation 0 and "
+            "their blurring and loss of variety in later generations.",
+        ),
     }
+    if all("judge_share" in g.metrics for g in run.generations):
+        out["quality"] = (
+            quality_figure(run),
+            f"Independent measures of the samples per generation ({s}): the share judged a digit (a scikit-learn "
+            f"classifier trained on the real digits and on a 'not a digit' class; probability above {JUDGE_THRESHOLD}), "
+            "and precision, recall, density and coverage (Naeem et al. 2020, k = 5) against the real digits in the "
+            "judge's hidden-layer feature space. The dotted line is the 70% criterion for generation 0. Look for "
+            "recall and coverage (variety) falling while precision stays high: a sampler collapsed onto one "
+            "plausible image keeps its precision but loses recall, coverage and, through the judge, its digits.",
+        )
+    return out
 
 
 # ------------------------------------------------------------------- outputs
-def summary_frame(run):
-    """One row per generation: latent std, latent W2 squared to generation 0, loss, ELBO under model 0, time.
+def summary_table(run):
+    """One row per generation: latent std, judge share, prdc, distances, loss, ELBO under model 0, time.
 
     Returns
     -------
     pandas.DataFrame
-        Columns ``generation``, ``latent_std``, ``w2_squared_latent_to_initial``,
+        Columns ``generation``, ``latent_std``, ``judge_share``,
+        ``precision``, ``recall``, ``density``, ``coverage`` (NaN without a
+        judge), ``w2_squared_latent_to_initial``,
         ``w2_squared_images_to_initial`` (the evaluator's sample-based W2
-        squared between decoded probe images, NaN if not computed),
+        squared between decoded samples, NaN if not computed),
         ``final_loss`` (mean loss per image, last epoch),
         ``elbo_under_initial_mean`` and ``_q01`` (mean and 1% quantile of the
-        generation-0 ELBO of the decoded probe images, nats), ``wall_time_s``.
+        generation-0 ELBO of the samples, nats), ``wall_time_s``.
     """
     import pandas as pd
 
     rows = []
     for g in run.generations:
         scores = np.asarray(g.arrays["log_density_under_initial"])
+        m = g.metrics
         rows.append(
             {
                 "generation": g.generation,
-                "latent_std": g.metrics["latent_std"],
-                "w2_squared_latent_to_initial": g.metrics["w2_squared_latent_to_initial"],
-                "w2_squared_images_to_initial": g.metrics.get("w2_squared_to_initial", np.nan),
-                "final_loss": g.metrics["final_loss"],
+                "latent_std": m["latent_std"],
+                **{k: m.get(k, np.nan) for k in ("judge_share", "precision", "recall", "density", "coverage")},
+                "w2_squared_latent_to_initial": m["w2_squared_latent_to_initial"],
+                "w2_squared_images_to_initial": m.get("w2_squared_to_initial", np.nan),
+                "final_loss": m["final_loss"],
                 "elbo_under_initial_mean": float(scores.mean()),
                 "elbo_under_initial_q01": float(np.quantile(scores, 0.01)),
                 "wall_time_s": g.wall_time,
@@ -853,32 +1165,41 @@ def summary_frame(run):
     return pd.DataFrame(rows)
 
 
-def write_outputs(run, directory) -> dict:
-    """Write the run's figures (PNG) and summary table (CSV, and JSON with provenance) to ``directory``.
+def write_outputs(run, out, *, summary=None) -> dict:
+    """Write every figure (``<key>.png``), ``summary.csv`` and ``summary.json`` (with provenance), atomically.
+
+    Parameters
+    ----------
+    run : GenerationalRun
+    out : path-like
+        Directory (created if absent).
+    summary : pandas.DataFrame, optional
+        :func:`summary_table` of ``run`` if already computed.
 
     Returns
     -------
-    dict
-        ``{"figures": {name: path}, "summary_csv": path, "summary_json": path, "summary": DataFrame}``.
+    dict of str to Path
+        ``<figure key>``, ``summary_csv``, ``json``.
     """
     from .._provenance import atomic_write, provenance, write_json
+    from ..plotting import figure_png
 
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    paths = {}
-    for name, fig in figures(run).items():
-        p = directory / f"vae_{name}.png"
-        fig.savefig(p, dpi=110)
-        paths[name] = p
-    summary = summary_frame(run)
-    csv = atomic_write(directory / "vae_summary.csv", summary.to_csv(index=False))
-    js = write_json(
-        directory / "vae_summary.json",
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    summary = summary_table(run) if summary is None else summary
+    paths, captions = {}, {}
+    for key, (fig, caption) in figures(run).items():
+        paths[key] = atomic_write(out / f"{key}.png", figure_png(fig))
+        captions[key] = caption
+    paths["summary_csv"] = atomic_write(out / "summary.csv", summary.to_csv(index=False))
+    paths["json"] = write_json(
+        out / "summary.json",
         {
             "summary": summary.to_dict(orient="list"),
-            "paper_latent_std_mnist": PAPER_LATENT_STD,
+            "captions": captions,
+            "paper_latent_std_mnist": {"generations": PAPER_LATENT_STD_GENERATIONS, "std": PAPER_LATENT_STD},
             "run": str(run.path) if run.path is not None else None,
-            "provenance": provenance(run.config, seed=run.seed, kind="vae", extra_packages=("torch",)),
+            "provenance": provenance(run.config, seed=run.seed, kind="vae", extra_packages=("torch", "prdc")),
         },
     )
-    return {"figures": paths, "summary_csv": csv, "summary_json": js, "summary": summary}
+    return paths

@@ -1,7 +1,16 @@
-"""The result every study returns: simulation and theory in one object."""
+"""The result every study returns, and the helpers every study uses.
+
+:class:`StudyResult` holds simulation and theory in one object; its table has
+the one row schema of the toolkit (:data:`TABLE_COLUMNS` plus ``p_adjusted``,
+computed by :func:`collapse_theory._stats.adjusted_column`). The helpers
+below (:func:`seed_of`, :func:`checkpoints`, :func:`generation_rows`,
+:func:`band`, :func:`finish`) are the loops the study modules of every chain
+family share; they live here once.
+"""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -9,10 +18,11 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from .._provenance import atomic_write, write_json
-from .._stats import bonferroni
+from .._provenance import atomic_write, provenance, write_json
+from .._stats import adjusted_column, mean_ci, z_test
+from .._validate import check_int
 
-__all__ = ["StudyResult", "TABLE_COLUMNS", "make_row"]
+__all__ = ["StudyResult", "TABLE_COLUMNS", "make_row", "seed_of", "checkpoints", "generation_rows", "band", "finish"]
 
 #: Columns of every study table.
 TABLE_COLUMNS = ("quantity", "simulated", "ci_low", "ci_high", "theory", "p_value")
@@ -65,11 +75,7 @@ class StudyResult:
         Bonferroni correction over the rows that have a p-value.
         """
         df = pd.DataFrame(self.rows, columns=list(TABLE_COLUMNS))
-        has_p = df["p_value"].notna()
-        adj = np.full(len(df), np.nan)
-        if has_p.any():
-            adj[has_p.to_numpy()] = bonferroni(df.loc[has_p, "p_value"].to_numpy())
-        df["p_adjusted"] = adj
+        df["p_adjusted"] = adjusted_column(df, "bonferroni")
         return df
 
     def passed(self, level: float | None = None) -> bool:
@@ -101,3 +107,119 @@ class StudyResult:
             paths["figure"] = directory / f"{stem}.png"
             atomic_write(paths["figure"], figure_png(self.figure()))
         return paths
+
+
+# ----------------------------------------------------------------------------- shared study helpers
+
+
+def seed_of(rng):
+    """What a study records as its seed: the int (or None) itself, else ``repr(rng)``.
+
+    Examples
+    --------
+    >>> seed_of(3), seed_of(None)
+    (3, None)
+    """
+    return rng if isinstance(rng, (int, np.integer)) or rng is None else repr(rng)
+
+
+def checkpoints(G: int, points=None) -> list:
+    """The generations a study tabulates: ``points`` (validated, in 0..G) or 1, G/10, G/2, G.
+
+    Parameters
+    ----------
+    G : int
+        Last generation.
+    points : sequence of int, optional
+        Requested generations; each must lie in ``0..G``.
+
+    Returns
+    -------
+    list of int
+        Sorted, without repeats.
+
+    Raises
+    ------
+    ValueError
+        If a point is not an integer in ``0..G``.
+
+    Examples
+    --------
+    >>> checkpoints(100)
+    [1, 10, 50, 100]
+    >>> checkpoints(10, [10, 0, 10])
+    [0, 10]
+    """
+    if points is None:
+        pts = {1, max(1, G // 10), max(1, G // 2), G}
+    else:
+        pts = {check_int("checkpoints", int(c) if float(c).is_integer() else c, min=0, max=G) for c in points}
+    return sorted(p for p in pts if 0 <= p <= G and G >= 1)
+
+
+def generation_rows(label: str, values: np.ndarray, theory, points, test=True) -> list:
+    """One table row per generation in ``points``: mean of ``values[:, t]``, its CI, theory, z-test p-value.
+
+    Parameters
+    ----------
+    label : str
+        Quantity name; rows are called ``"LABEL, generation t"``.
+    values : ndarray, shape (R, G + 1)
+        Simulated replicates.
+    theory : ndarray, shape (G + 1,), or None
+        Expected values; None (or a non-finite entry) gives no p-value.
+    points : sequence of int
+    test : bool
+        False to tabulate without a p-value (e.g. a heavy-tailed quantity,
+        see :func:`collapse_theory._stats.z_testable`).
+
+    Returns
+    -------
+    list of dict
+        Rows of :data:`TABLE_COLUMNS`.
+
+    Examples
+    --------
+    >>> rows = generation_rows("x", np.ones((3, 2)), np.ones(2), [1])
+    >>> rows[0]["quantity"], rows[0]["p_value"]
+    ('x, generation 1', 1.0)
+    """
+    rows = []
+    for t in points:
+        x = values[:, t]
+        m, lo, hi, _ = mean_ci(x)
+        th = np.nan if theory is None else float(theory[t])
+        p = z_test(x, th) if (test and np.isfinite(th)) else np.nan
+        rows.append(make_row(f"{label}, generation {t}", m, lo, hi, th, p))
+    return rows
+
+
+def band(values: np.ndarray) -> dict:
+    """Mean and 95% CI over replicates (axis 0): ``{"mean", "low", "high"}``, each shape ``values.shape[1:]``.
+
+    Examples
+    --------
+    >>> sorted(band(np.ones((4, 3))))
+    ['high', 'low', 'mean']
+    """
+    m, lo, hi, _ = mean_ci(values)
+    return {"mean": m, "low": lo, "high": hi}
+
+
+def finish(name: str, rows: list, curves: dict, params: dict, rng, t0: float, plot) -> StudyResult:
+    """The :class:`StudyResult` of a study started at ``time.perf_counter() == t0``, with provenance.
+
+    Examples
+    --------
+    >>> res = finish("demo", [make_row("x", 1.0)], {}, {"M": 1}, 0, time.perf_counter(), None)
+    >>> res.name, res.provenance["seed"]
+    ('demo', 0)
+    """
+    return StudyResult(
+        name=name,
+        rows=rows,
+        curves=curves,
+        params=params,
+        provenance=provenance(params, seed=seed_of(rng), wall_time_s=time.perf_counter() - t0),
+        plot=plot,
+    )

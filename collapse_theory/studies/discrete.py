@@ -11,24 +11,28 @@
 Every function takes JSON-able keyword parameters (a sweep calls
 ``ct.studies.NAME(**cell, replicates=R, rng=seed)``): ``p0`` is an array, or
 ``"uniform"`` / ``"zipf"`` with ``K`` (and ``exponent``), or omitted with
-``K`` given (uniform). ``mixing`` is a :class:`~collapse_theory.Mixing`, a
-workflow name ('replace', 'fresh', 'accumulate') or a dict of Mixing fields;
-``real`` sets the share of fresh data. Formulas: :mod:`collapse_theory.theory.discrete`.
+``K`` given (uniform). ``mixing`` is anything
+:meth:`Mixing.from_spec <collapse_theory.Mixing.from_spec>` reads: a
+:class:`~collapse_theory.Mixing`, a spec string (``"fresh:0.1"``,
+``"accumulate"``, ``"mixture:0.6,0.3,0.1"``) or a dict of Mixing fields; the
+discrete studies accept the workflows in :data:`MIXING_WORKFLOWS`. Formulas:
+:mod:`collapse_theory.theory.discrete`.
 """
 
 from __future__ import annotations
 
 import time
+import warnings
 
 import numpy as np
 
-from .._provenance import provenance
 from .._stats import mean_ci, proportion_test, z_test
 from .._validate import check_choice, check_float, check_int, check_probability_vector
-from ..process import Mixing
-from ._base import StudyResult, make_row
+from ..process import check_mixing
+from ._base import StudyResult, band as _band, checkpoints as _checkpoints, finish, generation_rows, make_row
+from ._base import seed_of as _seed_of  # noqa: F401  (studies.gaussian imports it from here until it switches to _base)
 
-__all__ = ["absorption", "tail_loss", "heterozygosity", "resolve_p0", "resolve_mixing"]
+__all__ = ["absorption", "tail_loss", "heterozygosity", "resolve_p0", "MIXING_WORKFLOWS", "english_words"]
 
 
 def resolve_p0(p0=None, K=None, exponent: float = 1.1) -> np.ndarray:
@@ -36,24 +40,41 @@ def resolve_p0(p0=None, K=None, exponent: float = 1.1) -> np.ndarray:
 
     Parameters
     ----------
-    p0 : array_like, shape (K,), {'uniform', 'zipf'} or None
-        None means uniform over ``K`` states.
+    p0 : array_like, shape (K,), {'uniform', 'zipf', 'english-words'} or None
+        None means uniform over ``K`` states; 'english-words' is the relative
+        frequency of the ``K`` most frequent English words of the ``wordfreq``
+        package (:func:`english_words`; extra ``[words]``), a real Zipf-like law.
     K : int, optional
-        Number of states for 'uniform' / 'zipf' / None.
+        Number of states for 'uniform' / 'zipf' / 'english-words' / None.
     exponent : float
         Zipf exponent ``s``: :math:`p_{0,k} \\propto k^{-s}`, ``k = 1..K``.
 
     Returns
     -------
     ndarray, shape (K,)
+
+    Raises
+    ------
+    ValueError
+        If ``p0`` is not a probability vector or a known name, ``K`` is
+        missing or disagrees with ``p0``, or ``exponent < 0``.
+
+    Examples
+    --------
+    >>> resolve_p0(K=4).tolist()
+    [0.25, 0.25, 0.25, 0.25]
+    >>> resolve_p0("zipf", K=3, exponent=1.0).round(4).tolist()
+    [0.5455, 0.2727, 0.1818]
     """
     if p0 is None or isinstance(p0, str):
-        kind = check_choice("p0", "uniform" if p0 is None else p0, ("uniform", "zipf"))
+        kind = check_choice("p0", "uniform" if p0 is None else p0, ("uniform", "zipf", "english-words"))
         if K is None:
             raise ValueError(f"p0={kind!r} needs K (the number of states)")
         K = check_int("K", K, min=1)
         if kind == "uniform":
             return np.full(K, 1.0 / K)
+        if kind == "english-words":
+            return english_words(K)[1]
         s = check_float("exponent", exponent, min=0.0)
         w = np.arange(1, K + 1, dtype=np.float64) ** -s
         return w / w.sum()
@@ -63,53 +84,65 @@ def resolve_p0(p0=None, K=None, exponent: float = 1.1) -> np.ndarray:
     return p
 
 
-def resolve_mixing(mixing=None, real=None) -> Mixing:
-    """A :class:`Mixing` from a Mixing, a workflow name or a dict, and an optional fresh share ``real``."""
-    if isinstance(mixing, Mixing):
-        if real is not None and check_float("real", real, min=0, max=1) != mixing.real:
-            raise ValueError(f"real = {real} contradicts mixing.real = {mixing.real}")
-        return mixing
-    if isinstance(mixing, dict):
-        return Mixing(**mixing)
-    g = 0.0 if real is None else check_float("real", real, min=0.0, max=1.0)
-    if mixing is None:
-        return Mixing.fresh(g) if g > 0 else Mixing.replace()
-    name = check_choice("mixing", mixing, ("replace", "fresh", "accumulate"))
-    if name == "replace":
-        if g > 0:
-            raise ValueError(f"mixing='replace' has no fresh data, got real = {g}")
-        return Mixing.replace()
-    if name == "fresh":
-        return Mixing.fresh(g if real is not None else 0.1)
-    return Mixing.accumulate(g)
+#: Workflows the discrete studies (and the discrete chain's theory) accept.
+MIXING_WORKFLOWS = ("replace", "fresh", "mixture", "accumulate")
 
 
-def _seed_of(rng):
-    return rng if isinstance(rng, (int, np.integer)) or rng is None else repr(rng)
+def english_words(K: int) -> tuple:
+    """The ``K`` most frequent English words and their renormalised frequencies (``wordfreq``, no download).
+
+    Frequencies are those of ``wordfreq.word_frequency(word, "en")`` for the
+    words of ``wordfreq.top_n_list("en", K)`` (the package's "best" list,
+    frequencies rounded to about three significant figures, so the tail has
+    ties), divided by their sum. Needs the ``wordfreq`` package (extra
+    ``[words]``); its data ship inside its wheel.
+
+    Returns
+    -------
+    (list of str, ndarray shape (K,))
+
+    Raises
+    ------
+    ImportError
+        wordfreq is not installed.
+    ValueError
+        ``K`` exceeds the number of words wordfreq lists.
+    """
+    K = check_int("K", K, min=1)
+    try:
+        import wordfreq
+    except ImportError:
+        raise ImportError("p0='english-words' needs the wordfreq package: pip install collapse_theory[words]") from None
+    words = wordfreq.top_n_list("en", K)
+    if len(words) < K:
+        raise ValueError(f"K = {K}: wordfreq lists only {len(words)} English words")
+    f = np.array([wordfreq.word_frequency(w, "en") for w in words], dtype=np.float64)
+    if not np.all(np.isfinite(f)) or np.any(f <= 0):
+        raise ValueError("wordfreq returned a non-positive or non-finite frequency")
+    return list(words), f / f.sum()
 
 
-def _checkpoints(G: int, checkpoints=None) -> list:
-    if checkpoints is None:
-        pts = {1, max(1, G // 10), max(1, G // 2), G}
-    else:
-        pts = {check_int("checkpoints", int(c) if float(c).is_integer() else c, min=0, max=G) for c in checkpoints}
-    return sorted(p for p in pts if 0 <= p <= G and G >= 1)
-
-
-def _generation_rows(label: str, values: np.ndarray, theory: np.ndarray | None, points) -> list:
-    rows = []
-    for t in points:
-        x = values[:, t]
-        m, lo, hi, _ = mean_ci(x)
-        th = np.nan if theory is None else float(theory[t])
-        p = np.nan if theory is None or not np.isfinite(th) else z_test(x, th)
-        rows.append(make_row(f"{label}, generation {t}", m, lo, hi, th, p))
-    return rows
-
-
-def _band(values: np.ndarray) -> dict:
-    m, lo, hi, _ = mean_ci(values)
-    return {"mean": m, "low": lo, "high": hi}
+def _study_mixing(mixing, real, where: str):
+    """The study's Mixing; ``real`` is the deprecated share argument (kept only for old grids)."""
+    if real is not None:
+        warnings.warn(
+            f"studies.{where}: real= is deprecated; say where data come from with one Mixing spec, "
+            "e.g. mixing='fresh:0.1' or 'accumulate:0.1'",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        g = check_float("real", real, min=0.0, max=1.0)
+        base = "fresh" if mixing is None else mixing
+        if isinstance(base, str) and ":" not in base:
+            if base.strip().lower() == "replace":
+                if g > 0:
+                    raise ValueError(f"mixing='replace' has no fresh data, got real = {g}")
+                mixing = "replace"
+            else:
+                mixing = f"{base}:{g!r}"
+        elif check_mixing(base).real != g:
+            raise ValueError(f"real = {g} contradicts mixing = {check_mixing(base).to_spec()!r}")
+    return check_mixing(mixing, MIXING_WORKFLOWS, where=f"studies.{where}")
 
 
 # ----------------------------------------------------------------------------- absorption
@@ -153,6 +186,26 @@ def absorption(
         ``curves``: ``generation`` (t grid), ``survival_simulated`` and
         ``survival_theory`` (:math:`P(T > t)`), ``p0``, ``fixation_simulated``,
         ``time`` (the simulated absorption times).
+
+    Raises
+    ------
+    ValueError
+        On invalid ``p0``, ``M``, ``replicates`` or ``max_generations``
+        (messages name the parameter).
+
+    References
+    ----------
+    Kemeny & Snell (1960), *Finite Markov Chains* (fundamental matrix);
+    Kimura & Ohta (1969), Genetics 61, 763 (diffusion mean); formulas in
+    :func:`collapse_theory.theory.discrete.absorption_time`.
+
+    Examples
+    --------
+    >>> res = absorption([0.5, 0.5], 10, replicates=200, rng=0)
+    >>> res.table()["quantity"].iloc[0]
+    'mean absorption time (exact)'
+    >>> res.passed()
+    True
     """
     from ..chains.discrete import DiscreteChain
     from ..theory import discrete as th
@@ -202,14 +255,7 @@ def absorption(
     }
     params = {"p0": p0 if isinstance(p0, str) or p0 is None else p.tolist(), "K": int(p.size), "exponent": exponent,
               "M": M, "replicates": R, "max_generations": ab.max_generations}
-    return StudyResult(
-        name="absorption",
-        rows=rows,
-        curves=curves,
-        params=params,
-        provenance=provenance(params, seed=_seed_of(rng), wall_time_s=time.perf_counter() - t0),
-        plot=_plot_absorption,
-    )
+    return finish("absorption", rows, curves, params, rng, t0, _plot_absorption)
 
 
 def _plot_absorption(res: StudyResult):
@@ -248,8 +294,8 @@ def tail_loss(
     replicates: int = 200,
     rng=None,
     mixing=None,
-    real: float | None = None,
     checkpoints=None,
+    real: float | None = None,
     show_progress: bool = False,
 ) -> StudyResult:
     """Loss of the tails: surviving states and the original mass they carry.
@@ -266,7 +312,14 @@ def tail_loss(
     M, generations, replicates : int
     K, exponent : see :func:`resolve_p0`
     rng : None, int, SeedSequence or Generator
-    mixing, real : see :func:`resolve_mixing`
+    mixing : Mixing, spec string or dict, optional
+        Where each generation's data come from (default replace); one of
+        :data:`MIXING_WORKFLOWS`, parsed by :meth:`~collapse_theory.Mixing.from_spec`.
+    real : float, optional
+        Deprecated (a DeprecationWarning): the fresh share, combined with a
+        workflow name in ``mixing`` (``mixing="accumulate", real=0.1`` is
+        ``mixing="accumulate:0.1"``). Kept only for grids written before the
+        one Mixing vocabulary.
     checkpoints : sequence of int, optional
         Generations tabulated (default 1, G/10, G/2, G).
 
@@ -275,6 +328,17 @@ def tail_loss(
     StudyResult
         ``curves``: ``generation``, ``support_mean/low/high``, ``support_theory``,
         ``alive_mass_mean/low/high``, ``alive_mass_theory``.
+
+    Raises
+    ------
+    ValueError
+        On invalid parameters, or a ``mixing`` outside :data:`MIXING_WORKFLOWS`.
+
+    Examples
+    --------
+    >>> res = tail_loss(K=50, M=40, generations=5, replicates=50, rng=0)
+    >>> res.curves["support_theory"].shape, res.passed()
+    ((6,), True)
     """
     from ..chains.discrete import DiscreteChain
     from ..theory import discrete as th
@@ -286,7 +350,7 @@ def tail_loss(
     M = check_int("M", M, min=1)
     G = check_int("generations", generations, min=1)
     R = check_int("replicates", replicates, min=1)
-    mix = resolve_mixing(mixing, real)
+    mix = _study_mixing(mixing, real, "tail_loss")
     run = DiscreteChain(p, sample_size=M, mixing=mix).simulate(
         G, R, rng=rng, record=("support", "alive_mass"), show_progress=show_progress
     )
@@ -298,8 +362,8 @@ def tail_loss(
     else:
         sup_th = mass_th = None
     pts = _checkpoints(G, checkpoints)
-    rows = _generation_rows("expected support", run.support.astype(np.float64), sup_th, pts)
-    rows += _generation_rows("expected alive mass", run.alive_mass, mass_th, pts)
+    rows = generation_rows("expected support", run.support.astype(np.float64), sup_th, pts)
+    rows += generation_rows("expected alive mass", run.alive_mass, mass_th, pts)
     sb, mb = _band(run.support.astype(np.float64)), _band(run.alive_mass)
     nan = np.full(G + 1, np.nan)
     curves = {
@@ -311,14 +375,7 @@ def tail_loss(
     }
     params = {"p0": p0 if isinstance(p0, str) or p0 is None else p.tolist(), "K": int(p.size), "exponent": exponent,
               "M": M, "generations": G, "replicates": R, "mixing": mix.to_dict(), "checkpoints": pts}
-    return StudyResult(
-        name="tail_loss",
-        rows=rows,
-        curves=curves,
-        params=params,
-        provenance=provenance(params, seed=_seed_of(rng), wall_time_s=time.perf_counter() - t0),
-        plot=_plot_tail_loss,
-    )
+    return finish("tail_loss", rows, curves, params, rng, t0, _plot_tail_loss)
 
 
 def _plot_tail_loss(res: StudyResult):
@@ -353,8 +410,8 @@ def heterozygosity(
     replicates: int = 500,
     rng=None,
     mixing=None,
-    real: float | None = None,
     checkpoints=None,
+    real: float | None = None,
     show_progress: bool = False,
 ) -> StudyResult:
     """Heterozygosity :math:`1 - \\sum_i p_i^2` against its exact expectation.
@@ -371,13 +428,31 @@ def heterozygosity(
     M, generations, replicates : int
     K, exponent : see :func:`resolve_p0`
     rng : None, int, SeedSequence or Generator
-    mixing, real : see :func:`resolve_mixing`
+    mixing : Mixing, spec string or dict, optional
+        Where each generation's data come from (default replace); one of
+        :data:`MIXING_WORKFLOWS`, parsed by :meth:`~collapse_theory.Mixing.from_spec`.
+    real : float, optional
+        Deprecated (a DeprecationWarning): the fresh share, combined with a
+        workflow name in ``mixing`` (``mixing="accumulate", real=0.1`` is
+        ``mixing="accumulate:0.1"``). Kept only for grids written before the
+        one Mixing vocabulary.
     checkpoints : sequence of int, optional
 
     Returns
     -------
     StudyResult
         ``curves``: ``generation``, ``mean``, ``low``, ``high``, ``theory``, ``stationary``.
+
+    Raises
+    ------
+    ValueError
+        On invalid parameters, or a ``mixing`` outside :data:`MIXING_WORKFLOWS`.
+
+    Examples
+    --------
+    >>> res = heterozygosity(K=3, M=20, generations=10, replicates=200, rng=0, mixing="fresh:0.2")
+    >>> res.params["mixing"]["workflow"], res.passed()
+    ('fresh', True)
     """
     from ..chains.discrete import DiscreteChain
     from ..theory import discrete as th
@@ -387,13 +462,13 @@ def heterozygosity(
     M = check_int("M", M, min=1)
     G = check_int("generations", generations, min=1)
     R = check_int("replicates", replicates, min=1)
-    mix = resolve_mixing(mixing, real)
+    mix = _study_mixing(mixing, real, "heterozygosity")
     run = DiscreteChain(p, sample_size=M, mixing=mix).simulate(
         G, R, rng=rng, record=("heterozygosity",), show_progress=show_progress
     )
     gens = np.arange(G + 1)
     theory = th.heterozygosity(p, M, gens, mixing=mix)
-    rows = _generation_rows("E heterozygosity", run.heterozygosity, theory, _checkpoints(G, checkpoints))
+    rows = generation_rows("E heterozygosity", run.heterozygosity, theory, _checkpoints(G, checkpoints))
     stationary = np.nan
     if not mix.pooled:
         stationary = th.stationary_heterozygosity(p, M, mixing=mix)
@@ -408,14 +483,7 @@ def heterozygosity(
     curves = {"generation": gens, "mean": b["mean"], "low": b["low"], "high": b["high"], "theory": theory, "stationary": np.asarray(stationary)}
     params = {"p0": p0 if isinstance(p0, str) or p0 is None else p.tolist(), "K": int(p.size), "exponent": exponent,
               "M": M, "generations": G, "replicates": R, "mixing": mix.to_dict()}
-    return StudyResult(
-        name="heterozygosity",
-        rows=rows,
-        curves=curves,
-        params=params,
-        provenance=provenance(params, seed=_seed_of(rng), wall_time_s=time.perf_counter() - t0),
-        plot=_plot_heterozygosity,
-    )
+    return finish("heterozygosity", rows, curves, params, rng, t0, _plot_heterozygosity)
 
 
 def _plot_heterozygosity(res: StudyResult):

@@ -6,8 +6,11 @@
 * :func:`w2_growth`: :math:`E W_2^2` to ``D_0`` against the exact finite-M value
   and the paper's :math:`\\tfrac32\\sigma_0^2\\sum_t 1/M_t`;
 * :func:`schedules`: :math:`M_t = M_0 t^a`, bounded only for ``a > 1``;
-* :func:`mitigation`: fresh data (share ``gamma``) and accumulation against the
-  exact moment recursion.
+* :func:`mitigation`: any workflow (a ``Mixing``: fresh data, mixtures,
+  accumulation, accumulate-subsample, augmentation) against the exact moments
+  and the exact bracket on :math:`E W_2^2`; :func:`mitigation_cell`, one cell
+  of a map; :func:`known_results`, the field's known results (Dey & Donoho,
+  Bertrand et al., He, Xu & Cheng) against simulation.
 
 Every function takes JSON-able scalar keyword parameters (a sweep calls
 ``ct.studies.NAME(**cell, replicates=R, rng=seed)``) and puts arrays in
@@ -28,41 +31,17 @@ import time
 
 import numpy as np
 
-from .._provenance import provenance
-from .._stats import mean_ci, z_test
+from .._stats import mean_ci, z_test, z_testable
 from .._validate import check_choice, check_float, check_int
-from ..process import Mixing, schedules as _schedules
+from ..process import Mixing
+from ..process import schedules as _schedules
 from ._base import StudyResult, make_row
-from .discrete import _checkpoints, _seed_of
+from ._base import band as _band
+from ._base import checkpoints as _checkpoints
+from ._base import finish as _finish
+from ._base import generation_rows as _rows
 
-__all__ = ["variance_decay", "w2_growth", "schedules", "mitigation"]
-
-
-def _rows(label, values, theory, points, test=True):
-    rows = []
-    for t in points:
-        x = values[:, t]
-        m, lo, hi, _ = mean_ci(x)
-        th = float(theory[t]) if theory is not None else np.nan
-        p = z_test(x, th) if (test and np.isfinite(th)) else np.nan
-        rows.append(make_row(f"{label}, generation {t}", m, lo, hi, th, p))
-    return rows
-
-
-def _band(values):
-    m, lo, hi, _ = mean_ci(values)
-    return {"mean": m, "low": lo, "high": hi}
-
-
-def _finish(name, rows, curves, params, rng, t0, plot):
-    return StudyResult(
-        name=name,
-        rows=rows,
-        curves=curves,
-        params=params,
-        provenance=provenance(params, seed=_seed_of(rng), wall_time_s=time.perf_counter() - t0),
-        plot=plot,
-    )
+__all__ = ["known_results", "mitigation", "mitigation_cell", "schedules", "variance_decay", "w2_growth"]
 
 
 # ----------------------------------------------------------------------------- variance decay
@@ -126,14 +105,16 @@ def variance_decay(
     std = run.std
     rows = _rows("mean log variance", lv, lv_th, pts)
     rows += _rows("variance of log variance", (lv - lv_th) ** 2, lv_var_th, pts)
-    for t in pts:  # sigma_t is log-normal-like with log-sd ~ sqrt(t / 2M): skewed beyond t ~ M
-        rows += _rows("E sigma" + ("" if t <= M else " (skewed, not tested)"), std, std_th, [t], test=t <= M)
+    for t in pts:  # sigma_t is log-normal-like: the shared rule of _stats.z_testable
+        ok = z_testable(lv_var_th[t], 0.5)
+        rows += _rows("E sigma" + ("" if ok else " (skewed, not tested)"), std, std_th, [t], test=ok)
     for t in pts:
         med = float(np.exp(np.median(lv[:, t])))
         rows.append(make_row(f"median variance, generation {t}", med, theory=np.nan))
     var = run.var
     for t in pts:
-        rows += _rows("mean variance" + ("" if t <= M / 4 else " (heavy tail, not tested)"), var, var_th, [t], test=t <= M / 4)
+        ok = z_testable(lv_var_th[t], 1.0)
+        rows += _rows("mean variance" + ("" if ok else " (heavy tail, not tested)"), var, var_th, [t], test=ok)
     b = _band(lv)
     sb = _band(std)
     curves = {
@@ -372,10 +353,47 @@ def _plot_schedules(res):
 
 
 # ----------------------------------------------------------------------------- mitigation
+def _band_p(x, low, high):
+    """Two-sided p-value that the mean of ``x`` lies in the exact band [low, high] (1 inside it).
+
+    The distance from the band in standard errors is z-tested against the
+    nearer end, the conservative test of "the expectation is in the band".
+    """
+    m = float(np.mean(x))
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return np.nan
+    if low <= m <= high:
+        return 1.0
+    edge = low if m < low else high
+    return z_test(x, edge)
+
+
+def _light(mixing, M, t, estimator="unbiased"):
+    r"""Whether Monte Carlo means of sigma_t^2, (mu_t - mu_0)^2 and W2^2 may be z-tested.
+
+    Replacement and fresh data near the stability boundary give log-normal-
+    or Kesten-type tails (the mean is carried by rare excursions); tested:
+    pooled workflows and augmentation (their fits average over a growing or
+    fixed real pool), early generations (t <= M / 4), and fresh / mixture data
+    whose third moment of the variance recursion stays bounded,
+    :math:`(1-\gamma)^3 E W^3 < 1` (for the mixture with :math:`\alpha` in place of :math:`1-\gamma`).
+    """
+    from ..theory import gaussian as th
+
+    wf = mixing.workflow
+    if wf in ("accumulate", "accumulate-subsample", "augment"):
+        return True
+    if wf == "replace":  # the shared rule for log-normal-like quantities
+        return z_testable(th.log_variance_variance(t, M, estimator), 1.0)
+    if t <= M / 4:
+        return True
+    keep = 1.0 - mixing.real
+    return bool(keep**3 * th.moment_factor(M, 3.0, estimator) < 1)
+
+
 def mitigation(
     M: int = 20,
-    gamma: float = 0.1,
-    workflow: str = "fresh",
+    mixing="fresh:0.1",
     generations: int = 100,
     *,
     sigma0: float = 1.0,
@@ -385,98 +403,92 @@ def mitigation(
     checkpoints=None,
     show_progress: bool = False,
 ) -> StudyResult:
-    """Fresh data and accumulation: simulated moments and :math:`W_2^2` against the exact recursion.
+    """Any workflow (``Mixing``): simulated moments and :math:`E W_2^2` against the exact theory.
 
-    Rows at a few generations: :math:`E(\\mu_t-\\mu_0)^2` and
-    :math:`E\\sigma_t^2` against :func:`~collapse_theory.theory.gaussian.moment_recursion`
-    (tested only where the tails are light: accumulation, fresh data with
-    :math:`(1-\\gamma)^3 E W^3 < 1`, or small ``t``), the simulated :math:`E W_2^2` beside its
-    exact Jensen lower bound (no closed form exists for :math:`E\\sigma_t` here),
-    and the long-run values (:func:`~collapse_theory.theory.gaussian.long_run_moments`).
+    Rows at a few generations: :math:`E(\\mu_t-\\mu_0)^2` and :math:`E\\sigma_t^2`
+    against :func:`~collapse_theory.theory.gaussian.moment_recursion` (exact),
+    and :math:`E W_2^2` against the exact bracket of
+    :func:`~collapse_theory.theory.gaussian.workflow_moments` (the p-value tests
+    "the expectation lies in the bracket"; exact under replacement), each
+    z-tested only where the tails are light (see ``_light``); and the
+    long-run values (:func:`~collapse_theory.theory.gaussian.stationary_moments`).
 
     Parameters
     ----------
     M : int
-        New points per generation.
-    gamma : float
-        Share of fresh original data among them (0 <= gamma <= 1).
-    workflow : {'replace', 'fresh', 'accumulate'}
-        'replace' requires gamma = 0; 'fresh' fits each model to the newest
-        dataset; 'accumulate' fits it to the pool of every point so far.
+        New points per generation (augment: ``|D_0|``).
+    mixing : Mixing or spec
+        Any workflow (``"replace"``, ``"fresh:0.1"``, ``"mixture:A,B,G"``,
+        ``"accumulate"``, ``"accumulate-subsample"``, ``"augment:2"``).
     generations : int
     sigma0, estimator, replicates, rng, checkpoints, show_progress : see :func:`variance_decay`
 
     Returns
     -------
     StudyResult
-        ``curves``: generation, w2_{mean,low,high}, w2_lower_bound,
-        mean_sq_{mean,theory}, var_{mean,theory}, log_var_mean; scalars
-        long_run_var, long_run_mean_sq, long_run_w2_lower_bound.
+        ``curves``: generation, w2_{mean,low,high}, w2_theory_{low,high} (the
+        exact bracket; ``w2_lower_bound`` is its lower side), w2_theory,
+        mean_sq_{mean,low,high,theory}, var_{mean,theory}, log_var_mean;
+        scalars long_run_var, long_run_mean_sq, long_run_w2_lower_bound.
+
+    Examples
+    --------
+    >>> import collapse_theory as ct
+    >>> res = ct.studies.mitigation(10, "accumulate", 5, replicates=200, rng=0)
+    >>> res.params["mixing"], bool(res.passed())
+    ('accumulate', True)
     """
     from ..chains.gaussian import GaussianChain
+    from ..process import check_mixing
     from ..theory import gaussian as th
 
     t0 = time.perf_counter()
     M = check_int("M", M, min=2)
-    g = check_float("gamma", gamma, min=0.0, max=1.0)
-    workflow = check_choice("workflow", workflow, ("replace", "fresh", "accumulate"))
+    mixing = check_mixing(mixing, where="studies.mitigation")
     G = check_int("generations", generations, min=1)
     R = check_int("replicates", replicates, min=2)
     sigma0 = check_float("sigma0", sigma0, min=0.0, min_inclusive=False)
     estimator = check_choice("estimator", estimator, ("unbiased", "mle"))
-    if workflow == "replace":
-        if g != 0.0:
-            raise ValueError(f"workflow='replace' has no fresh data; got gamma = {g} (use workflow='fresh')")
-        mixing = Mixing.replace()
-    elif workflow == "fresh":
-        mixing = Mixing.fresh(g)
-    else:
-        mixing = Mixing.accumulate(g)
     run = GaussianChain(0.0, sigma0**2, M, estimator=estimator, mixing=mixing).simulate(
         G, R, rng=rng, show_progress=show_progress
     )
-    path = th.moment_recursion(G, M, g, workflow, sigma0, estimator)
-    lb = th.w2_squared_lower_bound(path.variance, path.mean_squared_error, sigma0)
+    wm = th.workflow_moments(G, M, mixing=mixing, sigma0=sigma0, estimator=estimator)
     pts = _checkpoints(G, checkpoints)
     msq = run.mean**2
     var = run.var
-    # tails: sigma_{t+1}^2 ~ (1 - gamma) sigma_t^2 W + (fresh part), a Kesten-type recursion whose
-    # third moment stays bounded when (1 - gamma)^3 E W^3 < 1; the pooled (accumulate) model averages
-    light = workflow == "accumulate" or (g > 0 and (1 - g) ** 3 * th.moment_factor(M, 3.0, estimator) < 1)
+    w2 = run.w2_squared_to_initial
     rows = []
     for t in pts:
-        tested = light or t <= M
-        rows += _rows("E (mu - mu0)^2" + ("" if tested else " (heavy tail, not tested)"), msq, path.mean_squared_error, [t], test=tested)
-    for t in pts:
-        tested = light or t <= M / 4
-        rows += _rows("E sigma^2" + ("" if tested else " (heavy tail, not tested)"), var, path.variance, [t], test=tested)
-    w2 = run.w2_squared_to_initial
-    for t in pts:
-        rows.append(make_row(f"E W2^2 vs exact lower bound, generation {t}", *mean_ci(w2[:, t])[:3], theory=lb[t]))
-    if workflow == "replace":
-        lr_v, lr_e = (sigma0**2 if estimator == "unbiased" else 0.0), np.inf
-    else:
-        lr_v, lr_e = th.long_run_moments(M, g, workflow, sigma0, estimator)
-    lr_w2 = th.w2_squared_lower_bound(lr_v, lr_e, sigma0) if np.isfinite(lr_e) else np.inf
+        ok = _light(mixing, M, t, estimator)
+        tag = "" if ok else " (heavy tail, not tested)"
+        rows += _rows("E (mu - mu0)^2" + tag, msq, wm.mean_squared_error, [t], test=ok)
+        rows += _rows("E sigma^2" + tag, var, wm.variance, [t], test=ok)
+        m, lo, hi, _ = mean_ci(w2[:, t])
+        kind = "exact" if wm.method == "closed form" else f"exact bracket [{wm.w2_squared_low[t]:.4g}, {wm.w2_squared_high[t]:.4g}]"
+        p = _band_p(w2[:, t], wm.w2_squared_low[t], wm.w2_squared_high[t]) if ok else np.nan
+        rows.append(make_row(f"E W2^2 ({kind}){tag}, generation {t}", m, lo, hi, wm.w2_squared[t], p))
+    lr_v, lr_e = th.stationary_moments(M, mixing=mixing, sigma0=sigma0, estimator=estimator)
+    lr_w2 = th.w2_squared_lower_bound(lr_v, lr_e, sigma0) if np.isfinite(lr_e) and np.isfinite(lr_v) else np.inf
     rows.append(make_row(f"long-run E (mu - mu0)^2 (simulated: generation {G})", np.mean(msq[:, G]), theory=lr_e))
     rows.append(make_row(f"long-run E sigma^2 (simulated: generation {G})", np.mean(var[:, G]), theory=lr_v))
-    rows.append(make_row(f"long-run E W2^2 lower bound (simulated: generation {G})", np.mean(w2[:, G]), theory=lr_w2))
     b = _band(w2)
+    mb = _band(msq)
     curves = {
         "generation": np.arange(G + 1),
         "w2_mean": b["mean"], "w2_low": b["low"], "w2_high": b["high"],
-        "w2_lower_bound": lb,
-        "mean_sq_mean": msq.mean(axis=0),
-        "mean_sq_theory": path.mean_squared_error,
+        "w2_theory": wm.w2_squared, "w2_theory_low": wm.w2_squared_low, "w2_theory_high": wm.w2_squared_high,
+        "w2_lower_bound": wm.w2_squared_low,
+        "mean_sq_mean": mb["mean"], "mean_sq_low": mb["low"], "mean_sq_high": mb["high"],
+        "mean_sq_theory": wm.mean_squared_error,
         "var_mean": var.mean(axis=0),
-        "var_theory": path.variance,
+        "var_theory": wm.variance,
         "log_var_mean": run.log_var.mean(axis=0),
         "long_run_var": np.asarray(lr_v),
         "long_run_mean_sq": np.asarray(lr_e),
         "long_run_w2_lower_bound": np.asarray(lr_w2),
     }
-    params = {"M": M, "gamma": g, "workflow": workflow, "generations": G, "sigma0": sigma0, "estimator": estimator,
-              "replicates": R, "method": run.method}
+    params = {"M": M, "mixing": mixing.to_spec(), "workflow": mixing.workflow, "generations": G, "sigma0": sigma0,
+              "estimator": estimator, "replicates": R, "method": run.method, "theory_method": wm.method}
     return _finish("mitigation", rows, curves, params, rng, t0, _plot_mitigation)
 
 
@@ -487,9 +499,10 @@ def _plot_mitigation(res):
     fig, (a1, a2) = new_figure(1, 2)
     g = c["generation"]
     band(a1, g, c["w2_mean"], c["w2_low"], c["w2_high"], label="simulated E W2^2")
-    a1.plot(g, c["w2_lower_bound"], color=THEORY_COLOR, ls="--", label="exact lower bound")
+    a1.fill_between(g, c["w2_theory_low"], c["w2_theory_high"], color=THEORY_COLOR, alpha=0.3, lw=0, label="exact theory (bracket)")
+    a1.plot(g, c["w2_theory"], color=THEORY_COLOR, ls="--", lw=0.8)
     p = res.params
-    a1.set(xlabel="generation t", ylabel="E W2^2", title=f"{p['workflow']}, gamma = {p['gamma']:g}, M = {p['M']}")
+    a1.set(xlabel="generation t", ylabel="E W2^2", title=f"{p['mixing']}, M = {p['M']}")
     a1.legend(fontsize=8)
     a2.plot(g, c["mean_sq_mean"], color=SIM_COLOR, label="E (mu - mu0)^2 simulated")
     a2.plot(g, c["mean_sq_theory"], color=THEORY_COLOR, ls="--", label="exact")
@@ -498,3 +511,189 @@ def _plot_mitigation(res):
     a2.set(xlabel="generation t", title="moments (exact recursion)")
     a2.legend(fontsize=8)
     return fig
+
+
+def mitigation_cell(
+    M: int,
+    mixing="fresh:0.1",
+    generations: int = 100,
+    *,
+    replicates: int = 300,
+    rng=None,
+) -> StudyResult:
+    """One cell of a mitigation map: the chain at generation ``G`` against the exact theory (sigma0 = 1).
+
+    Rows 'E W2^2' (theory: the midpoint of the exact bracket of
+    :func:`~collapse_theory.theory.gaussian.workflow_moments`, its ends in
+    the ``w2_theory_low/high`` curves), 'E (mu - mu0)^2' and 'E sigma^2'
+    (exact; z-tested only where the tails are light). The theory of a cell
+    costs milliseconds (no long-run extrapolation).
+
+    Parameters
+    ----------
+    M : int
+    mixing : Mixing or spec
+    generations : int
+    replicates : int
+    rng : None, int, SeedSequence or Generator
+
+    Returns
+    -------
+    StudyResult
+
+    Examples
+    --------
+    >>> import collapse_theory as ct
+    >>> ct.studies.mitigation_cell(10, "fresh:0.2", 20, replicates=100, rng=0).rows[0]["quantity"]
+    'E W2^2'
+    """
+    from ..chains.gaussian import GaussianChain
+    from ..process import check_mixing
+    from ..theory import gaussian as th
+
+    t0 = time.perf_counter()
+    M = check_int("M", M, min=2)
+    mixing = check_mixing(mixing, where="studies.mitigation_cell")
+    G = check_int("generations", generations, min=1)
+    R = check_int("replicates", replicates, min=2)
+    run = GaussianChain(0.0, 1.0, M, mixing=mixing).simulate(G, R, rng=rng, show_progress=False)
+    wm = th.workflow_moments(G, M, mixing=mixing, order=_CELL_ORDER)
+    w2 = run.w2_squared_to_initial[:, G]
+    msq = run.mean[:, G] ** 2
+    var = np.exp(run.log_var[:, G])
+    light = _light(mixing, M, G)
+    lo, hi = float(wm.w2_squared_low[G]), float(wm.w2_squared_high[G])
+    e, v = float(wm.mean_squared_error[G]), float(wm.variance[G])
+    rows = [
+        make_row("E W2^2", *mean_ci(w2)[:3], theory=0.5 * (lo + hi), p_value=_band_p(w2, lo, hi) if light else np.nan),
+        make_row("E (mu - mu0)^2", *mean_ci(msq)[:3], e, z_test(msq, e) if light else np.nan),
+        make_row("E sigma^2", *mean_ci(var)[:3], v, z_test(var, v) if light else np.nan),
+    ]
+    curves = {"generation": np.arange(G + 1), "w2_mean": run.w2_squared_to_initial.mean(axis=0),
+              "w2_theory_low": wm.w2_squared_low, "w2_theory_high": wm.w2_squared_high}
+    params = {"M": M, "mixing": mixing.to_spec(), "generations": G, "replicates": R, "theory_method": wm.method}
+    return _finish("mitigation_cell", rows, curves, params, rng, t0, None)
+
+
+#: Moments behind a map cell's E sigma bracket (the full studies use the default, 8).
+_CELL_ORDER = 6
+
+
+# ----------------------------------------------------------------------------- known results
+def known_results(
+    M: int = 50,
+    *,
+    synthetic_ratio: float = 2.0,
+    generations: int = 200,
+    replicates: int = 4000,
+    rng=None,
+    show_progress: bool = False,
+) -> StudyResult:
+    """The field's known mitigation results, each against simulation (sigma0 = 1).
+
+    * Dey & Donoho (2024): under accumulation :math:`E(\\mu_t-\\mu_0)^2/E(\\mu_1-\\mu_0)^2`
+      has the exact finite-M limit of :func:`~collapse_theory.theory.gaussian.accumulate_limits`
+      (both estimators; :math:`\\pi^2/6` as M grows); tested at generation ``G``
+      against the exact finite-t value, the limit beside it;
+    * Bertrand et al. (2024), augmentation with ``lam = synthetic_ratio``: the
+      contraction :math:`\\lambda/(1+\\lambda)` of :math:`\\mu_t - \\bar x_{\\text{real}}`
+      (regression slope over generations ``G/2..G``), the stationary
+      :math:`\\operatorname{Var}(\\mu - \\bar x_{\\text{real}}) = \\lambda\\sigma^2/(M(1+2\\lambda))`
+      (first order) and the exact chain's value, and the stability threshold
+      of their theorem (a sufficient condition; the chain contracts beyond it);
+    * He, Xu & Cheng (2025): the weighted real/synthetic mean's stationary error
+      :math:`V(w)` at :math:`w^* = (\\sqrt5-1)/2` and two other weights, by a
+      direct simulation of that estimator (``M`` real and ``M`` synthetic points a generation).
+
+    Parameters
+    ----------
+    M : int
+    synthetic_ratio : float (> 0)
+    generations : int (>= 20)
+    replicates : int
+    rng : None, int, SeedSequence or Generator
+    show_progress : bool
+
+    Returns
+    -------
+    StudyResult
+        Rows (quantity, simulated, CI, theory, p-value); ``curves`` holds the
+        golden-ratio curve ``weight``, ``V_theory``, ``V_simulated``.
+
+    Examples
+    --------
+    >>> import collapse_theory as ct
+    >>> res = ct.studies.known_results(20, generations=40, replicates=300, rng=0)
+    >>> len(res.rows) >= 8
+    True
+    """
+    from .._rng import child, seed_sequence
+    from ..chains.gaussian import GaussianChain
+    from ..theory import gaussian as th
+
+    t0 = time.perf_counter()
+    M = check_int("M", M, min=2)
+    lam = check_float("synthetic_ratio", synthetic_ratio, min=0.0, min_inclusive=False)
+    G = check_int("generations", generations, min=20)
+    R = check_int("replicates", replicates, min=10)
+    ss = seed_sequence(rng)
+    rows = []
+    # Dey & Donoho: accumulation, both estimators
+    for j, est in enumerate(("unbiased", "mle")):
+        run = GaussianChain(0.0, 1.0, M, estimator=est, mixing=Mixing.accumulate()).simulate(
+            G, R, rng=child(ss, 0, j), show_progress=show_progress)
+        path = th.moment_recursion(G, M, mixing="accumulate", estimator=est)
+        ratio_t = path.mean_squared_error[G] * M
+        lim = th.accumulate_limits(M, estimator=est)
+        x = M * run.mean[:, G] ** 2
+        rows.append(make_row(f"accumulate ({est}): E(mu_G - mu0)^2 / E(mu_1 - mu0)^2, G = {G}", *mean_ci(x)[:3],
+                             ratio_t, z_test(x, ratio_t)))
+        rows.append(make_row(f"accumulate ({est}): its limit (Dey & Donoho; pi^2/6 = {np.pi**2 / 6:.4f} as M grows)",
+                             np.mean(x), theory=lim["ratio"]))
+    # Bertrand et al.: augmentation
+    aug = Mixing.augment(lam)
+    run = GaussianChain(0.0, 1.0, M, mixing=aug).simulate(G, R, rng=child(ss, 1), show_progress=show_progress)
+    u = run.mean[:, 1:] - run.mean[:, 1, None]  # mu_t - real-sample mean (generation 1 is D_0's fit)
+    half = u.shape[1] // 2
+    a = th.augment_contraction(lam)
+    num = (u[:, half + 1:] * u[:, half:-1]).mean(axis=1)
+    den = (u[:, half:-1] ** 2).mean(axis=1)
+    d = num - a * den  # mean 0 under the theory
+    ahat = num.mean() / den.mean()
+    se = d.std(ddof=1) / np.sqrt(R) / den.mean()
+    rows.append(make_row(f"augment lam = {lam:g}: contraction of mu - real mean (Bertrand et al.)", ahat,
+                         ahat - 1.96 * se, ahat + 1.96 * se, a, z_test(d, 0.0)))
+    uG = u[:, -1] ** 2
+    bert = th.augment_stationary_mean_variance(M, lam)
+    _, e_inf = th.stationary_moments(M, mixing=aug)
+    exact_u = e_inf - 1.0 / M  # E(mu - mu0)^2 = E(mu - xbar)^2 + Var(xbar), independent parts
+    rows.append(make_row(f"augment: stationary Var(mu - real mean), exact chain, G = {G}", *mean_ci(uG)[:3], exact_u,
+                         z_test(uG, exact_u)))
+    rows.append(make_row("augment: lam sigma^2 / (M (1 + 2 lam)) (Bertrand et al., first order in 1/M)",
+                         *mean_ci(uG)[:3], bert, z_test(uG, bert)))
+    rows.append(make_row("augment: stability threshold of Bertrand et al.'s theorem (well specified; sufficient)",
+                         float(ahat < 1), theory=th.augment_stability_threshold()))
+    # He, Xu & Cheng: weighted mean with fresh real and synthetic samples (known variance)
+    gen = np.random.default_rng(child(ss, 2))
+    weights = np.array([0.3, th.golden_ratio_weight(), 0.9])
+    Vsim = []
+    for w in weights:
+        mu = np.zeros(R)
+        acc = []
+        for t in range(G):
+            real = gen.standard_normal(R) / np.sqrt(M)
+            syn = mu + gen.standard_normal(R) / np.sqrt(M)
+            mu = w * real + (1 - w) * syn
+            if t >= G // 2:
+                acc.append(mu**2)
+        x = np.mean(acc, axis=0)  # each replicate's average over the stationary half (one value per replicate)
+        V = th.weighted_mean_stationary_error(w, M)
+        Vsim.append(x.mean())
+        rows.append(make_row(f"weighted mean w = {w:.4f}: stationary E(mu - mu0)^2 (He, Xu & Cheng)", *mean_ci(x)[:3],
+                             V, z_test(x, V)))
+    curves = {"weight": np.linspace(0.05, 1.0, 96)}
+    curves["V_theory"] = np.array([th.weighted_mean_stationary_error(w, M) for w in curves["weight"]])
+    curves["V_weights"] = weights
+    curves["V_simulated"] = np.array(Vsim)
+    params = {"M": M, "synthetic_ratio": lam, "generations": G, "replicates": R}
+    return _finish("known_results", rows, curves, params, rng, t0, None)

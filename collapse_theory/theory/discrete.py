@@ -38,7 +38,7 @@ import numpy as np
 from scipy import sparse, special, stats
 
 from .._validate import check_array, check_choice, check_int, check_probability_vector
-from ..process import Mixing, Schedule, as_schedule
+from ..process import Mixing, Schedule, as_schedule, check_mixing
 from ._derivation import Derivation
 
 __all__ = [
@@ -99,26 +99,54 @@ def fixation_probability(p0) -> np.ndarray:
     Returns
     -------
     ndarray, shape (K,)
+
+    Raises
+    ------
+    ValueError
+        If ``p0`` is not a probability vector.
+
+    Examples
+    --------
+    >>> fixation_probability([0.2, 0.8]).tolist()
+    [0.2, 0.8]
     """
     return check_probability_vector("p0", p0).copy()
 
 
 def loss_probability(p0) -> np.ndarray:
-    """Probability that each state is eventually lost, :math:`1 - p_{0,i}` (shape (K,))."""
+    """Probability that each state is eventually lost, :math:`1 - p_{0,i}` (shape (K,)).
+
+    Parameters
+    ----------
+    p0 : array_like, shape (K,)
+
+    Returns
+    -------
+    ndarray, shape (K,)
+
+    Raises
+    ------
+    ValueError
+        If ``p0`` is not a probability vector.
+
+    Examples
+    --------
+    >>> loss_probability([0.2, 0.8]).round(12).tolist()
+    [0.8, 0.2]
+    """
     return 1.0 - check_probability_vector("p0", p0)
 
 
 # ----------------------------------------------------------------------------- heterozygosity
 
 
-def _mixing(mixing) -> Mixing:
-    if mixing is None:
-        return Mixing.replace()
-    if not isinstance(mixing, Mixing):
-        raise TypeError(f"mixing must be a collapse_theory.Mixing, got {type(mixing).__name__}")
-    if mixing.pooled and mixing.previous > 0:
-        raise ValueError("mixing: pooled (accumulate) with previous > 0 is not defined for the discrete chain")
-    return mixing
+#: Workflows with an exact heterozygosity recursion here (subsampled accumulation
+#: and augmentation have none yet: they raise ValueError naming ``mixing``).
+MIXING_WORKFLOWS = ("replace", "fresh", "mixture", "accumulate")
+
+
+def _mixing(mixing, where: str) -> Mixing:
+    return check_mixing(mixing, MIXING_WORKFLOWS, where=f"theory.discrete.{where}")
 
 
 def heterozygosity(p0, M, t, *, mixing: Mixing | None = None):
@@ -157,10 +185,32 @@ def heterozygosity(p0, M, t, *, mixing: Mixing | None = None):
     Returns
     -------
     float or ndarray, shape of ``t``
+
+    Raises
+    ------
+    ValueError
+        If ``p0`` is not a probability vector, ``M < 1``, ``t`` is not a
+        non-negative integer, or ``mixing`` is a workflow without an exact
+        recursion here (accepted: :data:`MIXING_WORKFLOWS`).
+    TypeError
+        If ``mixing`` is not a Mixing, spec string, dict or None.
+
+    References
+    ----------
+    Ewens, W. J. (2004), *Mathematical Population Genetics*, ch. 3
+    (replacement); the fresh-data and pooled recursions are derived in
+    :func:`derivations`.
+
+    Examples
+    --------
+    >>> heterozygosity([0.5, 0.5], 10, [0, 1, 2]).round(12).tolist()   # H0 (1 - 1/M)^t
+    [0.5, 0.45, 0.405]
+    >>> round(float(heterozygosity([0.5, 0.5], 10, 2, mixing="fresh:0.1")), 5)
+    0.41355
     """
     p0 = check_probability_vector("p0", p0)
     schedule = as_schedule(M, "M")
-    mixing = _mixing(mixing)
+    mixing = _mixing(mixing, "heterozygosity")
     t_arr, scalar = _check_t(t)
     tmax = int(t_arr.max()) if t_arr.size else 0
     sizes = schedule.sizes(tmax).astype(np.float64)
@@ -205,10 +255,29 @@ def stationary_heterozygosity(p0, M: int, *, mixing: Mixing) -> float:
     Returns
     -------
     float
+
+    Parameters
+    ----------
+    p0 : array_like, shape (K,)
+    M : int
+    mixing : Mixing, spec string or dict
+        A workflow with fresh data and no pooling.
+
+    Raises
+    ------
+    ValueError
+        For pooled mixings (no stationary value) and workflows outside
+        :data:`MIXING_WORKFLOWS`.
+
+    Examples
+    --------
+    >>> import collapse_theory as ct
+    >>> round(stationary_heterozygosity([0.5, 0.5], 10, mixing=ct.Mixing.fresh(0.1)), 6)
+    0.315498
     """
     p0 = check_probability_vector("p0", p0)
     M = _check_M(M)
-    mixing = _mixing(mixing)
+    mixing = _mixing(mixing, "stationary_heterozygosity")
     if mixing.pooled:
         raise ValueError("stationary_heterozygosity: no closed form under accumulation; use heterozygosity(p0, M, t) at large t")
     a, b, g = mixing.synthetic, mixing.previous, mixing.real
@@ -230,6 +299,28 @@ def transition_matrix(M: int, *, sparse_output: bool = False):
 
     With ``sparse_output`` the rows are truncated to 10 standard deviations
     (plus 10) around ``j``; the dropped mass is below 1e-15 per row.
+
+    Parameters
+    ----------
+    M : int
+        Sample size (states 0..M copies of one type).
+    sparse_output : bool
+        Return a SciPy sparse matrix.
+
+    Returns
+    -------
+    ndarray or scipy.sparse matrix, shape (M + 1, M + 1)
+        Row ``i``: Binomial(M, i / M) probabilities.
+
+    Raises
+    ------
+    ValueError
+        If ``M < 1``.
+
+    Examples
+    --------
+    >>> transition_matrix(2).round(12).tolist()
+    [[1.0, 0.0, 0.0], [0.25, 0.5, 0.25], [0.0, 0.0, 1.0]]
     """
     M = _check_M(M)
     if not sparse_output:
@@ -315,6 +406,24 @@ def eigenvalues(M: int) -> np.ndarray:
     (Feller 1951): ``E[(X_{t+1})_j | X_t] = (M)_j (X_t/M)^j`` for the falling
     factorial :math:`(x)_j`, so the transition matrix is triangular in the
     falling-factorial basis. :math:`\\lambda_2 = 1 - 1/M` is the heterozygosity decay.
+
+    Parameters
+    ----------
+    M : int
+
+    Returns
+    -------
+    ndarray, shape (M + 1,)
+
+    Raises
+    ------
+    ValueError
+        If ``M < 1``.
+
+    Examples
+    --------
+    >>> eigenvalues(3).round(6).tolist()   # 1, 1, 1 - 1/M, (1 - 1/M)(1 - 2/M)
+    [1.0, 1.0, 0.666667, 0.222222]
     """
     M = _check_M(M)
     j = np.arange(M + 1)
@@ -340,6 +449,16 @@ def survival_probability(count, M: int, t):
     Returns
     -------
     float or ndarray, shape ``broadcast(count, t)``
+
+    Raises
+    ------
+    ValueError
+        If ``count`` is not in ``0..M`` or ``t`` is negative.
+
+    Examples
+    --------
+    >>> round(float(survival_probability(1, 10, 1)), 6)   # 1 - (1 - 1/10)^10
+    0.651322
     """
     M = _check_M(M)
     c = check_array("count", count, dtype=np.float64)
@@ -365,6 +484,26 @@ def extinction_probability(p0, M: int, t) -> np.ndarray:
     .. math:: P(X_i(t) = 0) = \\sum_j \\binom{M}{j} p_{0,i}^j (1-p_{0,i})^{M-j} (P^{t-1})_{j,0},\\quad t \\ge 1,
 
     and :math:`1\\{p_{0,i} = 0\\}` at ``t = 0`` (generation 0 is ``p0``).
+
+    Parameters
+    ----------
+    p0 : array_like, shape (K,)
+    M : int
+    t : int or array_like of int
+
+    Returns
+    -------
+    ndarray, shape (K, len(t))
+
+    Raises
+    ------
+    ValueError
+        On an invalid ``p0``, ``M`` or ``t``.
+
+    Examples
+    --------
+    >>> extinction_probability([0.5, 0.5], 2, [1]).round(12).tolist()
+    [[0.25], [0.25]]
     """
     p0 = check_probability_vector("p0", p0)
     M = _check_M(M)
@@ -419,6 +558,11 @@ def expected_support(p0, M: int, t):
     -------
     float or ndarray, shape of ``t``
 
+    Raises
+    ------
+    ValueError
+        On an invalid ``p0``, ``M`` or ``t``.
+
     References
     ----------
     Shumailov et al. (2024), the discrete chain; the extinction recursion is
@@ -431,6 +575,8 @@ def expected_support(p0, M: int, t):
     2.0
     >>> bool(expected_support([0.5, 0.5], 10, 200) < 1.01)
     True
+    >>> float(expected_support([0.5, 0.5], 2, 1))
+    1.5
     """
     p0 = check_probability_vector("p0", p0)
     M = _check_M(M)
@@ -446,11 +592,28 @@ def expected_alive_mass(p0, M: int, t):
     vanished states (the "tails"). Shape of ``t``. Computed as
     :func:`expected_support` is, with weights ``p_{0,i}``.
 
+    Parameters
+    ----------
+    p0 : array_like, shape (K,)
+    M : int
+    t : int or array_like of int
+
+    Returns
+    -------
+    float or ndarray, shape of ``t``
+
+    Raises
+    ------
+    ValueError
+        On an invalid ``p0``, ``M`` or ``t``.
+
     Examples
     --------
     >>> from collapse_theory.theory.discrete import expected_alive_mass
     >>> round(expected_alive_mass([0.9, 0.1], 100, 0), 12)
     1.0
+    >>> float(expected_alive_mass([0.5, 0.5], 2, 1))
+    0.75
     """
     p0v = check_probability_vector("p0", p0)
     M = _check_M(M)
@@ -542,6 +705,17 @@ def absorption_time(p0, M: int, method: str = "exact") -> AbsorptionTime:
     Returns
     -------
     AbsorptionTime
+
+    Raises
+    ------
+    ValueError
+        If ``method`` is unknown, or ``M > EXACT_MAX_M`` with ``method="exact"``.
+
+    Examples
+    --------
+    >>> at = absorption_time([0.5, 0.5], 2)
+    >>> round(at.mean, 9), round(at.variance, 9)
+    (2.0, 2.0)
     """
     p0 = check_probability_vector("p0", p0)
     M = _check_M(M)
@@ -580,6 +754,27 @@ def absorption_time_cdf(p0, M: int, t):
     Returns
     -------
     float or ndarray, shape of ``t``
+
+    Parameters
+    ----------
+    p0 : array_like, shape (K,)
+    M : int
+        At most :data:`EXACT_MAX_M`.
+    t : int or array_like of int
+
+    Returns
+    -------
+    float or ndarray, shape of ``t``
+
+    Raises
+    ------
+    ValueError
+        On an invalid ``p0``, ``M`` or ``t``.
+
+    Examples
+    --------
+    >>> absorption_time_cdf([0.5, 0.5], 2, [0, 1, 2]).round(12).tolist()
+    [0.0, 0.5, 0.75]
     """
     p0 = check_probability_vector("p0", p0)
     M = _check_M(M)
@@ -614,6 +809,12 @@ def derivations() -> dict:
         diffusion equation solved with its boundary conditions),
         ``fixation_weighted_time`` (the ``K``-type diffusion term) and
         ``eigenvalues`` (falling-factorial moments of the binomial).
+
+    Examples
+    --------
+    >>> d = derivations()
+    >>> sorted(d)[:2], type(d["heterozygosity"]).__name__
+    (['accumulate', 'eigenvalues'], 'Derivation')
     """
     import sympy as sp
 

@@ -15,9 +15,17 @@ run fails with probability at most ``alpha``; each check's comment states
 the size of error it is meant to detect.
 
 A check is a function ``(level, rng) -> list of Outcome`` registered with
-:func:`register`; ``level`` is ``"quick"`` (seconds, used by the report and
+:func:`register` (a user's own theory function: with
+:func:`collapse_theory.testing.register_check`, or declared by an installed
+package under the ``collapse_theory.checks`` entry-point group, which
+``collapse-theory verify --check NAME`` loads); ``level`` is ``"quick"`` (seconds, used by the report and
 the tests) or ``"full"`` (a larger grid and more replicates). Checks whose
 modules are not importable are reported as skipped, not failed.
+
+Module map: ``_framework.py`` (registry, outcomes, :func:`run`,
+:class:`VerifyResult`), ``_checks_discrete.py`` and ``_checks_gaussian.py``
+(the checks of each chain family; a new family adds
+``_checks_<family>.py`` and one import line below).
 
 References
 ----------
@@ -30,11 +38,27 @@ rejective multiple test procedure", Scand. J. Statist. 6, 65–70.
 from __future__ import annotations
 
 from ._framework import (  # noqa: F401  (_z_outcome: used by the tests of verify itself)
-    CHECKS, CORRECTIONS, LEVELS, Check, Outcome, VerifyResult, _z_outcome, adjust, holm, register, run,
+    CHECKS, CORRECTIONS, ENTRY_POINT_GROUP, LEVELS, Check, Outcome, VerifyResult, _z_outcome, adjust, holm,
+    load_entry_points, register, run, unregister,
 )
 
 # Importing a checks module registers its checks, in page order.
 from . import _checks_discrete, _checks_gaussian  # noqa: E402,F401
+from . import _checks_sampling  # noqa: E402,F401
 from . import _checks_regression  # noqa: E402,F401
 
-__all__ = ["CHECKS", "Check", "Outcome", "VerifyResult", "register", "run", "holm", "adjust", "LEVELS", "CORRECTIONS"]
+__all__ = [
+    "run",                # run the checks: VerifyResult with p-values, tables, QQ plots
+    "register",           # decorator adding a check func(level, rng) -> list of Outcome
+    "unregister",         # remove a check (a user's, after a notebook or test)
+    "load_entry_points",  # register installed packages' checks (group collapse_theory.checks)
+    "CHECKS",             # name -> Check, in report order
+    "Check",              # a registered check
+    "Outcome",            # one comparison: quantity, params, p-value, simulated, theory, test
+    "VerifyResult",       # the result of run()
+    "holm",               # Holm-adjusted p-values (from collapse_theory._stats)
+    "adjust",             # Holm or Bonferroni adjustment (from collapse_theory._stats)
+    "LEVELS",             # ("quick", "full")
+    "CORRECTIONS",        # ("holm", "bonferroni")
+    "ENTRY_POINT_GROUP",  # "collapse_theory.checks"
+]

@@ -72,18 +72,18 @@ def _check_heterozygosity_mixing(level, rng):
     ts = np.array(_sizes(level, (1, 5, 20), (1, 2, 5, 10, 20, 50)))
     tstat = 100  # distance to H*: [(1 - 1/M)(1 - gamma)^2]^t < 1e-11 at gamma >= 0.1
     out = []
-    mixings = {"fresh(0.1)": Mixing.fresh(real=0.1), "fresh(0.5)": Mixing.fresh(real=0.5), "accumulate": Mixing.accumulate()}
-    if level == "full":
-        mixings["accumulate(0.1)"] = Mixing.accumulate(real=0.1)
+    # labelled by their spec (Mixing.to_spec), the one text form of records, grids and flags
+    specs = ["fresh:0.1", "fresh:0.5", "accumulate"] + (["accumulate:0.1"] if level == "full" else [])
+    mixings = {spec: Mixing.from_spec(spec) for spec in specs}
     for key in ("two", "tail10"):
         p0 = _P0[key]
         for name, mix in mixings.items():
-            G = tstat if name.startswith("fresh") else int(ts.max())
+            G = tstat if mix.workflow == "fresh" else int(ts.max())
             run = DiscreteChain(p0, sample_size=M, mixing=mix).simulate(G, R, rng=rng, record=("heterozygosity",))
             theory = np.atleast_1d(th.heterozygosity(p0, M, ts, mixing=mix))
             for t, e in zip(ts, theory):
                 out.append(_z_outcome("E[H_t]", {"p0": key, "M": M, "mixing": name, "t": int(t)}, run.heterozygosity[:, t], e, bounds=(0.0, 1.0)))
-            if name.startswith("fresh"):
+            if mix.workflow == "fresh":
                 hstar = th.stationary_heterozygosity(p0, M, mixing=mix)
                 out.append(_z_outcome("H* (stationary)", {"p0": key, "M": M, "mixing": name, "t": tstat}, run.heterozygosity[:, tstat], hstar))
     return out

@@ -14,6 +14,7 @@ from typing import Callable
 import numpy as np
 
 from .. import _rng
+from .._stats import CORRECTIONS, adjust, holm  # noqa: F401  (re-exported: the one home is _stats)
 from .._validate import check_choice, check_float, check_names
 
 __all__ = [
@@ -22,6 +23,9 @@ __all__ = [
     "Outcome",
     "VerifyResult",
     "register",
+    "unregister",
+    "load_entry_points",
+    "ENTRY_POINT_GROUP",
     "run",
     "holm",
     "adjust",
@@ -31,8 +35,6 @@ __all__ = [
 
 #: Sizes of a verification run.
 LEVELS = ("quick", "full")
-#: Multiple-testing corrections across all the p-values of a run.
-CORRECTIONS = ("holm", "bonferroni")
 #: Number of quantiles kept for a QQ plot.
 _QQ_POINTS = 99
 
@@ -91,6 +93,29 @@ def register(name: str, *, description: str, source: str = "", requires: tuple =
 
     ``requires`` lists modules the check imports; if one is missing the
     check is skipped with that reason.
+
+    Parameters
+    ----------
+    name : str
+        Unique check name, ``"family.quantity"``.
+    description, source : str
+        Shown in the summary and the report.
+    requires : tuple of str
+        Modules the check needs.
+
+    Returns
+    -------
+    callable
+        The decorator (it returns the function unchanged).
+
+    Examples
+    --------
+    >>> @register("demo.trivial", description="a check that always passes")
+    ... def _trivial(level, rng):
+    ...     return [Outcome("x", {}, 1.0)]
+    >>> run(checks=["demo.trivial"], show_progress=False).passed
+    True
+    >>> unregister("demo.trivial")
     """
 
     def deco(func):
@@ -100,32 +125,79 @@ def register(name: str, *, description: str, source: str = "", requires: tuple =
     return deco
 
 
-def holm(pvalues) -> np.ndarray:
-    """Holm's step-down adjusted p-values, shape as ``pvalues``, capped at 1.
+def unregister(name: str) -> None:
+    """Remove a check from :data:`CHECKS` (a user's check, e.g. at the end of a notebook or test).
 
-    .. math:: \\tilde p_{(i)} = \\max_{j \\le i} \\min\\{1, (m - j + 1) p_{(j)}\\}
+    Raises
+    ------
+    ValueError
+        If no check of that name is registered.
 
-    Rejecting where :math:`\\tilde p < \\alpha` controls the family-wise error
-    rate at :math:`\\alpha` under any dependence (Holm 1979).
+    Parameters
+    ----------
+    name : str
+
+    Examples
+    --------
+    >>> unregister("no.such.check")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: unregister: no check named 'no.such.check'; ...
     """
-    p = np.asarray(pvalues, dtype=np.float64)
-    flat = p.ravel()
-    m = flat.size
-    if m == 0:
-        return p.copy()
-    order = np.argsort(flat, kind="stable")
-    stepped = np.minimum((m - np.arange(m)) * flat[order], 1.0)
-    adj = np.empty(m)
-    adj[order] = np.maximum.accumulate(stepped)
-    return adj.reshape(p.shape)
+    if name not in CHECKS:
+        raise ValueError(f"unregister: no check named {name!r}; registered: {', '.join(CHECKS)}")
+    del CHECKS[name]
 
 
-def adjust(pvalues, correction: str = "holm") -> np.ndarray:
-    """Family-wise adjusted p-values by ``correction`` (``"holm"`` or ``"bonferroni"``)."""
-    from .._stats import bonferroni
+#: Entry-point group under which installed packages declare their own checks.
+ENTRY_POINT_GROUP = "collapse_theory.checks"
 
-    correction = check_choice("correction", correction, CORRECTIONS)
-    return holm(pvalues) if correction == "holm" else bonferroni(pvalues)
+
+def load_entry_points() -> list:
+    """Register the checks that installed packages declare under :data:`ENTRY_POINT_GROUP`.
+
+    Each entry point names either a check function ``(level, rng) -> list of
+    Outcome`` (registered under the entry point's name, described by the
+    first line of its docstring) or a module whose import registers checks
+    itself. Only installed distributions' metadata is read: nothing named on
+    a command line is ever imported. Already registered names are left as
+    they are; an entry point that fails to load is registered as a check
+    that errors with the reason, so the run reports it.
+
+    Returns
+    -------
+    list of str
+        Names of the entry points seen.
+    """
+    import inspect
+    from importlib import metadata
+
+    try:
+        eps = metadata.entry_points(group=ENTRY_POINT_GROUP)
+    except TypeError:  # pragma: no cover - Python < 3.10 API
+        eps = metadata.entry_points().get(ENTRY_POINT_GROUP, [])
+    seen = []
+    for ep in eps:
+        seen.append(ep.name)
+        if ep.name in CHECKS:
+            continue
+        try:
+            obj = ep.load()
+        except Exception as exc:  # reported by the run, not raised here
+            reason = f"entry point {ep.name} = {ep.value} failed to load: {type(exc).__name__}: {exc}"
+
+            def broken(level, rng, _reason=reason):
+                raise RuntimeError(_reason)
+
+            register(ep.name, description=reason, source=ep.value)(broken)
+            continue
+        if inspect.ismodule(obj):
+            continue  # importing it registered its checks
+        if not callable(obj):
+            raise TypeError(f"entry point {ep.name} = {ep.value} is neither a module nor a callable check")
+        doc = ((obj.__doc__ or "").strip().splitlines() or [ep.name])[0]
+        register(ep.name, description=doc, source=ep.value)(obj)
+    return seen
 
 
 # ---------------------------------------------------------------- outcomes
@@ -136,18 +208,15 @@ def _z_outcome(quantity, params, samples, expected, *, bounds=None, qq=None) -> 
 
     A sample without spread (e.g. every chain already absorbed, so every
     heterozygosity is 0) has no standard error. For a statistic known to lie
-    in ``bounds = (lo, hi)`` the test is then exact instead: if every one of
-    ``R`` values equals ``v``, then :math:`|E X - v| \le (hi - lo) P(X \ne v)`, so
-    under the theory :math:`P(\text{all } R \text{ equal } v) \le (1 - |\theta - v|/(hi - lo))^R`,
-    which is the p-value (test ``"bound"``).
+    in ``bounds = (lo, hi)`` the test is then exact instead (test ``"bound"``,
+    :func:`collapse_theory._stats.constant_sample_test`).
     """
-    from .._stats import z_test
+    from .._stats import constant_sample_test, z_test
 
     x = np.asarray(samples, dtype=np.float64)
     expected = float(expected)
     if bounds is not None and x.size and np.all(x == x[0]):
-        lo, hi = bounds
-        p = max(0.0, 1.0 - abs(expected - x[0]) / (hi - lo)) ** x.size
+        p = constant_sample_test(x[0], expected, x.size, bounds)
         return Outcome(quantity, dict(params), float(p), float(x[0]), expected, "bound", x.size, qq)
     return Outcome(quantity, dict(params), float(z_test(x, expected)), float(x.mean()), expected, "z", x.size, qq)
 
@@ -434,7 +503,7 @@ def _check_rng(root: np.random.SeedSequence, name: str) -> np.random.Generator:
     Keyed by name, so running a subset of checks gives each the same draws as
     a full run.
     """
-    return np.random.default_rng(np.random.SeedSequence(root.entropy, spawn_key=tuple(root.spawn_key) + (zlib.crc32(name.encode()),)))
+    return np.random.default_rng(_rng.child(root, zlib.crc32(name.encode())))
 
 
 def _missing(requires) -> str | None:
@@ -466,7 +535,10 @@ def run(level: str = "quick", out=None, rng=0, *, alpha: float = 1e-3, correctio
     correction : {"holm", "bonferroni"}
         Multiple-testing correction across every p-value of the run.
     checks : sequence of str, optional
-        Names in :data:`CHECKS` to run (default: all).
+        Names in :data:`CHECKS` to run (default: all). A user's check is
+        added with :func:`collapse_theory.testing.register_check`; names not
+        yet registered are looked up among the installed entry points
+        (:func:`load_entry_points`).
     show_progress : bool, optional
         Progress bar over the checks (default: on unless ``COLLAPSE_THEORY_PROGRESS=0``).
 
@@ -488,6 +560,8 @@ def run(level: str = "quick", out=None, rng=0, *, alpha: float = 1e-3, correctio
     level = check_choice("level", level, LEVELS)
     alpha = check_float("alpha", alpha, min=0.0, max=1.0, min_inclusive=False, max_inclusive=False)
     correction = check_choice("correction", correction, CORRECTIONS)
+    if checks is not None and any(c not in CHECKS for c in ([checks] if isinstance(checks, str) else checks)):
+        load_entry_points()
     names = check_names("checks", checks, CHECKS) if checks is not None else tuple(CHECKS)
     root = _rng.seed_sequence(rng)
     seed = rng if isinstance(rng, (int, np.integer)) else {"entropy": root.entropy, "spawn_key": list(root.spawn_key)}

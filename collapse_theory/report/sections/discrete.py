@@ -37,6 +37,7 @@ def build(*, quick: bool, seed: int) -> Section:
     """Absorption, tail loss, heterozygosity decay and fresh-data diversity (<= 90 s; quick <= 15 s)."""
     from ... import Mixing
     from ... import studies
+    from ..._rng import child
     from ...plotting import SIM_COLOR, THEORY_COLOR, new_figure
     from ...theory import discrete as th
 
@@ -70,7 +71,7 @@ def build(*, quick: bool, seed: int) -> Section:
     rows, sim, lo, hi = [], [], [], []
     for i, g in enumerate(gammas):
         res = studies.heterozygosity(p0, M, generations=150 if quick else 400, replicates=100 if quick else 500,
-                                     rng=np.random.SeedSequence(seed, spawn_key=(100 + i,)), real=g)
+                                     rng=child(seed, 100 + i), mixing=Mixing.fresh(g))
         t = res.table()
         row = t[t["quantity"].str.startswith("mean heterozygosity over")].iloc[0]
         sim.append(row["simulated"])

@@ -37,6 +37,7 @@ def _exact_vs_paper_table(Ms, ratios) -> pd.DataFrame:
 def build(*, quick: bool, seed: int) -> Section:
     """Variance decay, W2 growth, schedules and mitigation (<= 120 s; quick <= 20 s)."""
     from ... import studies
+    from ..._rng import child
     from ...chains.gaussian import GaussianChain
     from ...plotting import SIM_COLOR, THEORY_COLOR, new_figure
     from ...theory import gaussian as th
@@ -63,7 +64,7 @@ def build(*, quick: bool, seed: int) -> Section:
     sched_rows = []
     colors = ("tab:red", "tab:orange", "tab:green", "tab:blue")
     for i, (a, col) in enumerate(zip(exponents, colors)):
-        st = studies.schedules(10, a, G_s, replicates=R // 2, rng=np.random.SeedSequence(seed, spawn_key=(50 + i,)))
+        st = studies.schedules(10, a, G_s, replicates=R // 2, rng=child(seed, 50 + i))
         c = st.curves
         ax.plot(c["generation"], c["w2_mean"], color=col, label=f"a = {a:g} simulated")
         ax.plot(c["generation"], c["w2_exact"], color=col, ls="--", lw=0.8)
@@ -88,8 +89,8 @@ def build(*, quick: bool, seed: int) -> Section:
     for i, g in enumerate(gammas):
         for j, wf in enumerate(("fresh", "accumulate")):
             workflow = "replace" if (wf == "fresh" and g == 0.0) else wf
-            mt = studies.mitigation(M_m, g, workflow, G_m, replicates=R // 4,
-                                    rng=np.random.SeedSequence(seed, spawn_key=(100 + i, j)))
+            spec = "replace" if workflow == "replace" else f"{wf}:{g:g}"
+            mt = studies.mitigation(M_m, spec, G_m, replicates=R // 4, rng=child(seed, 100 + i, j))
             c = mt.curves
             t = mt.table()
             t.insert(0, "gamma", g)
@@ -112,7 +113,7 @@ def build(*, quick: bool, seed: int) -> Section:
         d = mmap[mmap["workflow"] == wf]
         ax.errorbar(x, d["w2_simulated"], yerr=[d["w2_simulated"] - d["w2_ci_low"], d["w2_ci_high"] - d["w2_simulated"]],
                     fmt="o-", color=col, label=f"{wf}: simulated E W2^2 at t = {G_m}")
-        ax.plot(x, d["w2_lower_bound"], color=col, ls="--", lw=0.8, label=f"{wf}: exact lower bound")
+        ax.plot(x, d["w2_lower_bound"], color=col, ls="--", lw=0.8, label=f"{wf}: exact bracket, lower side")
     ax.set(xscale="log", yscale="log", xlabel="share of fresh data gamma (+ offset for gamma = 0)", ylabel="E W2^2",
            title=f"mitigation, M = {M_m}: fresh data and accumulation")
     ax.legend(fontsize=7)
@@ -134,10 +135,10 @@ def build(*, quick: bool, seed: int) -> Section:
         "quick": quick,
         "replicates": R,
         "studies_passed": {"variance_decay": dec.passed(), "w2_growth": w2.passed()},
-        "first_order_term": str(derivs["w2_first_order"]),
-        "second_order_term": str(derivs["w2_second_order"]),
-        "first_order_matches_paper": derivs["first_order_matches_paper"],
-        "schedule_convergent": derivs["schedule_convergent"],
+        "first_order_term": str(derivs["w2_first_order"].result),
+        "second_order_term": str(derivs["w2_second_order"].result),
+        "first_order_matches_paper": derivs["first_order_matches_paper"].result,
+        "schedule_convergent": derivs["schedule_convergent"].result,
         "mitigation_map": mmap.to_dict(orient="list"),
     })
     wrow = tables["w2_growth"]
@@ -151,7 +152,7 @@ def build(*, quick: bool, seed: int) -> Section:
         f"{int(w2.params['generations'])} (M = {M_w2}) is {last['simulated']:.4g} [{last['ci_low']:.4g}, {last['ci_high']:.4g}] "
         f"against the exact {last['theory']:.4g} = sigma0^2 (n/M + 2 - 2 c4(M)^n) and the paper's first-order "
         f"{th.paper_w2_squared(int(w2.params['generations']), M_w2):.4g}; SymPy recovers the paper's term as the first-order "
-        f"series term (next term {derivs['w2_second_order']}). Schedules M_t = 10 t^a stay bounded only for a > 1. "
+        f"series term (next term {derivs['w2_second_order'].result}). Schedules M_t = 10 t^a stay bounded only for a > 1. "
         "Accumulation keeps E W2^2 bounded for every gamma; fresh data do so only when the exact moment recursion is "
         "stable (gamma M (2 - gamma) > 1 - gamma, about gamma > 1/(2M)): a smaller share makes E W2^2 grow faster "
         "than pure replacement, because mixing real points with drifted synthetic ones inflates the fitted variance "
