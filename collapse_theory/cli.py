@@ -204,7 +204,6 @@ def _run_gmm(args) -> int:
 
 
 def _add_lm(sub):
-<<<<<<< HEAD
     p = sub.add_parser("lm", help="the paper's language-model generational run (default: a tiny model on a ground-truth "
                                   "language; --model smollm2: a real pretrained model); run directory, figures + table")
     p.add_argument("--generations", type=int, default=5, help="last generation G (default 5; the paper: 9)")
@@ -214,8 +213,8 @@ def _add_lm(sub):
                         "default: a tiny OPT model pretrained on the ground-truth language")
     p.add_argument("--corpus", default=None, help="local corpus folder: wiki.{train,valid,test}.raw, "
                                                   "{train,valid,test}.txt or *.txt (default: the ground-truth language)")
-    p.add_argument("--mixing", default=None, metavar="SPEC",
-                   help="where data come from: replace (default) or fresh:0.1 (10%% original blocks)")
+    _add_mixing(p, default=None, accepts="replace and fresh:G (G = share of original blocks; default: replace, "
+                                         "or the regime's)")
     p.add_argument("--regime", choices=("paper-5ep", "paper-10ep-10pct"), default=None,
                    help="the paper's presets of epochs and mixing")
     p.add_argument("--decoding", default=None, metavar="SPEC",
@@ -236,54 +235,24 @@ def _add_lm(sub):
     p.add_argument("--quick", action="store_true",
                    help="quick preset (pretrained model: 200 blocks, 2 epochs, top 2 blocks, sampling; "
                         "about 3 minutes per generation on 2 cores)")
-=======
-    p = sub.add_parser("lm", help="the paper's language-model generational run (default: a ground-truth language); run directory, figures + table")
-    p.add_argument("--generations", type=int, default=9, help="last generation G (default 9: the paper's ten, 0..9)")
-    p.add_argument("--model", default=None, help="local Hugging Face causal-LM folder (e.g. a saved facebook/opt-125m); with --corpus")
-    p.add_argument("--corpus", default=None, help="local corpus folder: wiki.{train,valid,test}.raw, {train,valid,test}.txt or *.txt")
-    p.add_argument("--regime", choices=("paper-5ep", "paper-10ep-10pct"), default=None, help="the paper's preset epochs / original share")
-    p.add_argument("--epochs", type=int, default=None, help="fine-tuning epochs per generation (default 5)")
-    _add_mixing(p, default=None, accepts="replace and fresh:G (G = share of original data per generation; default: the regime's)")
-    p.add_argument("--block-size", type=int, default=None, help="tokens per block (default 64; 32 with --quick)")
-    p.add_argument("--new-tokens", type=int, default=None, help="tokens generated per block (default 64; 32 with --quick)")
-    p.add_argument("--num-beams", type=int, default=5, help="beam width (default 5)")
-    p.add_argument("--repetition-penalty", type=float, default=1.0, help="1.0 = none (the paper's ablation: 2.0)")
-    p.add_argument("--lr", type=float, default=None, help="AdamW learning rate (default 2e-5; 1e-3 for the ground-truth model)")
-    p.add_argument("--batch-size", type=int, default=None, help="training batch (default 128; 32 for the ground-truth model)")
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: cuda if available)")
-    p.add_argument("--quick", action="store_true", help="tiny ground-truth setting (a few minutes on a laptop CPU)")
->>>>>>> main
     p.add_argument("--out", default="runs/lm", help="output directory: run/ (the record), figures and table (default runs/lm)")
     p.add_argument("--save-checkpoints", action=argparse.BooleanOptionalAction, default=True,
                    help="store every generation's best checkpoint (--no-save-checkpoints: generation 0's only)")
     p.add_argument("--replicates", type=int, default=1, help="independent runs, one after another (the paper: 5)")
     p.add_argument("--resume", action="store_true", help="continue the run(s) in OUT/run* from the last complete generation")
     p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
-    p.add_argument("--keep-original", type=float, default=None, help=argparse.SUPPRESS)  # deprecated: --mixing fresh:G
     p.set_defaults(func=_run_lm)
 
 
 def _run_lm(args) -> int:
-    import warnings
     from pathlib import Path
 
     from ._rng import child
-    from .process import Mixing
     from .runs import lm
 
     out = Path(args.out)
-<<<<<<< HEAD
-=======
-    mix = None if args.mixing is None else _mixing(args)
-    rngs = lm.replicate_rngs(args.seed, args.replicates)
->>>>>>> main
     try:
-        mixing = None if args.mixing is None else Mixing.from_spec(args.mixing)
-        if args.keep_original is not None:
-            warnings.warn("--keep-original is deprecated: use --mixing fresh:SHARE", DeprecationWarning, stacklevel=1)
-            if mixing is not None:
-                raise ValueError("pass --mixing or the deprecated --keep-original, not both")
-            mixing = Mixing.fresh(real=args.keep_original)
+        mixing = None if args.mixing is None else _mixing(args, ("replace", "fresh"))
         decoding = None
         extra = {k: v for k, v in (("top_k", args.top_k), ("top_p", args.top_p),
                                    ("repetition_penalty", args.repetition_penalty)) if v is not None}
@@ -297,19 +266,11 @@ def _run_lm(args) -> int:
         seeds = [args.seed] if args.replicates == 1 else [child(args.seed, r) for r in range(args.replicates)]
         runs = [
             lm.run(
-<<<<<<< HEAD
                 args.generations, model=args.model, corpus=args.corpus, mixing=mixing, decoding=decoding,
                 regime=args.regime, quick=args.quick, epochs=args.epochs, block_size=args.block_size,
                 new_tokens=args.new_tokens, lr=args.lr, batch_size=args.batch_size, train_layers=args.train_layers,
                 device=args.device, save_checkpoints=args.save_checkpoints, rng=seed, resume=args.resume,
                 out=out / ("run" if len(seeds) == 1 else f"run-{r}"), show_progress=True,
-=======
-                args.generations, rng=rng, out=out / ("run" if len(rngs) == 1 else f"run-{r}"), resume=args.resume,
-                model=args.model, corpus=args.corpus, block_size=args.block_size, new_tokens=args.new_tokens,
-                num_beams=args.num_beams, repetition_penalty=args.repetition_penalty, epochs=args.epochs,
-                **_lm_mixing(lm.run, mix), lr=args.lr, batch_size=args.batch_size, regime=args.regime,
-                quick=args.quick, device=args.device, save_checkpoints=args.save_checkpoints,
->>>>>>> main
             )
             for r, seed in enumerate(seeds)
         ]
@@ -324,23 +285,6 @@ def _run_lm(args) -> int:
         print(table.to_string(index=False))
     print(f"run{'s' if len(runs) > 1 else ''} in {out}/run*; figures, table and examples in {out}")
     return 0
-
-
-def _lm_mixing(run, mix) -> dict:
-    """The mixing keyword of ``runs.lm.run``.
-
-    Transitional: until ``runs.lm.run`` takes ``mixing`` (issue 12), a fresh
-    share is passed as its older ``keep_original`` argument.
-    """
-    import inspect
-
-    if mix is None:
-        return {}
-    if "mixing" in inspect.signature(run).parameters:
-        return {"mixing": mix}
-    if mix.workflow not in ("replace", "fresh"):
-        raise ValueError(f"mixing: collapse-theory lm cannot honour the {mix.workflow!r} workflow; accepted workflows: replace, fresh")
-    return {"keep_original": mix.real}
 
 
 def _add_sweep(sub):
@@ -367,6 +311,7 @@ def _run_sweep(args) -> int:
             print(f"  {key}: {err}", file=sys.stderr)
         return 1
     return 0
+
 
 def _p0_args(p):
     g = p.add_mutually_exclusive_group()
