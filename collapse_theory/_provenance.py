@@ -75,6 +75,20 @@ def to_jsonable(obj):
     return repr(obj)
 
 
+def _umask() -> int:
+    """The process umask, read without changing it where /proc allows."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # no getter elsewhere: set and restore at once
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path, data: bytes | str) -> Path:
     """Write ``data`` to ``path`` through a temporary file and an atomic rename."""
     path = Path(path)
@@ -86,6 +100,9 @@ def atomic_write(path, data: bytes | str) -> Path:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        # mkstemp creates the file 0600; give it the mode open() would (0666 less
+        # the umask, so 0644 by default) so a shared report can be read by others
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

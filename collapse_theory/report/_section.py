@@ -28,6 +28,15 @@ class Section:
         JSON-able parameters, seeds and any numbers worth keeping.
     skipped : str or None
         Why the section did not run (e.g. an extra is not installed).
+    notes : dict, optional
+        What a non-number means in a table column, shown beside the cell:
+        ``{table: {column: text}}`` or ``{table: {column: {"inf": text, "nan": text}}}``
+        (e.g. ``{"mitigation_map": {"long_run_w2_lower_bound": {"inf": "infinite: E W2^2
+        diverges for gamma M (2 - gamma) <= 1 - gamma"}}}``). Columns without a note get
+        the page's default explanation.
+    settings : str, optional
+        How the section's settings should be named on the page when "quick" or
+        "full" would mislead (e.g. a section that always runs a quick level).
     """
 
     title: str
@@ -38,3 +47,5 @@ class Section:
     tables: dict = field(default_factory=dict)
     data: dict = field(default_factory=dict)
     skipped: str | None = None
+    notes: dict = field(default_factory=dict)
+    settings: str | None = None

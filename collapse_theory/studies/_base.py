@@ -157,7 +157,15 @@ def checkpoints(G: int, points=None) -> list:
     return sorted(p for p in pts if 0 <= p <= G and G >= 1)
 
 
-def generation_rows(label: str, values: np.ndarray, theory, points, test=True) -> list:
+def _interval(x, positive: bool):
+    """mean_ci, or positive_mean_ci (log scale, never below 0) when asked and every value is >= 0."""
+    from .._stats import positive_mean_ci
+
+    x = np.asarray(x, dtype=np.float64)
+    return positive_mean_ci(x) if positive and np.all(x >= 0) else mean_ci(x)
+
+
+def generation_rows(label: str, values: np.ndarray, theory, points, test=True, *, positive: bool = False) -> list:
     """One table row per generation in ``points``: mean of ``values[:, t]``, its CI, theory, z-test p-value.
 
     Parameters
@@ -172,6 +180,10 @@ def generation_rows(label: str, values: np.ndarray, theory, points, test=True) -
     test : bool
         False to tabulate without a p-value (e.g. a heavy-tailed quantity,
         see :func:`collapse_theory._stats.z_testable`).
+    positive : bool
+        For a quantity that cannot be negative (a variance, W2^2, a squared
+        error): the interval of :func:`collapse_theory._stats.positive_mean_ci`,
+        which respects the support, when every value is >= 0.
 
     Returns
     -------
@@ -187,22 +199,24 @@ def generation_rows(label: str, values: np.ndarray, theory, points, test=True) -
     rows = []
     for t in points:
         x = values[:, t]
-        m, lo, hi, _ = mean_ci(x)
+        m, lo, hi, _ = _interval(x, positive)
         th = np.nan if theory is None else float(theory[t])
         p = z_test(x, th) if (test and np.isfinite(th)) else np.nan
         rows.append(make_row(f"{label}, generation {t}", m, lo, hi, th, p))
     return rows
 
 
-def band(values: np.ndarray) -> dict:
+def band(values: np.ndarray, *, positive: bool = False) -> dict:
     """Mean and 95% CI over replicates (axis 0): ``{"mean", "low", "high"}``, each shape ``values.shape[1:]``.
+
+    ``positive``: as in :func:`generation_rows` (the log-scale interval for non-negative values).
 
     Examples
     --------
     >>> sorted(band(np.ones((4, 3))))
     ['high', 'low', 'mean']
     """
-    m, lo, hi, _ = mean_ci(values)
+    m, lo, hi, _ = _interval(values, positive)
     return {"mean": m, "low": lo, "high": hi}
 
 

@@ -31,17 +31,27 @@ import time
 
 import numpy as np
 
-from .._stats import mean_ci, z_test, z_testable
+from .._stats import mean_ci, positive_mean_ci, z_test, z_testable
 from .._validate import check_choice, check_float, check_int
 from ..process import Mixing
 from ..process import schedules as _schedules
 from ._base import StudyResult, make_row
-from ._base import band as _band
+from ._base import band as _base_band
 from ._base import checkpoints as _checkpoints
 from ._base import finish as _finish
-from ._base import generation_rows as _rows
+from ._base import generation_rows as _base_rows
 
 __all__ = ["known_results", "mitigation", "mitigation_cell", "schedules", "variance_decay", "w2_growth"]
+
+
+def _rows(label, values, theory, points, test=True):
+    """generation_rows, with intervals that stay >= 0 for the non-negative quantities of this module."""
+    return _base_rows(label, values, theory, points, test, positive=True)
+
+
+def _band(values):
+    """band, with the log-scale interval where every value is >= 0 (W2^2, variances, squared errors)."""
+    return _base_band(values, positive=True)
 
 
 # ----------------------------------------------------------------------------- variance decay
@@ -139,8 +149,8 @@ def _plot_variance_decay(res):
     c = res.curves
     fig, (a1, a2) = new_figure(1, 2)
     g = c["generation"]
-    for p in c["paths"]:
-        a1.plot(g, p, color="gray", lw=0.4, alpha=0.5)
+    for k, p in enumerate(c["paths"]):
+        a1.plot(g, p, color="gray", lw=0.4, alpha=0.5, label=f"{len(c['paths'])} replicate paths" if k == 0 else None)
     band(a1, g, c["log_var_mean"], c["log_var_low"], c["log_var_high"], label="simulated mean")
     a1.plot(g, c["log_var_theory"], color=THEORY_COLOR, ls="--", label="exact E log sigma^2")
     a1.set(xlabel="generation t", ylabel="log sigma_t^2", title=f"log-variance, M = {res.params['M']}")
@@ -463,7 +473,7 @@ def mitigation(
         tag = "" if ok else " (heavy tail, not tested)"
         rows += _rows("E (mu - mu0)^2" + tag, msq, wm.mean_squared_error, [t], test=ok)
         rows += _rows("E sigma^2" + tag, var, wm.variance, [t], test=ok)
-        m, lo, hi, _ = mean_ci(w2[:, t])
+        m, lo, hi, _ = positive_mean_ci(w2[:, t]) if np.all(w2[:, t] >= 0) else mean_ci(w2[:, t])
         kind = "exact" if wm.method == "closed form" else f"exact bracket [{wm.w2_squared_low[t]:.4g}, {wm.w2_squared_high[t]:.4g}]"
         p = _band_p(w2[:, t], wm.w2_squared_low[t], wm.w2_squared_high[t]) if ok else np.nan
         rows.append(make_row(f"E W2^2 ({kind}){tag}, generation {t}", m, lo, hi, wm.w2_squared[t], p))

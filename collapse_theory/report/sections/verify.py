@@ -28,12 +28,31 @@ def build(*, quick: bool, seed: int) -> Section:
         + " If the theory holds, the raw p-values are uniform: the QQ plot shows them against the uniform law."
     )
     figures = {"pvalues": res.pvalue_figure()}
+    captions = {
+        "pvalues": (
+            f"Calibration of the whole run: the {len(res.outcomes)} p-values of the verify run (level {res.level}, the "
+            "report's setting in quick and full mode alike) as -log10 p, sorted, against the values expected of as many "
+            "uniform p-values (log scale on both axes through -log10), with the 95% band of uniform order statistics "
+            "(grey) and the line alpha/m (dashed: a smallest p-value above it fails Holm's adjustment at family-wise level "
+            "alpha). They follow the diagonal when every theory function is right "
+            "and every test is calibrated. Look for points inside the band and none above the dashed line: points rising "
+            "above the band at the right would mean a closed form disagrees with simulation."
+        ),
+    }
     if any(o.qq is not None for _, o in res.outcomes):
         figures["distributions"] = res.qq_figure()
+        captions["distributions"] = (
+            "Whole distributions, where theory gives one: each panel plots simulated quantiles against the exact "
+            "theoretical quantiles of one check (its parameters in the panel title), e.g. absorption times of the "
+            "discrete chain or log-variances of the Gaussian chain. Look for the points on the diagonal over the whole "
+            "range, tails included; each panel's test is a row of the tests table."
+        )
     return Section(
         title="Verification: every theory function against simulation",
         caption=caption,
-        command=f"collapse-theory verify --level quick --seed {seed}",
+        command=f"collapse-theory verify --level {res.level} --seed {seed}",
+        captions=captions,
+        settings=f"{res.level} verify level (the report always runs the quick level)",
         figures=figures,
         tables={"checks": res.summary(), "tests": res.table()},
         data={
