@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 REPORT ?= report
 
-.PHONY: run test test-fast coverage bench quick verify chromium page-test clean
+.PHONY: run test test-fast coverage bench quick verify chromium page-test clean fuzz
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,7 +28,7 @@ quick: $(STAMP)
 
 # Every theory function against simulation (p-values, QQ plots in verify/).
 verify: $(STAMP)
-	$(BIN)/collapse-theory verify --level full --out verify
+	$(BIN)/collapse-theory verify --level full --out verify --force
 
 # The page tests (tests/test_report.py, tests/_browser.py) open the report in
 # headless Chromium (Debian's package): captions, clipping, links, no network,
@@ -58,8 +58,22 @@ coverage: $(STAMP)
 	  -o addopts="-ra --strict-markers" -q \
 	  --cov=collapse_theory.chains --cov-report=term-missing --cov-report=html
 
+# Hypothesis over the public constructors and theory functions with arbitrary input
+# (issue 17's contract); not part of `make test`. Each target runs in its own process
+# (an unguarded allocation there cannot take the others down), address space capped at
+# FUZZ_MEMORY_GB; FUZZ_EXAMPLES per target; counts in fuzz.json, findings in fuzz.log.
+FUZZ_EXAMPLES ?= 400
+FUZZ_MEMORY_GB ?= 6
+fuzz: $(STAMP)
+	rm -f fuzz.json fuzz.log; status=0; \
+	for t in $$(CT_FUZZ=1 $(BIN)/python -m pytest tests/test_fuzz.py --collect-only -q -p no:cacheprovider | grep '::'); do \
+	  CT_FUZZ=1 CT_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) CT_FUZZ_MEMORY_GB=$(FUZZ_MEMORY_GB) CT_FUZZ_REPORT=fuzz.json \
+	    $(BIN)/python -m pytest "$$t" -p no:cacheprovider -q --tb=short -W ignore::RuntimeWarning >> fuzz.log 2>&1 \
+	    || status=1; \
+	done; grep -E "^E +AssertionError: " fuzz.log | sort | uniq -c; cat fuzz.json; exit $$status
+
 bench: $(STAMP)
 	$(BIN)/python -m pytest benchmarks --benchmark-only --benchmark-columns=min,median,max,rounds -s
 
 clean:
-	rm -rf $(VENV) $(REPORT) verify .pytest_cache .benchmarks .hypothesis
+	rm -rf $(VENV) $(REPORT) verify .pytest_cache .benchmarks .hypothesis fuzz.json fuzz.log

@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -40,8 +39,10 @@ def empty_study(M: int, replicates: int = 1, *, rng=None):
     return StudyResult("empty", [make_row("draw", x, theory=0.0)], curves={"generation": np.arange(2), "x": np.full(2, x)})
 
 
+sweep.register_study("bench_empty", empty_study)  # grids name studies from the registry only
+
 LIGHT = {
-    "study": f"{Path(__file__).stem}:empty_study",
+    "study": "bench_empty",
     "seed": 2,
     "replicates": 1,
     "axes": {"M": list(range(2, 102))},

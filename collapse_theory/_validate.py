@@ -26,6 +26,8 @@ __all__ = [
 
 
 def _short(value, limit=60):
+    if isinstance(value, np.generic):  # 1.1, not np.float64(1.1)
+        value = value.item()
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
@@ -105,10 +107,16 @@ def check_array(
     finite: bool = True,
     dtype=np.float64,
 ) -> np.ndarray:
-    """Convert to an array of ``dtype``, checking dimension, size and finiteness."""
+    """Convert to an array of ``dtype``, checking dimension, size and finiteness.
+
+    Booleans and strings are not numbers here (``[True, False]`` and ``'1'``
+    are refused with a TypeError, as NumPy would silently convert them), nor
+    are complex values.
+    """
+    _reject_non_numbers(name, value)
     try:
         arr = np.asarray(value, dtype=dtype)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise TypeError(f"{name} must be array-like of numbers, got {_short(value)}: {exc}") from None
     if ndim is not None:
         dims = (ndim,) if isinstance(ndim, int) else tuple(ndim)
@@ -121,14 +129,35 @@ def check_array(
     return arr
 
 
+def _reject_non_numbers(name: str, value) -> None:
+    """TypeError if ``value`` is, or holds, booleans, strings, bytes or complex numbers."""
+    if isinstance(value, (str, bytes, bool, np.bool_)):
+        raise TypeError(f"{name} must be a number or an array of numbers, got {_short(value)} of type {type(value).__name__}")
+    if isinstance(value, np.ndarray):
+        kind = value.dtype.kind
+    else:
+        try:
+            kind = np.asarray(value).dtype.kind
+        except Exception:  # noqa: BLE001 - ragged or exotic input: judged by the conversion that follows
+            return
+    if kind in "bUSc":
+        what = {"b": "booleans", "U": "strings", "S": "bytes", "c": "complex numbers"}[kind]
+        raise TypeError(f"{name} must hold real numbers, got {what}: {_short(value)}")
+    if kind == "O":
+        flat = np.asarray(value, dtype=object).ravel()
+        for v in flat[:10000]:
+            if isinstance(v, (str, bytes, bool, np.bool_, complex)):
+                raise TypeError(f"{name} must hold real numbers, got {_short(v)} of type {type(v).__name__}")
+
+
 def check_probability_vector(name: str, p, *, atol: float = 1e-8) -> np.ndarray:
     """A 1-D non-negative vector summing to 1 within ``atol``; returned renormalised."""
     arr = check_array(name, p, ndim=1, min_size=1)
     if np.any(arr < 0):
-        raise ValueError(f"{name} must be non-negative, got a minimum of {arr.min()}")
+        raise ValueError(f"{name} must be non-negative, got a minimum of {float(arr.min()):g}")
     total = arr.sum()
     if abs(total - 1.0) > atol:
-        raise ValueError(f"{name} must sum to 1 (within {atol}), got a sum of {total!r}")
+        raise ValueError(f"{name} must sum to 1 (within {atol:g}), got a sum of {float(total):.17g}")
     return arr / total
 
 

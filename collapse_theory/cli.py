@@ -20,7 +20,10 @@ cell or report section; 2 bad input.
 from __future__ import annotations
 
 import argparse
+import re
+import shutil
 import sys
+from pathlib import Path
 
 __all__ = ["STUDY_FAIL_LEVEL", "get_parser", "main"]
 
@@ -44,6 +47,80 @@ def _mixing(args, accepted=None, where: str = ""):
 
     return check_mixing(args.mixing, accepted or WORKFLOWS, where=where or f"collapse-theory {args.command}")
 
+#: Optional dependencies by command: (extra, top-level modules it installs).
+_EXTRAS = {
+    "vae": ("vae", ("torch",)),
+    "lm": ("lm", ("torch", "transformers", "tokenizers")),
+    "sweep": ("sweep", ("dask", "distributed", "xarray", "zarr")),
+}
+
+
+def _add_force(p) -> None:
+    """The one overwrite rule: ``--force`` lets a command write into an --out that already holds files."""
+    p.add_argument("--force", action="store_true",
+                   help="write into --out although it already holds files (a run record there is replaced)")
+
+
+def _check_out(args, *, records: bool = False) -> Path:
+    """Check ``--out`` before any computation; the one rule for every command that writes a directory.
+
+    * ``--out`` naming an existing file (not a directory) is an error.
+    * A directory that already holds files is refused unless ``--force``
+      (write over it; with ``records``, the run records ``OUT/run*`` found
+      there are deleted first) or, for commands that can continue a run,
+      ``--resume``.
+    """
+    out = Path(args.out)
+    resume = bool(getattr(args, "resume", False))
+    force = bool(getattr(args, "force", False))
+    if resume and force:
+        raise ValueError("--resume and --force exclude each other: --resume continues the run in --out, --force replaces it")
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {str(out)!r} exists and is not a directory; choose a directory")
+    for parent in out.parents:
+        if parent.exists() and not parent.is_dir():
+            raise ValueError(f"--out {str(out)!r}: {str(parent)!r} is a file, not a directory")
+    if out.is_dir() and any(out.iterdir()) and not resume:
+        if not force:
+            more = ", or --resume to continue the run there" if hasattr(args, "resume") else ""
+            raise ValueError(f"--out {str(out)!r} already holds files; pass --force to write over them{more}")
+        if records:
+            for run_dir in sorted(out.glob("run*")):
+                if run_dir.is_dir() and (run_dir / "run.json").is_file():
+                    shutil.rmtree(run_dir)
+    return out
+
+
+_API_WORDS = (
+    (re.compile(r"\bpass resume=True\b"), "pass --resume"),
+    (re.compile(r"\bresume=True\b"), "--resume"),
+    (re.compile(r"\bout=(?=['\"])"), "--out "),
+    (re.compile(r"\bn_mc\b"), "--n-mc"),
+    (re.compile(r"\bnp\.(?:float|int|uint|bool_?|str_)\d*\(([^()]*)\)"), r"\1"),
+)
+
+
+def _message(exc: BaseException) -> str:
+    """An exception as a one-line message for the command line: flags, not API keywords; no NumPy reprs."""
+    text = str(exc)
+    for pattern, repl in _API_WORDS:
+        text = pattern.sub(repl, text)
+    return text
+
+
+def _missing_extra(command: str, exc: ImportError) -> str | None:
+    """'install collapse_theory[EXTRA]' if ``exc`` is a missing optional dependency of ``command``."""
+    cause = exc.__cause__ if isinstance(exc.__cause__, ImportError) else None
+    name = (exc.name or (cause.name if cause is not None else None) or "").partition(".")[0]
+    own = {command: _EXTRAS[command]} if command in _EXTRAS else _EXTRAS
+    for extra, modules in own.values():
+        if name in modules:
+            return (f"this command needs the optional dependency {name!r}: "
+                    f"install collapse_theory[{extra}] (pip install 'collapse_theory[{extra}]')")
+    if "collapse_theory[" in str(exc):  # the module said which extra it needs
+        return str(exc)
+    return None
+
 
 def _add_reproduce(sub):
     p = sub.add_parser("reproduce", help="run every study and run; write one self-contained HTML report")
@@ -59,6 +136,9 @@ def _add_reproduce(sub):
 def _run_reproduce(args) -> int:
     from .report import reproduce
 
+    out = Path(args.out)  # an existing report directory is resumed (finished sections are reused)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {str(out)!r} exists and is not a directory; choose a directory")
     force = None if args.force is None else (args.force or True)
     result = reproduce(args.out, quick=args.quick, only=args.only, seed=args.seed, force=force)
     for key, why in result.rejected.items():
@@ -80,6 +160,7 @@ def _add_verify(sub):
                    help="run only these checks (built-in, or registered by an installed package under the "
                         "'collapse_theory.checks' entry-point group)")
     p.add_argument("--list", action="store_true", help="list the registered checks and exit")
+    _add_force(p)
     p.set_defaults(func=_run_verify)
 
 
@@ -91,6 +172,7 @@ def _run_verify(args) -> int:
         for name, chk in verify.CHECKS.items():
             print(f"{name}: {chk.description}")
         return 0
+    _check_out(args)
     res = verify.run(args.level, out=args.out, rng=args.seed, alpha=args.alpha, correction=args.correction, checks=args.check)
     with_p = res.summary()
     print(with_p.drop(columns=["note"]).to_string(index=False))
@@ -128,18 +210,15 @@ def _add_vae(sub):
     p.add_argument("--threads", type=int, help="CPU threads for PyTorch (default: 1 for the MLP, 2 for the conv net)")
     p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     p.add_argument("--quick", action="store_true", help="fewer epochs and samples (a smoke run)")
+    _add_force(p)
     p.set_defaults(func=_run_vae)
 
 
 def _run_vae(args) -> int:
-    from pathlib import Path
 
-    try:
-        from .runs import vae
-    except ImportError as exc:
-        print(f"collapse-theory vae: {exc}", file=sys.stderr)
-        return 2
-    out = Path(args.out)
+    from .runs import vae  # a missing extra is reported by main
+
+    out = _check_out(args, records=True)
     try:
         run = vae.run(
             args.generations, rng=args.seed, out=out / "run", resume=args.resume, mnist=args.mnist, mixing=args.mixing,
@@ -178,15 +257,15 @@ def _add_gmm(sub):
     p.add_argument("--out", default="runs/gmm", help="output directory: run/ (the record), figures and summary (default runs/gmm)")
     p.add_argument("--resume", action="store_true", help="continue the run in OUT/run from its last complete generation")
     p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    _add_force(p)
     p.set_defaults(func=_run_gmm)
 
 
 def _run_gmm(args) -> int:
-    from pathlib import Path
 
     from .runs import gmm
 
-    out = Path(args.out)
+    out = _check_out(args, records=True)
     kw = dict(
         rng=args.seed, resume=args.resume, mixing=args.mixing, truth=args.truth, l2_reference=args.l2_reference,
         covariance_type=args.covariance_type, tol=args.tol, max_iter=args.max_iter, init_params=args.init_params,
@@ -246,16 +325,16 @@ def _add_lm(sub):
     p.add_argument("--replicates", type=int, default=1, help="independent runs, one after another (the paper: 5)")
     p.add_argument("--resume", action="store_true", help="continue the run(s) in OUT/run* from the last complete generation")
     p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    _add_force(p)
     p.set_defaults(func=_run_lm)
 
 
 def _run_lm(args) -> int:
-    from pathlib import Path
 
     from ._rng import child
     from .runs import lm
 
-    out = Path(args.out)
+    out = _check_out(args, records=True)
     try:
         mixing = None if args.mixing is None else _mixing(args, ("replace", "fresh"))
         decoding = None
@@ -298,6 +377,7 @@ def _add_sweep(sub):
     p.add_argument("--out", default=None, help="Zarr store (default: GRID's name with .zarr, here); resumed if it exists")
     p.add_argument("--scheduler", default=None, metavar="ADDRESS", help="existing Dask scheduler (tcp://host:port or a scheduler file)")
     p.add_argument("--workers", type=int, default=None, help="local worker processes (default: the machine's cores; 1: in this process)")
+    p.add_argument("--force", action="store_true", help="replace the sweep store at --out instead of resuming it")
     p.set_defaults(func=_run_sweep)
 
 
@@ -307,7 +387,19 @@ def _run_sweep(args) -> int:
     from . import sweep
 
     grid = sweep.load_grid(args.grid)  # validated before anything starts
-    out = args.out or f"{Path(args.grid).stem}.zarr"
+    out = Path(args.out or f"{Path(args.grid).stem}.zarr")
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {str(out)!r} exists and is not a directory (a Zarr store is a directory)")
+    if out.is_dir() and any(out.iterdir()):
+        if not (out / "zarr.json").is_file():
+            raise ValueError(f"--out {str(out)!r} already holds files and is not a sweep store; choose another --out")
+        if args.force:
+            shutil.rmtree(out)  # a sweep store: replaced, as asked
+    import importlib.util
+
+    for module in _EXTRAS["sweep"][1]:
+        if importlib.util.find_spec(module) is None:
+            raise ImportError(f"No module named {module!r}", name=module)
     ds = sweep.run(grid, out, scheduler=args.scheduler, workers=args.workers)
     failed = int(ds.attrs.get("failed_cells", 0))
     print(f"sweep {grid.study}: {grid.size} cells, {failed} failed -> {out}")
@@ -376,12 +468,14 @@ def _add_absorb(sub):
     p.add_argument("--max-generations", type=int, default=None, help="censoring horizon (default 50 M + 1000)")
     _add_mixing(p, accepts="only replace: other workflows are never absorbed")
     p.add_argument("--out", default="runs/absorb", help="output directory (default runs/absorb)")
+    _add_force(p)
     p.set_defaults(func=_run_absorb, M=100)
 
 
 def _run_absorb(args) -> int:
     from .studies import absorption
 
+    _check_out(args)
     _mixing(args, ("replace",))
     p0, K, s = _resolve_p0_args(args)
     res = absorption(p0, args.M, K=K, exponent=s, replicates=args.replicates, rng=args.seed,
@@ -398,6 +492,7 @@ def _add_tails(sub):
     p.add_argument("--replicates", type=int, default=200, help="replicates (default 200)")
     _add_mixing(p, accepts="replace, fresh, mixture, accumulate (exact theory: replace)")
     p.add_argument("--out", default="runs/tails", help="output directory (default runs/tails)")
+    _add_force(p)
     p.set_defaults(func=_run_tails, M=1000)
 
 
@@ -405,6 +500,7 @@ def _run_tails(args) -> int:
     from .studies import tail_loss
     from .studies.discrete import MIXING_WORKFLOWS
 
+    _check_out(args)
     mixing = _mixing(args, MIXING_WORKFLOWS)
     if args.p0 or args.zipf is not None or args.uniform:
         p0, K, s = _resolve_p0_args(args)
@@ -431,12 +527,14 @@ def _add_gaussian(sub):
                                       "mixture:A,B,G, accumulate[:G], accumulate-subsample[:G], augment:R; default there fresh:0.1)")
     p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     p.add_argument("--out", default="runs/gaussian", help="output directory (default runs/gaussian)")
+    _add_force(p)
     p.set_defaults(func=_run_gaussian)
 
 
 def _run_gaussian(args) -> int:
     from . import studies
 
+    _check_out(args)
     common = dict(replicates=args.replicates, rng=args.seed, estimator=args.estimator, show_progress=True)
     if args.study != "mitigation":
         if args.mixing is not None:
@@ -473,6 +571,7 @@ def _add_sampling(sub):
     p.add_argument("--choice", choices=("bradley-terry", "argmax"), default="bradley-terry", help="best-of-K choice")
     p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     p.add_argument("--out", default="runs/sampling", help="output directory (default runs/sampling)")
+    _add_force(p)
     p.set_defaults(func=_run_sampling)
 
 
@@ -480,6 +579,7 @@ def _run_sampling(args) -> int:
     from .sampling import BestOfK, Sampler
     from .studies.sampling import SAMPLING_WORKFLOWS, default_reward, sampling_curation
 
+    _check_out(args)
     mixing = _mixing(args, SAMPLING_WORKFLOWS)
     samplers = None
     custom = dict(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, min_p=args.min_p)
@@ -510,12 +610,14 @@ def _add_regression(sub):
     p.add_argument("--method", choices=("auto", "exact", "sample"), default="auto", help="exact (sufficient statistics) or sample (refit)")
     p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     p.add_argument("--out", default="runs/regression", help="output directory (default runs/regression)")
+    _add_force(p)
     p.set_defaults(func=_run_regression)
 
 
 def _run_regression(args) -> int:
     from .studies import regression_error
 
+    _check_out(args)
     res = regression_error(
         args.dim, args.sample_size, args.generations, mixing=_mixing(args), design=args.design,
         noise=args.noise, ridge=args.ridge, contamination=args.contamination, shift=args.shift,
@@ -584,8 +686,14 @@ def main(argv=None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except (ValueError, TypeError, FileNotFoundError) as exc:
-        print(f"collapse-theory {args.command}: error: {exc}", file=sys.stderr)
+    except ImportError as exc:
+        hint = _missing_extra(args.command, exc)
+        if hint is None:
+            raise
+        print(f"collapse-theory {args.command}: error: {hint}", file=sys.stderr)
+        return 2
+    except (ValueError, TypeError, FileNotFoundError, FileExistsError, NotADirectoryError, MemoryError) as exc:
+        print(f"collapse-theory {args.command}: error: {_message(exc)}", file=sys.stderr)
         return 2
 
 

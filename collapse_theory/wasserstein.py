@@ -80,9 +80,14 @@ def _physical_memory() -> int:
         return 8 * 2**30
 
 
-#: Most memory (bytes) an exact d-D OT problem may take: the cost matrix, the
-#: solver's dense plan and its working copy (3 n m doubles). Half the machine.
-MAX_OT_BYTES: int = _physical_memory() // 2
+#: Most memory (bytes) an exact d-D OT problem may take: half the machine, at most 4 GiB
+#: (beyond that the network simplex also runs for hours).
+MAX_OT_BYTES: int = min(_physical_memory() // 2, 4 * 2**30)
+
+#: Bytes per pair of samples of an exact OT problem: the cost matrix and the plan
+#: (two doubles) and the network simplex's arrays per arc (source, target, cost,
+#: flow, state: about 40 bytes in POT's ``emd_c``).
+_OT_BYTES_PER_PAIR = 56
 
 _SYM_RTOL = 1e-8  # as _validate.check_covariance
 _SYM_ATOL = 1e-12
@@ -163,6 +168,15 @@ def _bures_squared_factors(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     return out * (safe[..., 0, 0] ** 2)
 
 
+def _broadcast(where: str, **arrays) -> tuple:
+    """Batch shape of named arrays (their shapes broadcast); ValueError naming them otherwise."""
+    try:
+        return np.broadcast_shapes(*(np.shape(a) for a in arrays.values()))
+    except ValueError:
+        shapes = ", ".join(f"{k} {np.shape(a)}" for k, a in arrays.items())
+        raise ValueError(f"{where}: the batch shapes of {', '.join(arrays)} do not broadcast together ({shapes})") from None
+
+
 def _gaussian_args(m1, C1, m2, C2):
     """Validate and classify: returns (mode, m1, C1, m2, C2) with mode 'scalar' or 'matrix'."""
     arrs = []
@@ -191,6 +205,10 @@ def _gaussian_args(m1, C1, m2, C2):
         )
     if modes[0] == "matrix" and m1.shape[-1] != m2.shape[-1]:
         raise ValueError(f"m1 has dimension {m1.shape[-1]} but m2 has dimension {m2.shape[-1]}")
+    if modes[0] == "scalar":
+        _broadcast("w2_squared_gaussian", m1=m1, C1=C1, m2=m2, C2=C2)
+    else:
+        _broadcast("w2_squared_gaussian", m1=m1[..., 0], C1=C1[..., 0, 0], m2=m2[..., 0], C2=C2[..., 0, 0])
     return modes[0], m1, C1, m2, C2
 
 
@@ -240,7 +258,7 @@ def w2_squared_gaussian(m1, C1, m2, C2) -> np.ndarray | float:
     if mode == "scalar":
         for name, C in (("C1", C1), ("C2", C2)):
             if np.any(C < 0):
-                raise ValueError(f"{name} (variances) must be non-negative, got a minimum of {C.min()!r}")
+                raise ValueError(f"{name} (variances) must be non-negative, got a minimum of {float(C.min()):g}")
         dm = m1 - m2
         ds = np.sqrt(C1) - np.sqrt(C2)
         out = dm * dm + ds * ds
@@ -293,6 +311,7 @@ def w2_squared_gaussian_factors(m1, L1, m2, L2) -> np.ndarray | float:
             raise ValueError(f"{Ln} must have shape (..., d, d) matching {mn} of shape (..., d); got {L.shape} and {m.shape}")
     if m1.shape[-1] != m2.shape[-1]:
         raise ValueError(f"m1 has dimension {m1.shape[-1]} but m2 has dimension {m2.shape[-1]}")
+    _broadcast("w2_squared_gaussian_factors", m1=m1[..., 0], L1=L1[..., 0, 0], m2=m2[..., 0], L2=L2[..., 0, 0])
     dm = m1 - m2
     out = np.sum(dm * dm, axis=-1) + _bures_squared_factors(L1, L2)
     return float(out) if out.ndim == 0 else out
@@ -332,6 +351,7 @@ def w2_squared_gaussian_logvar(m1, log_var1, m2, log_var2) -> np.ndarray | float
         if np.any(np.isnan(a)) or np.any(a == np.inf):
             raise ValueError(f"{name} must be real and below +inf (-inf means a variance of 0)")
         lv.append(a)
+    _broadcast("w2_squared_gaussian_logvar", m1=m1, log_var1=lv[0], m2=m2, log_var2=lv[1])
     out = _w2_squared_logvar_core(m1, lv[0], m2, lv[1])
     return float(out) if np.ndim(out) == 0 else out
 
@@ -436,10 +456,10 @@ def _emd2_checked(a: np.ndarray, b: np.ndarray, M: np.ndarray) -> float:
 
 
 def _check_ot_size(n: int, m: int) -> None:
-    need = 3 * n * m * 8
-    if need > MAX_OT_BYTES:
+    need = _OT_BYTES_PER_PAIR * n * m
+    if need > MAX_OT_BYTES or n * m >= 2**31:  # POT indexes arcs with 32-bit integers
         raise ValueError(
-            f"exact OT between {n} and {m} samples needs a {n} x {m} cost matrix and plan, about "
+            f"x and y: exact OT between {n} and {m} samples needs a {n} x {m} cost matrix, plan and solver arcs, about "
             f"{need / 2**30:.1f} GiB, more than the {MAX_OT_BYTES / 2**30:.1f} GiB allowed "
             "(collapse_theory.wasserstein.MAX_OT_BYTES); use w2_squared_sliced, or subsample"
         )

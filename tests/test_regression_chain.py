@@ -199,8 +199,9 @@ def test_cli_regression(tmp_path, capsys):
     assert rc == 0
     assert (tmp_path / "regression_error.csv").exists() and (tmp_path / "regression_error.png").exists()
     assert "consistent with theory" in capsys.readouterr().out
-    assert main(["regression", "--mixing", "bogus", "--out", str(tmp_path)]) == 2
-    assert main(["regression", "--T", "11", "--out", str(tmp_path)]) == 2
+    # --out holds the first run's files now: --force (the one overwrite rule) lets bad input be reached
+    assert main(["regression", "--mixing", "bogus", "--out", str(tmp_path), "--force"]) == 2
+    assert main(["regression", "--T", "11", "--out", str(tmp_path), "--force"]) == 2
     assert "sample_size" in capsys.readouterr().err
 
 

@@ -180,3 +180,154 @@ def test_append_validation(tmp_path):
         GenerationalRun.open(None, kind="toy").generation_dir(0)
     with pytest.raises(ValueError, match="out=DIRECTORY"):
         GenerationalRun.open(None, kind="toy", resume=True)  # nothing to resume from
+
+
+# ---------------------------------------------------------------- hardening (issue 17, items 4 and 5)
+
+
+def _counting_run(out, generations, *, resume=False, calls=None, bias=0.0, seed=3):
+    """The toy adapter written as adapters should be: it continues from ``run.next_generation``, which
+    may jump past generations reattached from disk, and counts the generations it computes."""
+    run = GenerationalRun.open(out, kind="toy", config={"G": 99, "name": "walk"}, seed=seed, resume=resume, family="gaussian", sample_keep=10)
+    while run.next_generation < generations:
+        t = run.next_generation
+        prev = np.zeros(2) if t == 0 else run.generations[-1].params["mean"]
+        rec, m = _toy_step(run, t, prev + bias)
+        if calls is not None:
+            calls.append(t)
+        run.append(rec, artifacts={"state.bin": m.tobytes(), "note.txt": lambda p, t=t: p.write_text(f"gen {t}")})
+    return run
+
+
+def _flip(path):
+    b = bytearray(path.read_bytes())
+    b[len(b) // 2] ^= 0xFF
+    path.write_bytes(bytes(b))
+
+
+def _rewrite_record(folder, edit):
+    """Change record.json as an attacker would, with a matching COMPLETE marker."""
+    import hashlib
+
+    meta = json.loads((folder / "record.json").read_text())
+    edit(meta)
+    text = json.dumps(meta, indent=1) + "\n"
+    (folder / "record.json").write_text(text)
+    (folder / "COMPLETE").write_text(hashlib.sha256(text.encode()).hexdigest() + "\n")
+
+
+@pytest.mark.parametrize("damage", ["flip", "delete"])
+def test_one_damaged_generation_keeps_the_later_valid_ones(tmp_path, damage):
+    full = _counting_run(tmp_path / "full", 12)
+    _counting_run(tmp_path / "r", 12)
+    g4 = tmp_path / "r" / "gen-000004"
+    if damage == "flip":
+        _flip(g4 / "data.npz")
+    else:
+        import shutil
+
+        shutil.rmtree(g4)
+    with pytest.warns(UserWarning, match="generation 4"):
+        loaded = GenerationalRun.load(tmp_path / "r")
+    assert len(loaded) == 4 and sorted(loaded.detached) == list(range(5, 12))
+    later = {p.name: (p / "record.json").stat().st_mtime_ns for p in (tmp_path / "r").glob("gen-*") if p.name > "gen-000004"}
+    calls = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        resumed = _counting_run(tmp_path / "r", 12, resume=True, calls=calls)
+    assert calls == [4]  # only the damaged generation was computed again
+    _same(full, resumed)
+    assert {p.name: (p / "record.json").stat().st_mtime_ns for p in (tmp_path / "r").glob("gen-*") if p.name > "gen-000004"} == later
+    _same(full, GenerationalRun.load(tmp_path / "r"))
+
+
+def test_reattached_generations_recomputed_by_a_plain_loop_are_accepted(tmp_path):
+    """An adapter that loops over range(next_generation, G) recomputes the reattached ones: the same records pass."""
+    full = _toy_run(tmp_path / "full", 8)
+    _toy_run(tmp_path / "r", 8)
+    _flip(tmp_path / "r" / "gen-000003" / "data.npz")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        run = GenerationalRun.open(tmp_path / "r", kind="toy", config={"G": 99, "name": "walk"}, seed=3, resume=True, family="gaussian", sample_keep=10)
+        prev = run.generations[-1].params["mean"]
+        for t in range(run.next_generation, 8):
+            rec, prev = _toy_step(run, t, prev)
+            run.append(rec, artifacts={"state.bin": prev.tobytes(), "note.txt": lambda p, t=t: p.write_text(f"gen {t}")})
+    _same(full, run)
+
+
+def test_a_different_history_is_recomputed_not_reattached(tmp_path):
+    _counting_run(tmp_path / "r", 8)
+    _flip(tmp_path / "r" / "gen-000003" / "data.npz")
+    calls = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        run = _counting_run(tmp_path / "r", 8, resume=True, calls=calls, bias=1.0)  # generation 3 now differs
+    assert calls == [3, 4, 5, 6, 7]
+    _same(run, GenerationalRun.load(tmp_path / "r"))
+    for t in range(1, 8):  # every stored generation descends from the one before it
+        assert run.generations[t]._parent == run.generations[t - 1]._content
+
+
+@pytest.mark.parametrize("name", ["../../outside.txt", "/etc/passwd", "a/b", "..", ".hidden"])
+def test_artifact_names_from_record_json_never_leave_the_folder(tmp_path, name):
+    _counting_run(tmp_path / "r", 2)
+    outside = tmp_path / "outside.txt"
+    outside.write_text("secret")
+    g1 = tmp_path / "r" / "gen-000001"
+
+    def edit(meta):
+        meta["artifacts"].append(name)
+        meta["files"][f"artifacts/{name}"] = [6, "0" * 64]
+
+    _rewrite_record(g1, edit)
+    with pytest.warns(UserWarning, match="plain file name"):
+        run = GenerationalRun.load(tmp_path / "r")
+    assert len(run) == 1  # the tampered generation is not trusted
+    with pytest.raises((KeyError, ValueError)):
+        run.generations[0].read_artifact(name)
+    # saving what was loaded writes only inside the destination
+    run.save(tmp_path / "copy" / "r")
+    assert outside.read_text() == "secret" and not (tmp_path / "copy" / "outside.txt").exists()
+    # a record whose artifact map was forged in memory does not read outside either
+    rec = GenerationRecord(generation=0, _artifacts={name: outside})
+    with pytest.raises((KeyError, ValueError)):
+        rec.read_artifact(name)
+    with pytest.raises(ValueError):
+        GenerationalRun.open(None, kind="toy").append(GenerationRecord(0), artifacts={name: b"x"})
+
+
+def test_truth_npz_is_checksummed_and_damage_is_a_record_error(tmp_path):
+    from collapse_theory.runs.record import RecordError
+
+    def make(out, scale):
+        run = GenerationalRun.open(out, kind="toy", seed=1, truth={"mean": np.zeros(2), "cov": scale * np.eye(2)})
+        run.append(GenerationRecord(0, params={"mean": np.zeros(2)}))
+        return run
+
+    make(tmp_path / "a", 1.0)
+    make(tmp_path / "b", 50.0)
+    assert GenerationalRun.load(tmp_path / "a").truth["cov"][0, 0] == 1.0
+    (tmp_path / "a" / "truth.npz").write_bytes((tmp_path / "b" / "truth.npz").read_bytes())  # a swapped, valid file
+    with pytest.raises(RecordError, match="truth.npz"):
+        GenerationalRun.load(tmp_path / "a")
+    make(tmp_path / "c", 1.0)
+    _flip(tmp_path / "c" / "truth.npz")
+    for verify in (True, False):
+        with pytest.raises(RecordError, match="truth.npz"):
+            GenerationalRun.load(tmp_path / "c", verify=verify)
+    (tmp_path / "c" / "truth.npz").unlink()
+    with pytest.raises(RecordError, match="missing"):
+        GenerationalRun.load(tmp_path / "c")
+
+
+@pytest.mark.parametrize("content", ["{not json", "[]", '{"format": 2}', '{"format": 2, "seed": {"entropy": "x"}}', ""])
+def test_damaged_run_json_is_a_record_error(tmp_path, content):
+    from collapse_theory.runs.record import RecordError
+
+    _counting_run(tmp_path / "r", 1)
+    (tmp_path / "r" / "run.json").write_text(content)
+    with pytest.raises(RecordError, match="run.json|format"):
+        GenerationalRun.load(tmp_path / "r")
+    with pytest.raises(ValueError):  # RecordError is a ValueError: the CLI reports it cleanly
+        GenerationalRun.open(tmp_path / "r", kind="toy", resume=True)

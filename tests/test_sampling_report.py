@@ -100,7 +100,7 @@ def test_cli_sampling(tmp_path, capsys):
     rc = main(["sampling", "--K", "60", "--M", "60", "--generations", "3", "--replicates", "10", "--top-k", "6",
                "--mixing", "accumulate-subsample", "--out", str(tmp_path)])
     assert rc == 0 and (tmp_path / "sampling_curation.csv").exists()
-    assert main(["sampling", "--temperature", "0", "--out", str(tmp_path)]) == 2
+    assert main(["sampling", "--temperature", "0", "--out", str(tmp_path), "--force"]) == 2  # --out holds files: --force
     assert "temperature" in capsys.readouterr().err
 
 

@@ -10,11 +10,14 @@ where it exists, a real study of :mod:`collapse_theory.studies`.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -37,7 +40,36 @@ pytest.importorskip("zarr")
 
 TESTS = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
-STUDY = f"{Path(__file__).stem}:toy_study"
+STUDY = "toy"
+
+
+def declare_studies(names: dict) -> Path:
+    """Install a throwaway distribution that declares studies in the entry-point group, as a plug-in would.
+
+    Grids name studies only from the registry; an installed package adds to
+    it on purpose through ``[project.entry-points."collapse_theory.studies"]``.
+    Here the distribution is a bare ``dist-info`` folder on ``sys.path`` (and
+    on the PYTHONPATH of the processes the tests start).
+    """
+    root = os.environ.get("CT_TEST_STUDIES")
+    if root and (Path(root) / "toy_studies-0.0.dist-info").is_dir():
+        root = Path(root)
+    else:
+        root = Path(tempfile.mkdtemp(prefix="ct-studies-"))
+        info = root / "toy_studies-0.0.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text("Metadata-Version: 2.1\nName: toy-studies\nVersion: 0.0\n")
+        (info / "entry_points.txt").write_text(
+            "[collapse_theory.studies]\n" + "".join(f"{k} = {v}\n" for k, v in names.items())
+        )
+        os.environ["CT_TEST_STUDIES"] = str(root)
+        atexit.register(shutil.rmtree, root, True)
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    return root
+
+
+STUDIES_DIR = declare_studies({STUDY: f"{Path(__file__).stem}:toy_study"})
 
 
 def toy_study(
@@ -105,13 +137,13 @@ def write_toml(path: Path, grid: dict) -> Path:
 
 def child_env() -> dict:
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(TESTS), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    env["PYTHONPATH"] = os.pathsep.join([str(STUDIES_DIR), str(TESTS), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     env["COLLAPSE_THEORY_PROGRESS"] = "0"
     return env
 
 
 #: Attributes that record when and how a store was written, not what it holds.
-_WHEN = ("created", "command")
+_WHEN = ("created", "command", "sha256")
 
 
 def assert_same_sweep(a, b):
@@ -362,18 +394,11 @@ def test_cli_sweep_through_scheduler_address(tmp_path, dask_cluster, reference):
 
 @pytest.mark.slow  # a Dask cluster
 def test_real_study_on_external_cluster(tmp_path, dask_cluster):
-    """Where a real study exists, its cells on the two external workers equal direct calls with the cell's seed."""
+    """A real study's cells on the two external workers equal direct calls with the cell's seed."""
     from collapse_theory import studies
 
-    name = next((n for n in ("heterozygosity", "variance_decay", "absorption") if hasattr(studies, n)), None)
-    if name is None:
-        pytest.skip("no real study available yet")
-    grids = {
-        "heterozygosity": {"fixed": {"generations": 5, "p0": [0.5, 0.5]}, "axes": {"M": [10, 20]}},
-        "variance_decay": {"fixed": {"generations": 5}, "axes": {"M": [10, 20]}},
-        "absorption": {"fixed": {"p0": [0.5, 0.5]}, "axes": {"M": [10, 20]}},
-    }
-    grid = {"study": name, "seed": 3, "replicates": 200, **grids[name]}
+    name = "heterozygosity"
+    grid = {"study": name, "seed": 3, "replicates": 200, "fixed": {"generations": 5, "p0": [0.5, 0.5]}, "axes": {"M": [10, 20]}}
     ds = sweep.run(grid, tmp_path / "r.zarr", scheduler=dask_cluster["address"], show_progress=False)
     assert ds["ok"].values.all(), ds["error"].values
     for index, params in sweep.load_grid(grid).cells():
@@ -463,3 +488,119 @@ def test_map_gaussian_cell_agrees_with_exact_moments():
         assert list(tested["quantity"]) == ["E W2^2", "E (mu - mu0)^2", "E sigma^2"]
         pvalues += list(tested["p_value"])
     assert_consistent(pvalues, what="mitigation map, Gaussian cells")
+
+
+# ------------------------------------------------------- registry (issue 17, item 2)
+
+
+def test_study_strings_never_import_code(tmp_path, monkeypatch, capsys):
+    """'module:function' is not a study name: nothing is imported, called or written; the error lists the studies."""
+    mod = tmp_path / "ct_planted_module.py"
+    mark = tmp_path / "imported"
+    mod.write_text(f"open({str(mark)!r}, 'w').close()\ndef study(**kw):\n    open({str(mark)!r}, 'w').close()\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    for name, fixed in (
+        ("ct_planted_module:study", {}),
+        ("logging:basicConfig", {"filename": str(victim), "filemode": "w"}),
+        ("this:nothing", {}),
+    ):
+        with pytest.raises(ValueError, match=r"'study'.*available: .*heterozygosity") as info:
+            sweep.run({"study": name, "fixed": fixed, "axes": {"x": [1]}}, tmp_path / "s.zarr", workers=1, show_progress=False)
+        assert "never import" in str(info.value)
+    assert not mark.exists() and "ct_planted_module" not in sys.modules
+    assert victim.read_text() == "keep me"
+    assert "Zen of Python" not in capsys.readouterr().out
+    assert not (tmp_path / "s.zarr").exists()
+
+
+def test_registry_lists_builtin_declared_and_registered_studies():
+    from collapse_theory import studies
+
+    names = sweep.available_studies()
+    assert {n for n in studies.__all__ if n != "StudyResult"} <= set(names)
+    assert STUDY in names  # declared by the throwaway distribution's entry point
+    assert sweep.resolve_study(STUDY) is toy_study
+    sweep.register_study("toy_registered", toy_study)
+    assert sweep.resolve_study("toy_registered") is toy_study
+    with pytest.raises(ValueError, match="built-in"):
+        sweep.register_study("heterozygosity", toy_study)
+    with pytest.raises(ValueError, match="plain name"):
+        sweep.register_study("os:system", toy_study)
+
+
+def test_mixing_axis_takes_spec_strings():
+    from collapse_theory import studies
+    from collapse_theory.process import Mixing
+
+    grid = {"study": "heterozygosity", "seed": 2, "replicates": 50, "fixed": {"K": 2, "M": 10, "generations": 3},
+            "axes": {"mixing": ["replace", "fresh:0.2"]}}
+    ds = sweep.run(grid, None, workers=1, show_progress=False)
+    assert ds["ok"].values.all(), ds["error"].values
+    for index, params in sweep.load_grid(grid).cells():
+        params = {**params, "mixing": Mixing.from_spec(params["mixing"])}
+        direct = studies.heterozygosity(**params, rng=sweep.cell_seed(2, index)).table()
+        np.testing.assert_array_equal(ds["theory"].isel(mixing=index[0]).sel(quantity=list(direct["quantity"])).values,
+                                      direct["theory"].to_numpy())
+    assert not np.array_equal(ds["theory"].isel(mixing=0).values, ds["theory"].isel(mixing=1).values)
+    grid["axes"]["mixing"] = ["replace", "fresh:2"]
+    with pytest.raises(ValueError, match=r"'axes\.mixing'"):
+        sweep.load_grid(grid)
+
+
+# ------------------------------------------------------ checksums (issue 17, item 3)
+
+
+def _damage(array_dir: Path, how: str):
+    """Damage the first chunk of a Zarr array: alter a value (valid encoding), delete or truncate it."""
+    chunk = next(p for p in (array_dir / "c").rglob("*") if p.is_file())
+    if how == "delete":
+        chunk.unlink()
+    elif how == "truncate":
+        data = chunk.read_bytes()
+        chunk.write_bytes(data[: len(data) // 2])
+    else:
+        import zarr
+
+        arr = zarr.open_array(str(array_dir), mode="r+")
+        values = arr[...]
+        values.flat[0] = 2.9e-214
+        arr[...] = values
+
+
+@pytest.mark.parametrize("how", ["alter", "delete", "truncate"])
+def test_damaged_finished_cell_is_recomputed_not_published(tmp_path, reference, how):
+    marker = tmp_path / "calls"
+    grid = toy_grid(fixed={"marker": str(marker)})
+    out = tmp_path / "s.zarr"
+    sweep.run(grid, out, workers=1, show_progress=False)
+    assert len(list(marker.iterdir())) == 6
+    _damage(out / "cells" / "cell_0_1" / "simulated", how)
+    store = sweep._Store(out, sweep.load_grid(grid))
+    assert "cell_0_1" not in store.done() and len(store.done()) == 5
+    ds = sweep.run(grid, out, workers=1, show_progress=False)
+    assert len(list(marker.iterdir())) == 7  # only the damaged cell ran again
+    assert ds.attrs["failed_cells"] == 0 and ds["ok"].values.all()
+    for got in (ds, sweep.open_sweep(out)):
+        xr.testing.assert_identical(got[["simulated", "mean"]].drop_attrs(), reference[["simulated", "mean"]].drop_attrs())
+
+
+@pytest.mark.parametrize("how", ["alter", "delete", "truncate"])
+def test_open_sweep_reports_a_damaged_store(tmp_path, reference, how):
+    marker = tmp_path / "calls"
+    grid = toy_grid(fixed={"marker": str(marker)})
+    out = tmp_path / "s.zarr"
+    sweep.run(grid, out, workers=1, show_progress=False)
+    _damage(out / "simulated", how)
+    with pytest.raises(sweep.SweepStoreError, match="s.zarr"):
+        sweep.open_sweep(out)
+    # running the sweep again rebuilds the gathered dataset from its (intact) cells, computing nothing
+    sweep.run(grid, out, workers=1, show_progress=False)
+    assert len(list(marker.iterdir())) == 6
+    xr.testing.assert_identical(sweep.open_sweep(out)[["simulated"]].drop_attrs(), reference[["simulated"]].drop_attrs())
+
+
+def test_open_sweep_of_a_non_store_is_a_clean_error(tmp_path):
+    with pytest.raises(sweep.SweepStoreError, match="not a sweep store"):
+        sweep.open_sweep(tmp_path)

@@ -45,11 +45,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .._rng import replicate_seeds
-from .._validate import check_int, check_names, check_probability_vector
+from .._validate import _short, check_int, check_names, check_probability_vector
 from ..process import Mixing, as_schedule
 from ..sampling import BestOfK, Sampler, Verifier
 
-__all__ = ["DiscreteChain", "DiscreteRun", "Absorption", "RECORDABLE", "PROBS_LIMIT_BYTES"]
+__all__ = ["DiscreteChain", "DiscreteRun", "Absorption", "RECORDABLE", "PROBS_LIMIT_BYTES", "MEMORY_LIMIT_BYTES"]
 
 #: Statistics :meth:`DiscreteChain.simulate` can record.
 RECORDABLE = ("support", "entropy", "heterozygosity", "alive_mass", "probs", "reward")
@@ -57,8 +57,40 @@ RECORDABLE = ("support", "entropy", "heterozygosity", "alive_mass", "probs", "re
 #: Largest ``probs`` record allowed, ``R (G + 1) K * 8`` bytes (2 GiB).
 PROBS_LIMIT_BYTES = 2 * 1024**3
 
+#: Largest working memory :meth:`DiscreteChain.simulate` and :meth:`DiscreteChain.absorb`
+#: may allocate (outputs, the schedule and the per-thread sample buffers), 8 GiB: above it
+#: they refuse with a ValueError giving the estimate instead of failing part-way.
+MEMORY_LIMIT_BYTES = 8 * 1024**3
+
 #: Replicates per kernel call when a progress bar is shown.
 _CHUNK = 256
+
+
+def _check_bool(name: str, value) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {_short(value)} of type {type(value).__name__}")
+    return bool(value)
+
+
+def _gib(n: float) -> str:
+    return f"{n / 2**30:.3g} GiB"
+
+
+def _check_memory(where: str, parts: dict, culprit: str, hint: str = "") -> None:
+    """Refuse (ValueError naming ``culprit`` and the estimate) when the summed ``parts`` exceed the limit."""
+    need = float(sum(parts.values()))
+    if need > MEMORY_LIMIT_BYTES:
+        detail = ", ".join(f"{k} {_gib(v)}" for k, v in parts.items() if v)
+        raise ValueError(
+            f"{where}: {culprit} would need about {_gib(need)} of memory ({detail}), above "
+            f"MEMORY_LIMIT_BYTES = {_gib(MEMORY_LIMIT_BYTES)}; " + (hint or f"use a smaller {culprit}")
+        )
+
+
+def _threads() -> int:
+    import numba
+
+    return int(numba.get_num_threads())
 
 
 def _p0_order(p0: np.ndarray):
@@ -196,6 +228,8 @@ class DiscreteChain:
                 "mixing: pooled (accumulate) with previous > 0 is not defined for the discrete chain; "
                 "use Mixing.accumulate(real=...) or previous = 0"
             )
+        if schedule.kind == "constant" and schedule.m0 >= 2**62:
+            raise ValueError(f"sample_size must be below 2**62 (the counts are int64), got {schedule.m0}")
         object.__setattr__(self, "p0", p0)
         object.__setattr__(self, "sample_size", schedule)
         if sampler is not None:
@@ -268,7 +302,15 @@ class DiscreteChain:
         G = check_int("generations", generations, min=0)
         R = check_int("replicates", replicates, min=1)
         rec = check_names("record", record, RECORDABLE)
+        if not rec:
+            raise ValueError(f"record must name at least one statistic of {RECORDABLE}, got {record!r}")
+        show_progress = _check_bool("show_progress", show_progress)
         K = self.K
+        _check_memory(
+            "simulate",
+            {"outputs": R * (G + 1) * 8.0 * len([r for r in rec if r != "probs"]), "schedule": 8.0 * G},
+            "generations" if G >= R else "replicates",
+        )
         if "probs" in rec:
             need = R * (G + 1) * K * 8
             if need > PROBS_LIMIT_BYTES:
@@ -281,6 +323,9 @@ class DiscreteChain:
             raise ValueError("record: 'reward' needs a sampler with a BestOfK curation (its reward vector)")
         seeds = replicate_seeds(rng, R)
         sizes = self.sample_size.sizes(G)
+        m = self.mixing
+        if G > 0 and not m.pooled:  # one buffer of max(M_t) sample labels per thread
+            _check_memory("simulate", {"sample buffers": 8.0 * int(sizes.max()) * min(R, _threads())}, "sample_size")
         p0 = np.ascontiguousarray(self.p0, dtype=np.float64)
         order, suffix, aprob, alias = _p0_order(p0)
         rs = np.array([name in rec for name in RECORDABLE], dtype=np.bool_)
@@ -290,7 +335,6 @@ class DiscreteChain:
         mass = np.zeros((R, G + 1) if rs[3] else (1, 1))
         probs = np.zeros((R, G + 1, K) if rs[4] else (1, 1, 1))
         rew = np.zeros((R, G + 1) if rs[5] else (1, 1))
-        m = self.mixing
         if G > 0:
             from .._progress import progress
 
@@ -415,11 +459,20 @@ class DiscreteChain:
                 "use simulate() to study it, or mixing=Mixing.replace()"
             )
         R = check_int("replicates", replicates, min=1)
+        show_progress = _check_bool("show_progress", show_progress)
         sizes0 = self.sample_size.sizes(1)
-        if max_generations is None:
+        default = max_generations is None
+        if default:
             max_generations = int(50 * sizes0[0] + 1000)
         G = check_int("max_generations", max_generations, min=0)
+        hint = (
+            f"the default max_generations = 50 M_1 + 1000 = {G} follows from sample_size; pass a smaller "
+            "max_generations (replicates not absorbed by then are censored)" if default else ""
+        )
+        _check_memory("absorb", {"schedule": 8.0 * G, "outputs": 8.0 * R * (self.K + 2)}, "max_generations", hint)
         sizes = self.sample_size.sizes(G)
+        buffers = 8.0 * int(sizes.max(initial=1)) * min(R, _threads())
+        _check_memory("absorb", {"sample buffers": buffers}, "sample_size")
         seeds = replicate_seeds(rng, R)
         p0 = np.ascontiguousarray(self.p0, dtype=np.float64)
         order, suffix, aprob, alias = _p0_order(p0)

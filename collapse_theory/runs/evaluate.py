@@ -312,6 +312,10 @@ class Evaluator:
 
 
 def _evaluator_for(run, metrics, reference, **kw) -> Evaluator:
+    from .record import GenerationalRun
+
+    if not isinstance(run, GenerationalRun):
+        raise TypeError(f"run must be a GenerationalRun (GenerationalRun.load(path) reads one), got {type(run).__name__}")
     if not run.generations:
         raise ValueError("the run has no complete generation to evaluate")
     truth = _normalise_reference(reference) if reference is not None else run.truth

@@ -68,11 +68,25 @@ A generation is committed atomically: its files are written into a hidden
 temporary folder ``DIR/.tmp-gen-NNNNNN-*``, ``COMPLETE`` last, and the folder
 is then renamed to ``gen-NNNNNN`` (a rename is atomic on POSIX). A generation
 counts as valid only if ``COMPLETE`` matches ``record.json`` and every file's
-size and checksum match the ones listed there; generations must be contiguous
-from 0. Reading stops at the first invalid or missing generation (with a
-warning); :meth:`GenerationalRun.load` leaves the directory untouched, while
-``open(..., resume=True)`` deletes the invalid tail and temporary folders so
-those generations are redone. Data files are not fsync'ed (an interrupted
+size and checksum match the ones listed there. ``record.json`` also holds
+``content_sha256`` (a digest of the generation's arrays, metrics and
+artifacts, independent of time and file layout) and ``parent_sha256`` (that
+of generation ``t - 1``). A damaged or missing generation ``t`` does not
+discard the valid ones after it: :meth:`GenerationalRun.load` returns the
+valid generations before it in ``generations`` and those after it in
+``detached`` (with a warning), leaving the directory untouched;
+``open(..., resume=True)`` deletes only the damaged folders (and temporary
+ones), and when the adapter appends the recomputed generation ``t`` whose
+content digest equals what generation ``t + 1`` recorded as its parent, the
+stored generations ``t + 1, ...`` are attached again without being
+recomputed (``next_generation`` jumps past them; an adapter that recomputes
+them anyway gets the stored record back if it is identical). A stored
+descendant whose parent does not match is deleted and recomputed.
+
+Artifact and file names in ``record.json`` must be plain names inside the
+generation's folder (no absolute path, ``..`` or separator), on writing and
+on reading; ``truth.npz`` is checksummed in ``run.json``. A damaged
+``run.json`` or ``truth.npz`` raises :class:`RecordError` (a ValueError). Data files are not fsync'ed (an interrupted
 *process* cannot leave a partial renamed folder; after an OS crash the
 checksums catch what the page cache lost). One process writes a run at a time.
 """
@@ -88,7 +102,9 @@ import re
 import shutil
 import tempfile
 import warnings
-from collections.abc import Callable, Mapping
+import zipfile
+import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -99,7 +115,11 @@ from .._provenance import read_json, to_jsonable, write_json
 from .._rng import seed_sequence
 from .._validate import check_int
 
-__all__ = ["GenerationalRun", "GenerationRecord", "FORMAT"]
+__all__ = ["GenerationalRun", "GenerationRecord", "RecordError", "FORMAT"]
+
+
+class RecordError(ValueError):
+    """A run record on disk that is damaged or not a record (run.json, truth.npz, a generation)."""
 
 #: Version of the on-disk format.
 FORMAT = 2
@@ -146,8 +166,57 @@ def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
 
 
 def _load_npz(path: Path) -> dict[str, np.ndarray]:
-    with np.load(path, allow_pickle=False) as z:
-        return {k: z[k] for k in z.files}
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
+        raise RecordError(f"{path}: not a readable .npz file ({type(exc).__name__}: {exc})") from None
+
+
+def _plain_name(what: str, name) -> str:
+    """``name`` if it is a plain file name (stays inside its folder); RecordError otherwise."""
+    if (
+        not isinstance(name, str)
+        or not name
+        or name in (".", "..")
+        or name.startswith(".")
+        or "/" in name
+        or "\\" in name
+        or "\x00" in name
+        or os.path.isabs(name)
+    ):
+        raise RecordError(f"{what} must be a plain file name (no '/', '\\', '..', not hidden, not absolute), got {name!r}")
+    return name
+
+
+def _file_key(folder: Path, key) -> str:
+    """A key of record.json's ``files``: ``data.npz`` or ``artifacts/NAME`` with a plain NAME."""
+    if key == _DATA:
+        return key
+    if isinstance(key, str) and key.startswith("artifacts/"):
+        _plain_name(f"{folder.name}: file {key!r}", key[len("artifacts/") :])
+        return key
+    raise RecordError(f"{folder.name}: record.json lists a file {key!r} outside data.npz and artifacts/")
+
+
+def _content_digest(rec: GenerationRecord, artifact_sha: dict) -> str:
+    """sha256 of what a generation holds: arrays (dtype, shape, bytes), metrics, artifacts' digests.
+
+    Not of times, ``info`` or the zip layout, so a generation recomputed from
+    the same seed and parent gives the same digest.
+    """
+    h = hashlib.sha256()
+    arrays = {f"params/{k}": v for k, v in rec.params.items()}
+    arrays.update({f"arrays/{k}": v for k, v in rec.arrays.items()})
+    if rec.sample is not None:
+        arrays["sample"] = rec.sample
+    for key in sorted(arrays):
+        a = np.ascontiguousarray(arrays[key])
+        h.update(json.dumps([key, a.dtype.str, list(a.shape)]).encode())
+        h.update(a.tobytes())
+    h.update(json.dumps(to_jsonable(rec.metrics), sort_keys=True).encode())
+    h.update(json.dumps(sorted(artifact_sha.items())).encode())
+    return h.hexdigest()
 
 
 @dataclass
@@ -187,6 +256,9 @@ class GenerationRecord:
     info: dict = field(default_factory=dict)
     # name -> bytes (in-memory run) or Path (committed on disk)
     _artifacts: dict = field(default_factory=dict, repr=False, compare=False)
+    # content digest (see _content_digest) and that of the parent, once committed or read
+    _content: str | None = field(default=None, repr=False, compare=False)
+    _parent: str | None = field(default=None, repr=False, compare=False)
 
     @property
     def artifacts(self) -> tuple[str, ...]:
@@ -209,9 +281,13 @@ class GenerationRecord:
         return where.read_bytes() if isinstance(where, Path) else where
 
     def _artifact(self, name):
-        if name not in self._artifacts:
+        if not isinstance(name, str) or name not in self._artifacts:
             raise KeyError(f"generation {self.generation} has no artifact {name!r}; it has {list(self._artifacts)}")
-        return self._artifacts[name]
+        _plain_name("artifact name", name)
+        where = self._artifacts[name]
+        if isinstance(where, Path) and (where.name != name or where.parent.name != "artifacts"):
+            raise RecordError(f"artifact {name!r} of generation {self.generation} points outside its folder: {where}")
+        return where
 
 
 def _validate_record(rec: GenerationRecord) -> None:
@@ -263,8 +339,10 @@ def _artifact_bytes(name: str, src) -> bytes:
         return dst.read_bytes()
 
 
-def _write_generation(folder: Path, rec: GenerationRecord, artifacts: dict) -> None:
-    """Write a generation's files into ``folder`` (which must exist), COMPLETE last."""
+def _write_generation(folder: Path, rec: GenerationRecord, artifacts: dict, parent: str | None) -> str:
+    """Write a generation's files into ``folder`` (which must exist), COMPLETE last; returns its content digest."""
+    for name in artifacts:
+        _plain_name("artifact name", name)
     files = {}
     # one in-memory npz: a single file to open and a checksum without reading it back
     arrays = {f"params/{k}": v for k, v in rec.params.items()}
@@ -285,6 +363,7 @@ def _write_generation(folder: Path, rec: GenerationRecord, artifacts: dict) -> N
     for name in names:  # artifacts: hashed from disk (they may be large files written by a callable)
         p = folder / name
         files[name] = [p.stat().st_size, _sha256_file(p)]
+    content = _content_digest(rec, {n: files[f"artifacts/{n}"][1] for n in artifacts})
     meta = {
         "format": FORMAT,
         "generation": rec.generation,
@@ -294,10 +373,13 @@ def _write_generation(folder: Path, rec: GenerationRecord, artifacts: dict) -> N
         "metrics": to_jsonable(rec.metrics),  # floats round-trip exactly through JSON (repr)
         "artifacts": list(artifacts),
         "files": files,
+        "content_sha256": content,
+        "parent_sha256": parent,
     }
     text = json.dumps(meta, indent=1) + "\n"
     (folder / _RECORD).write_text(text)
     (folder / _COMPLETE).write_text(hashlib.sha256(text.encode()).hexdigest() + "\n")
+    return content
 
 
 def _read_generation(folder: Path, t: int, verify: bool) -> GenerationRecord:
@@ -312,7 +394,12 @@ def _read_generation(folder: Path, t: int, verify: bool) -> GenerationRecord:
     meta = json.loads(text)
     if meta.get("generation") != t:
         raise ValueError(f"{folder.name}: record says generation {meta.get('generation')}, expected {t}")
+    for name in meta["artifacts"]:
+        _plain_name(f"{folder.name}: artifact name", name)
+        if f"artifacts/{name}" not in meta["files"]:
+            raise ValueError(f"{folder.name}: artifact {name!r} has no size and checksum in record.json")
     for name, (size, digest) in meta["files"].items():
+        _file_key(folder, name)
         p = folder / name
         if not p.is_file() or p.stat().st_size != size:
             raise ValueError(f"{folder.name}: {name} is missing or has the wrong size")
@@ -334,29 +421,50 @@ def _read_generation(folder: Path, t: int, verify: bool) -> GenerationRecord:
         timing={k: float(v) for k, v in meta["timing"].items()},
         info=meta["info"],
         _artifacts={name: folder / "artifacts" / name for name in meta["artifacts"]},
+        _content=meta.get("content_sha256"),
+        _parent=meta.get("parent_sha256"),
     )
 
 
-def _scan(path: Path, verify: bool) -> tuple[list[GenerationRecord], list[Path]]:
-    """Valid generations (contiguous from 0) and the folders after them (invalid tail)."""
+def _scan(path: Path, verify: bool):
+    """(valid generations contiguous from 0, damaged folders, later valid generations by index).
+
+    A generation after a damaged or missing one is kept (in the third item)
+    when it is valid itself; whether it still belongs to the run is decided
+    when the damaged one is recomputed (its parent digest must match).
+    """
     found = {}
     for p in path.iterdir():
         m = _GEN_RE.match(p.name)
         if m and p.is_dir():
             found[int(m.group(1))] = p
-    records = []
-    t = 0
-    while t in found:
+    records, bad, later = [], [], {}
+    first_bad = None
+    for t in sorted(found):
         try:
-            records.append(_read_generation(found[t], t, verify))
+            rec = _read_generation(found[t], t, verify)
         except (ValueError, OSError, KeyError, TypeError, json.JSONDecodeError) as exc:
-            warnings.warn(f"run {path}: generation {t} is not valid ({exc}); it and any later ones are ignored", stacklevel=4)
-            break
-        t += 1
-    bad = [found[k] for k in sorted(found) if k >= t]
-    if bad and t not in found:
-        warnings.warn(f"run {path}: generation {t} is missing; {len(bad)} later folders are ignored", stacklevel=4)
-    return records, bad
+            bad.append(found[t])
+            if first_bad is None:
+                first_bad = t
+                warnings.warn(
+                    f"run {path}: generation {t} is not valid ({exc}); it will be recomputed on resume", stacklevel=4
+                )
+            continue
+        if first_bad is None and t == len(records):
+            records.append(rec)
+        else:
+            later[t] = rec
+    missing = len(records)
+    if later and first_bad is None or (first_bad is not None and first_bad > missing):
+        warnings.warn(f"run {path}: generation {missing} is missing; later generations are detached", stacklevel=4)
+    if later:
+        warnings.warn(
+            f"run {path}: {len(later)} valid generation(s) after generation {missing} ({min(later)}..{max(later)}) "
+            "are kept in run.detached; open(..., resume=True) recomputes what is damaged and reattaches them",
+            stacklevel=4,
+        )
+    return records, bad, later
 
 
 class GenerationalRun:
@@ -408,6 +516,8 @@ class GenerationalRun:
         self.provenance = prov if prov is not None else _provenance(self.config, seed=self.seed, kind=kind)
         self.resumes: list[str] = []
         self.generations: list[GenerationRecord] = []
+        #: Valid generations found after a damaged or missing one, by index (see the module docstring).
+        self.detached: dict[int, GenerationRecord] = {}
 
     # ------------------------------------------------------------------ creation
     @classmethod
@@ -484,6 +594,12 @@ class GenerationalRun:
         run._write_manifest()
         return run
 
+    def _truth_entry(self):
+        p = None if self.path is None else self.path / _TRUTH
+        if p is None or not p.is_file():
+            return None
+        return [p.stat().st_size, _sha256_file(p)]
+
     @classmethod
     def load(cls, path, *, verify: bool = True) -> GenerationalRun:
         """Read a run from directory ``path`` (read-only: nothing is changed on disk).
@@ -498,23 +614,39 @@ class GenerationalRun:
 
     @classmethod
     def _read(cls, path: Path, *, verify: bool, cleanup: bool) -> GenerationalRun:
-        man = read_json(path / _MANIFEST)
+        where = path / _MANIFEST
+        try:
+            man = read_json(where)
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise RecordError(f"{str(where)!r} is damaged: not readable JSON ({type(exc).__name__}: {exc})") from None
+        if not isinstance(man, dict):
+            raise RecordError(f"{str(where)!r} is damaged: not a JSON object")
         if man.get("format") != FORMAT:
-            raise ValueError(f"{str(path)!r}: unsupported run format {man.get('format')!r} (this version reads {FORMAT})")
-        seed = np.random.SeedSequence(int(man["seed"]["entropy"]), spawn_key=tuple(man["seed"]["spawn_key"]))
-        truth = _load_npz(path / _TRUTH) if (path / _TRUTH).is_file() else None
-        run = cls(
-            kind=man["kind"],
-            config=man["config"],
-            seed=seed,
-            family=man["family"],
-            truth=truth,
-            sample_keep=man["sample_keep"],
-            path=path,
-            prov=man["provenance"],
-        )
-        run.resumes = list(man.get("resumes", []))
-        run.generations, bad = _scan(path, verify)
+            raise RecordError(f"{str(path)!r}: unsupported run format {man.get('format')!r} (this version reads {FORMAT})")
+        try:
+            seed = np.random.SeedSequence(int(man["seed"]["entropy"]), spawn_key=tuple(int(k) for k in man["seed"]["spawn_key"]))
+            kind, config, family, sample_keep, prov = man["kind"], man["config"], man["family"], man["sample_keep"], man["provenance"]
+            resumes = list(man.get("resumes", []))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise RecordError(f"{str(where)!r} is damaged: missing or malformed entry ({type(exc).__name__}: {exc})") from None
+        truth = None
+        want = man.get("truth_sha256")
+        tp = path / _TRUTH
+        if tp.is_file():
+            if want is not None:
+                if not (isinstance(want, list) and len(want) == 2):
+                    raise RecordError(f"{str(where)!r} is damaged: malformed truth_sha256 {want!r}")
+                if tp.stat().st_size != want[0] or _sha256_file(tp) != want[1]:
+                    raise RecordError(f"{str(tp)!r} does not match its checksum in {_MANIFEST}: the true distribution was altered or damaged")
+            truth = _load_npz(tp)
+        elif man.get("has_truth") or want is not None:
+            raise RecordError(f"{str(tp)!r} is missing but {_MANIFEST} says the run has one")
+        try:
+            run = cls(kind=kind, config=config, seed=seed, family=family, truth=truth, sample_keep=sample_keep, path=path, prov=prov)
+        except (TypeError, ValueError) as exc:
+            raise RecordError(f"{str(where)!r} is damaged: {exc}") from None
+        run.resumes = resumes
+        run.generations, bad, run.detached = _scan(path, verify)
         if cleanup:
             for p in bad:
                 shutil.rmtree(p)
@@ -548,6 +680,7 @@ class GenerationalRun:
             "seed": {"entropy": str(self.seed.entropy), "spawn_key": list(self.seed.spawn_key)},
             "sample_keep": self.sample_keep,
             "has_truth": self.truth is not None,
+            "truth_sha256": self._truth_entry(),
             "provenance": self.provenance,
             "resumes": self.resumes,
         }
@@ -605,23 +738,33 @@ class GenerationalRun:
             The committed record (artifacts now refer to the stored copies).
         """
         _validate_record(record)
-        if record.generation != self.next_generation:
-            raise ValueError(f"record.generation must be {self.next_generation} (the next generation), got {record.generation}")
         artifacts = dict(artifacts or {})
         for name in artifacts:
-            if not isinstance(name, str) or not name or "/" in name or "\\" in name or name.startswith("."):
-                raise ValueError(f"artifact names must be plain file names (no '/', not hidden), got {name!r}")
+            try:
+                _plain_name("artifact name", name)
+            except RecordError as exc:
+                raise ValueError(f"artifact names must be plain file names (no '/', not hidden): {exc}") from None
         if record.sample is not None and self.sample_keep is not None:
             record.sample = record.sample[: self.sample_keep].copy()
         t = record.generation
+        if t < self.next_generation and self.generations[t]._content is not None:
+            # a generation reattached from disk, recomputed by an adapter that did not skip it
+            shas = {n: hashlib.sha256(_artifact_bytes(n, src)).hexdigest() for n, src in artifacts.items()}
+            if _content_digest(record, shas) == self.generations[t]._content:
+                return self.generations[t]
+        if t != self.next_generation:
+            raise ValueError(f"record.generation must be {self.next_generation} (the next generation), got {t}")
+        parent = self.generations[-1]._content if self.generations else None
         if self.path is None:
             record._artifacts = {n: _artifact_bytes(n, src) for n, src in artifacts.items()}
+            record._content = _content_digest(record, {n: hashlib.sha256(b).hexdigest() for n, b in record._artifacts.items()})
+            record._parent = parent
             self.generations.append(record)
             return record
         final = self.path / _gen_name(t)
         tmp = Path(tempfile.mkdtemp(dir=self.path, prefix=f".tmp-{_gen_name(t)}-"))
         try:
-            _write_generation(tmp, record, artifacts)
+            content = _write_generation(tmp, record, artifacts, parent)
             if final.exists():  # an invalid leftover of an interrupted attempt
                 shutil.rmtree(final)
             os.rename(tmp, final)
@@ -629,8 +772,28 @@ class GenerationalRun:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         record._artifacts = {n: final / "artifacts" / n for n in artifacts}
+        record._content, record._parent = content, parent
+        self.detached.pop(t, None)
         self.generations.append(record)
+        self._reattach()
         return record
+
+    def _reattach(self) -> None:
+        """Attach the stored generations that follow the last one, while their parent digest matches it."""
+        while self.detached:
+            t = self.next_generation
+            held = self.detached.get(t)
+            if held is None:
+                return
+            if held._parent is not None and held._parent == self.generations[-1]._content:
+                self.generations.append(self.detached.pop(t))
+                continue
+            # another history (or an older format without digests): these are recomputed
+            for k in sorted(k for k in self.detached if k >= t):
+                del self.detached[k]
+                if self.path is not None:
+                    shutil.rmtree(self.path / _gen_name(k), ignore_errors=True)
+            return
 
     # ------------------------------------------------------------------ saving
     def save(self, path) -> Path:
@@ -659,11 +822,12 @@ class GenerationalRun:
         if self.truth is not None:
             _save_npz(path / _TRUTH, self.truth)
         copy._write_manifest()
+        parent = None
         for rec in self.generations:
-            arts = {n: rec._artifacts[n] for n in rec.artifacts}
+            arts = {_plain_name("artifact name", n): rec._artifact(n) for n in rec.artifacts}
             folder = path / _gen_name(rec.generation)
             folder.mkdir()
-            _write_generation(folder, rec, arts)
+            parent = _write_generation(folder, rec, arts, parent)
         return path
 
     # ------------------------------------------------------------------ access

@@ -37,8 +37,14 @@ from functools import lru_cache
 import numpy as np
 from scipy import sparse, special, stats
 
-from .._validate import check_array, check_choice, check_int, check_probability_vector
-from ..process import Mixing, Schedule, as_schedule, check_mixing
+from .._validate import (
+    _short,
+    check_array,
+    check_choice,
+    check_int,
+    check_probability_vector,
+)
+from ..process import Mixing, as_schedule, check_mixing
 from ._derivation import Derivation
 
 __all__ = [
@@ -58,10 +64,21 @@ __all__ = [
     "derivations",
     "Derivation",
     "EXACT_MAX_M",
+    "MEMORY_LIMIT_BYTES",
+    "MAX_RECURSION_STEPS",
+    "MAX_TABLE_OPERATIONS",
 ]
 
 #: Largest ``M`` for which :func:`absorption_time` solves the fundamental matrix (dense, ``(M-1)^2``).
 EXACT_MAX_M = 2000
+
+#: Largest working memory the exact computations here allocate (8 GiB); above it they
+#: refuse with a ValueError that names the parameter and gives the estimate.
+MEMORY_LIMIT_BYTES = 8 * 1024**3
+
+#: Most steps a recursion without constant coefficients is iterated (accumulate, or a
+#: varying schedule); constant-coefficient recursions are evaluated in closed form at any ``t``.
+MAX_RECURSION_STEPS = 10**7
 
 _WINDOW = 10.0
 
@@ -70,16 +87,24 @@ def _check_M(M, name="M") -> int:
     return check_int(name, M, min=1)
 
 
+def _check_memory(where: str, need: float, culprit: str) -> None:
+    if need > MEMORY_LIMIT_BYTES:
+        raise ValueError(
+            f"{where}: {culprit} would need about {need / 2**30:.3g} GiB of working memory, above "
+            f"MEMORY_LIMIT_BYTES = {MEMORY_LIMIT_BYTES / 2**30:.3g} GiB; use a smaller {culprit}"
+        )
+
+
 def _check_t(t, name="t"):
     """Non-negative integer generations, scalar or array; returns (int64 array, was_scalar)."""
     if isinstance(t, numbers.Integral) and not isinstance(t, bool):
         return np.array([check_int(name, t, min=0)], dtype=np.int64), True
     arr = np.asarray(t)
     if arr.dtype == bool or not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
-        raise TypeError(f"{name} must be a non-negative integer or an array of them, got {t!r}")
+        raise TypeError(f"{name} must be a non-negative integer or an array of them, got {_short(t)}")
     arr = check_array(name, arr, dtype=np.float64)
     if np.any(arr != np.round(arr)) or np.any(arr < 0):
-        raise ValueError(f"{name} must hold non-negative integers (generations), got {t!r}")
+        raise ValueError(f"{name} must hold non-negative integers (generations), got {_short(t)}")
     return arr.astype(np.int64), arr.ndim == 0
 
 
@@ -213,11 +238,31 @@ def heterozygosity(p0, M, t, *, mixing: Mixing | None = None):
     mixing = _mixing(mixing, "heterozygosity")
     t_arr, scalar = _check_t(t)
     tmax = int(t_arr.max()) if t_arr.size else 0
-    sizes = schedule.sizes(tmax).astype(np.float64)
     F = float(np.sum(p0**2))
+    a, b, g = mixing.synthetic, mixing.previous, mixing.real
+    if schedule.kind == "constant" and not mixing.pooled:
+        # constant coefficients: Q_s = A Q_{s-1} + B, Q_0 = F, solved in closed form (any t)
+        m = float(schedule.m0)
+        A = a * a * (1.0 - 1.0 / m) + b * b + 2 * a * b
+        B = a * a / m + g * (2 - g) * F
+        s_ = np.maximum(t_arr - 1, 0).astype(np.float64)
+        if A < 1.0:  # 1 - Q_s = (1 - Q*)(1 - A^s) + (1 - F) A^s, Q* = B / (1 - A)
+            w = g * (2 - g)  # 1 - A - B = w (1 - F), 1 - A = w + a^2/m, as a + b = 1 - g
+            one_minus_qs = w * (1.0 - F) / (w + a * a / m)
+            As = np.power(A, s_)
+            one_minus_q = one_minus_qs * (1.0 - As) + (1.0 - F) * As
+        else:  # A = 1 only when the data never change (previous = 1)
+            one_minus_q = (1.0 - F) - B * s_
+        out = np.where(t_arr == 0, 1.0 - F, np.clip((1.0 - 1.0 / m) * one_minus_q, 0.0, 1.0))
+        return float(out.ravel()[0]) if scalar else out
+    if tmax > MAX_RECURSION_STEPS:
+        raise ValueError(
+            f"heterozygosity: t = {tmax} would iterate the recursion {tmax} times (accumulate, or a varying "
+            f"schedule M, has no closed form here); at most MAX_RECURSION_STEPS = {MAX_RECURSION_STEPS}"
+        )
+    sizes = schedule.sizes(tmax).astype(np.float64)
     H = np.empty(tmax + 1)
     H[0] = 1.0 - F
-    a, b, g = mixing.synthetic, mixing.previous, mixing.real
     if mixing.pooled:
         if tmax >= 1:
             U = 1.0 / sizes[0] + (1.0 - 1.0 / sizes[0]) * F
@@ -284,9 +329,10 @@ def stationary_heterozygosity(p0, M: int, *, mixing: Mixing) -> float:
     F = float(np.sum(p0**2))
     if g == 0.0:  # without fresh data the chain is absorbed: Q* = 1
         return 0.0
-    c = a * a * (1.0 - 1.0 / M) + b * b + 2 * a * b
-    Qs = (a * a / M + g * (2 - g) * F) / (1.0 - c)
-    return float((1.0 - 1.0 / M) * (1.0 - Qs))
+    # 1 - Q* = (1 - A - B) / (1 - A) with 1 - A - B = g(2-g)(1-F) and 1 - A = g(2-g) + a^2/M
+    # (a + b = 1 - g): no cancellation, so H* >= 0 in floating point too
+    w = g * (2 - g)
+    return float((1.0 - 1.0 / M) * w * (1.0 - F) / (w + a * a / M))
 
 
 # ----------------------------------------------------------------------------- transition matrix
@@ -323,10 +369,27 @@ def transition_matrix(M: int, *, sparse_output: bool = False):
     [[1.0, 0.0, 0.0], [0.25, 0.5, 0.25], [0.0, 0.0, 1.0]]
     """
     M = _check_M(M)
+    if not isinstance(sparse_output, (bool, np.bool_)):
+        raise TypeError(f"sparse_output must be True or False, got {_short(sparse_output)}")
     if not sparse_output:
+        _check_memory("transition_matrix", 8.0 * (M + 1) ** 2 * 3, "M (or pass sparse_output=True)")
         j = np.arange(M + 1)
-        return stats.binom.pmf(j[None, :], M, j[:, None] / M)
+        return _binom_pmf(j[None, :], M, j[:, None] / M)
+    _check_memory("transition_matrix", 60.0 * (M + 1) * min(M + 1.0, 2 * _WINDOW * 0.5 * np.sqrt(M) + 2 * _WINDOW + 1), "M")
     return _sparse_binomial_rows(M, np.arange(M + 1) / M, M + 1)
+
+
+def _binom_pmf(k, M: int, p):
+    """Binomial(M, p) pmf at ``k`` (broadcast); SciPy's, or from logs where SciPy overflows (subnormal p)."""
+    try:
+        return stats.binom.pmf(k, M, p)
+    except OverflowError:
+        k, p = np.broadcast_arrays(np.asarray(k, dtype=np.float64), np.asarray(p, dtype=np.float64))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            logc = special.gammaln(M + 1.0) - special.gammaln(k + 1.0) - special.gammaln(M - k + 1.0)
+            lp = np.where(k == 0, 0.0, k * np.log(p))
+            lq = np.where(k == M, 0.0, (M - k) * np.log1p(-p))
+            return np.exp(logc + lp + lq)
 
 
 def _windows(M: int, p: np.ndarray):
@@ -344,7 +407,7 @@ def _sparse_binomial_rows(M: int, p: np.ndarray, ncols: int):
     indptr = np.concatenate([[0], np.cumsum(lengths)])
     rows = np.repeat(np.arange(p.size), lengths)
     cols = np.arange(indptr[-1]) - np.repeat(indptr[:-1], lengths) + np.repeat(lo, lengths)
-    vals = stats.binom.pmf(cols, M, p[rows])
+    vals = _binom_pmf(cols, M, p[rows])
     return sparse.csr_matrix((vals, cols, indptr), shape=(p.size, ncols))
 
 
@@ -354,17 +417,40 @@ _TOL = 1e-20
 _ROW_BUDGET = 25_000_000
 
 
+#: Most multiply-adds the extinction recursion may take (about 10 minutes on one core); above it
+#: the functions that need it refuse with a ValueError naming ``t`` instead of running for hours.
+MAX_TABLE_OPERATIONS = 2e10
+
+
+def _table_operations(M: int, smax: int) -> float:
+    """Multiply-adds of the extinction recursion to step ``smax``: rows 0..J_s (J_s ~ 20 s), each ~20 sd wide."""
+    if smax > 10**7:
+        return float("inf")
+    s = np.arange(1, smax + 1, dtype=np.float64)
+    J = np.minimum(20.0 * s + 20.0, M)
+    mid = 0.5 * J  # the rows 0..J_s are about as wide, on average, as the middle one
+    width = np.minimum(M + 1.0, 2 * _WINDOW * np.sqrt(mid * np.maximum(1.0 - mid / M, 0.0)) + 2 * _WINDOW + 1)
+    return float(np.sum(J * width))
+
+
 def _z_table(M: int, steps: np.ndarray):
     """The extinction table ``Z_s`` for the sorted, unique steps ``s`` in ``steps``; see _kernels_extinction."""
     from . import _kernels_extinction as kx
 
     smax = int(steps.max())
+    ops = _table_operations(M, smax)
+    if ops > MAX_TABLE_OPERATIONS:
+        raise ValueError(
+            f"t = {smax + 1} at M = {M} needs the exact extinction recursion to step {smax}, about {ops:.2g} "
+            f"multiply-adds (minutes to hours), above MAX_TABLE_OPERATIONS = {MAX_TABLE_OPERATIONS:.0e}; use a smaller t "
+            "(or the diffusion approximation)"
+        )
     keep = np.zeros(smax + 1, dtype=np.bool_)
     keep[steps] = True
     return kx.extinction_table(M, smax, keep, _TOL, _WINDOW, _ROW_BUDGET)
 
 
-def _zero_by(p: np.ndarray, M: int, flat: np.ndarray) -> np.ndarray:
+def _zero_by(p: np.ndarray, M: int, flat: np.ndarray, where: str = "extinction_probability") -> np.ndarray:
     """``P(X(t) = 0)`` for counts starting ``Binomial(M, p_i)`` at generation 1; shape (p.size, flat.size), t >= 1.
 
     Memory: the output plus the kept rows of the extinction table (about
@@ -373,6 +459,7 @@ def _zero_by(p: np.ndarray, M: int, flat: np.ndarray) -> np.ndarray:
     from . import _kernels_extinction as kx
 
     need = np.unique(flat)
+    _check_memory(where, 8.0 * p.size * need.size + 8.0 * 20 * float(need.sum()), "t or K = len(p0)")
     J, off, Z = _z_table(M, need - 1)
     vals = kx.state_extinction(M, np.ascontiguousarray(p, dtype=np.float64), need - 1, J, off, Z, _WINDOW)
     return vals[:, np.searchsorted(need, flat)]
@@ -426,6 +513,7 @@ def eigenvalues(M: int) -> np.ndarray:
     [1.0, 1.0, 0.666667, 0.222222]
     """
     M = _check_M(M)
+    _check_memory("eigenvalues", 8.0 * (M + 1) * 6, "M")  # j and the gammaln/log temporaries
     j = np.arange(M + 1)
     return np.exp(special.gammaln(M + 1) - special.gammaln(M - j + 1) - j * np.log(M))
 
@@ -463,13 +551,14 @@ def survival_probability(count, M: int, t):
     M = _check_M(M)
     c = check_array("count", count, dtype=np.float64)
     if np.any(c != np.round(c)) or np.any(c < 0) or np.any(c > M):
-        raise ValueError(f"count must hold integers in 0..M = 0..{M}, got {count!r}")
+        raise ValueError(f"count must hold integers in 0..M = 0..{M}, got {_short(count)}")
     t_arr, _ = _check_t(t)
     c = c.astype(np.int64)
     cb, tb = np.broadcast_arrays(c, t_arr.reshape(np.shape(t)) if np.ndim(t) else t_arr.reshape(()))
     out = np.ones(cb.shape)
     if cb.size:
         need = np.unique(tb)
+        _check_memory("survival_probability", 8.0 * cb.size * 3 + 8.0 * 20 * float(need.sum()), "t")
         J, off, Z = _z_table(M, need)
         row = np.searchsorted(need, tb)
         s_of = need[row]
@@ -740,7 +829,7 @@ def absorption_time(p0, M: int, method: str = "exact") -> AbsorptionTime:
         return AbsorptionTime(1.0, 0.0, "exact", p0.copy())
     g1, g2 = _fix_moments(M)
     j = np.arange(M + 1)
-    B = stats.binom.pmf(j[None, :], M, p0[:, None])  # (K, M+1)
+    B = _binom_pmf(j[None, :], M, p0[:, None])  # (K, M+1)
     h = j / M
     e1 = B @ (h + g1)
     e2 = B @ (h + 2 * g1 + g2)
