@@ -46,7 +46,7 @@ from ..process import WORKFLOWS, Mixing, Schedule, as_schedule, check_mixing
 from ..wasserstein import _w2_squared_logvar_core, w2_squared_gaussian_factors
 from . import _kernels_gaussian as _k
 
-__all__ = ["ACCEPTED_WORKFLOWS", "BLOCK", "EXACT_WORKFLOWS", "POOL_LIMIT_BYTES", "GaussianChain", "GaussianChainResult"]
+__all__ = ["ACCEPTED_WORKFLOWS", "BLOCK", "EXACT_WORKFLOWS", "MEMORY_LIMIT_BYTES", "POOL_LIMIT_BYTES", "GaussianChain", "GaussianChainResult"]
 
 #: Replicates drawn from one random stream (fixed, so results do not depend on R).
 BLOCK = 1024
@@ -201,6 +201,8 @@ class GaussianChainResult:
 EXACT_WORKFLOWS = ("replace", "fresh", "accumulate", "augment")
 #: Every workflow GaussianChain honours (method='sample' runs all of them).
 ACCEPTED_WORKFLOWS = WORKFLOWS
+#: Largest working memory :meth:`GaussianChain.simulate` may allocate (8 GiB).
+MEMORY_LIMIT_BYTES = 8 * 2**30
 #: Largest pool (accumulate-subsample, sample path) held per block of replicates, in bytes.
 POOL_LIMIT_BYTES = 2 * 1024**3
 
@@ -431,6 +433,20 @@ class GaussianChain:
         sizes = self._sizes(G)
         d = self.dim
         nblocks = -(-R // BLOCK)
+        # refuse before allocating: the recorded paths (mean, log-scales or factors, W2^2 on access) and,
+        # on the sample path, one block's draws of the largest generation
+        per_rg = 3 if d == 1 else (d + d * d + d + 1)
+        need = R * (G + 1) * per_rg * 8
+        if self.method == "sample" and sizes.size:
+            need += min(R, BLOCK) * int(sizes.max()) * (d + 1) * 8
+        if need > MEMORY_LIMIT_BYTES:
+            culprit = "replicates" if R * (G + 1) * per_rg * 8 > MEMORY_LIMIT_BYTES / 2 else (
+                "sample_size" if self.method == "sample" else "generations")
+            raise ValueError(
+                f"{culprit}: simulate({G}, {R}) would need about {need / 2**30:.3g} GiB of memory "
+                f"(d = {d}, method {self.method!r}), above the limit MEMORY_LIMIT_BYTES = "
+                f"{MEMORY_LIMIT_BYTES / 2**30:.0f} GiB; use fewer replicates or generations, or simulate in batches"
+            )
         if self.mixing.workflow == "accumulate-subsample":
             need = min(R, BLOCK) * int(sizes.sum()) * (d + 1) * 8
             if need > POOL_LIMIT_BYTES:
