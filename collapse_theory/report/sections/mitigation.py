@@ -24,8 +24,9 @@ TITLE = "Mitigation: how much original data prevents collapse, under every workf
 COMPARED = ("replace", "fresh:0.1", "accumulate", "accumulate-subsample", "augment:1")
 #: Phase-map grids (``quick``: small).
 GRIDS = {
-    False: {"M": [5, 10, 20, 50, 100, 200], "gamma": [0.0, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5],
-            "generations": 200, "replicates": 200},
+    # full: budgeted to about a minute of the main job (accumulation with fresh data is the costly theory)
+    False: {"M": [5, 10, 20, 50, 100], "gamma": [0.0, 0.01, 0.05, 0.2, 0.5],
+            "generations": 100, "replicates": 200},
     True: {"M": [5, 50, 200], "gamma": [0.0, 0.01, 0.1, 0.5], "generations": 50, "replicates": 60},
 }
 K = 10  # states of the discrete chain (uniform p0)
