@@ -92,7 +92,7 @@ h1{border-bottom:2px solid #444;margin-top:.6em}h2{margin:1.2em 0 .4em;border-bo
 h3{margin:.8em 0 .2em;font-size:1em}
 .intro{font-size:.9em;color:#333}
 .caption{background:#f6f6f6;padding:.4em .7em;border-left:4px solid #888;font-size:.86em;line-height:1.35}
-.figs{display:grid;grid-template-columns:repeat(auto-fill,minmax(21rem,1fr));grid-auto-flow:row dense;gap:.7em;margin:.6em 0}
+.figs{display:grid;grid-template-columns:repeat(auto-fill,minmax(16.5rem,1fr));grid-auto-flow:row dense;gap:.7em;margin:.6em 0}
 figure{margin:0;border:1px solid #ddd;padding:.3em;background:#fff;min-width:0}
 figure.wide{grid-column:span 2}figure.full,figure.zoom{grid-column:1/-1}
 figure>img{width:100%;height:auto;display:block;cursor:zoom-in}figure.zoom>img{cursor:zoom-out}

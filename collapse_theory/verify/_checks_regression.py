@@ -29,7 +29,7 @@ def _chain(*args, **kw):
 def _check_expected_error(level, rng):
     from ..theory import regression as th
 
-    R = _sizes(level, 4000, 20000)
+    R = _sizes(level, 4000, 12000)
     G = _sizes(level, 12, 30)
     ns = (1, 2, G)
     cases = [{"d": 10, "T": 100, "mixing": "replace", "design": "fixed"}, {"d": 10, "T": 100, "mixing": "accumulate", "design": "fixed"},
@@ -85,8 +85,8 @@ def _check_accumulate_limit(level, rng):
 def _check_stationary(level, rng):
     from ..theory import regression as th
 
-    R = _sizes(level, 2000, 20000)
-    G = _sizes(level, 50, 200)
+    R = _sizes(level, 2000, 8000)
+    G = _sizes(level, 50, 120)
     out = []
     run = _chain(10, 100, design="fresh", mixing="fresh:0.3").simulate(G, R, rng=rng)
     out.append(_z_outcome("stationary error", {"mixing": "fresh:0.3", "design": "fresh", "G": G}, run.error[:, G],
