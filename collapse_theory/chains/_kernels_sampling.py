@@ -33,7 +33,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ._kernels_discrete import _binomial, _bounded, _uniform, _xoshiro_seed, build_alias
+from ._kernels_discrete import (
+    _add, _binomial, _bounded, _chain_buffers, _record, _repeat, _split, _uniform, _xoshiro_seed, build_alias,
+)
 
 __all__ = ["sampled_kernel", "sampler_map_kernel", "warm"]
 
@@ -167,20 +169,10 @@ def _draw_list(n, ks, wt, nk, W, out, touched, nt, mark, xs):
         if n_left == 0:
             break
         w = wt[j]
-        if j == nk - 1 or w >= rem:
-            x = n_left
-        elif w <= 0.0:
-            x = 0
-        else:
-            x = _binomial(xs, n_left, w / rem)
+        x = _split(xs, n_left, w, rem, j == nk - 1)
         rem -= w
         if x > 0:
-            k = ks[j]
-            if not mark[k]:
-                mark[k] = True
-                touched[nt] = k
-                nt += 1
-            out[k] += x
+            nt = _add(ks[j], x, out, touched, nt, mark)
             n_left -= x
     return nt
 
@@ -205,10 +197,7 @@ def _draw_grouped(n, ks, wt, nk, out, touched, nt, mark, xs):
         while b < nk and wt[b] == wt[a]:
             gm += wt[b]
             b += 1
-        if b >= nk or gm >= rem:
-            x = n_left
-        else:
-            x = _binomial(xs, n_left, gm / rem)
+        x = _split(xs, n_left, gm, rem, b >= nk)
         rem -= gm
         n_left -= x
         size = b - a
@@ -220,21 +209,11 @@ def _draw_grouped(n, ks, wt, nk, out, touched, nt, mark, xs):
                     break
                 y = left if i == size - 1 else _binomial(xs, left, 1.0 / (size - i))
                 if y > 0:
-                    k = ks[a + i]
-                    if not mark[k]:
-                        mark[k] = True
-                        touched[nt] = k
-                        nt += 1
-                    out[k] += y
+                    nt = _add(ks[a + i], y, out, touched, nt, mark)
                     left -= y
         else:
             for _ in range(x):
-                k = ks[a + _bounded(xs, size)]
-                if not mark[k]:
-                    mark[k] = True
-                    touched[nt] = k
-                    nt += 1
-                out[k] += 1
+                nt = _add(ks[a + _bounded(xs, size)], 1, out, touched, nt, mark)
         a = b
     return nt
 
@@ -285,43 +264,22 @@ def _draw_curated(n, ks, wt, nk, W, cur_kind, cur_k, reward, bt_w, accept, vbuf,
                 if u < acc:
                     best = cand[c]
                     break
-        if not mark[best]:
-            mark[best] = True
-            touched[nt] = best
-            nt += 1
-        out[best] += 1
+        nt = _add(best, 1, out, touched, nt, mark)
     return nt, True
 
 
 @njit(cache=True, error_model="numpy")
-def _record6(t, cur, total, live, nlive, p0, reward, rs, sup, ent, het, mass, probs, rew, r):
-    inv = 1.0 / total
-    if rs[0]:
-        sup[r, t] = nlive
-    if rs[1] or rs[2] or rs[3] or rs[5]:
-        e = 0.0
-        s2 = 0.0
-        pm = 0.0
-        rw = 0.0
-        for j in range(nlive):
-            k = live[j]
-            x = cur[k] * inv
-            e -= x * np.log(x)
-            s2 += x * x
-            pm += p0[k]
-            rw += x * reward[k]
-        if rs[1]:
-            ent[r, t] = e
-        if rs[2]:
-            het[r, t] = 1.0 - s2
-        if rs[3]:
-            mass[r, t] = pm
-        if rs[5]:
-            rew[r, t] = rw
-    if rs[4]:
-        for j in range(nlive):
-            k = live[j]
-            probs[r, t, k] = cur[k] * inv
+def _add_touched(cur, nxt, touched, nt, live, nlive, inlive):
+    """Add the new samples ``nxt`` of the states ``touched[:nt]`` to ``cur`` (``nxt`` back to 0).
+
+    A touched state that was not live joins ``live`` (in touched order);
+    returns the new ``nlive``.
+    """
+    for j in range(nt):
+        k = touched[j]
+        nlive = _add(k, nxt[k], cur, live, nlive, inlive)
+        nxt[k] = 0
+    return nlive
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -357,10 +315,7 @@ def sampled_kernel(
         pool_cap = 0
     for r in prange(R):
         xs = _xoshiro_seed(seeds[r])
-        cur = np.zeros(K, dtype=np.int64)
-        nxt = np.zeros(K, dtype=np.int64)
-        live = np.empty(K, dtype=np.int64)
-        inlive = np.zeros(K, dtype=np.bool_)
+        cur, nxt, live, inlive = _chain_buffers(K)
         touched = np.empty(K, dtype=np.int64)
         mark = np.zeros(K, dtype=np.bool_)
         ks = np.empty(K, dtype=np.int64)
@@ -397,22 +352,14 @@ def sampled_kernel(
                                    nxt, touched, nt, mark, xs)
             if n_real > 0:
                 nt = _draw_list(n_real, order, p0w, nord, 1.0, nxt, touched, nt, mark, xs)
-        nlive = 0
         for j in range(nt):
-            k = touched[j]
-            mark[k] = False
-            cur[k] = nxt[k]
-            nxt[k] = 0
-            inlive[k] = True
-            live[nlive] = k
-            nlive += 1
+            mark[touched[j]] = False
+        nlive = _add_touched(cur, nxt, touched, nt, live, 0, inlive)
         total = M
         if subsample:
             for j in range(nlive):
                 k = live[j]
-                for _ in range(cur[k]):
-                    pool[npool] = k
-                    npool += 1
+                npool = _repeat(pool, npool, k, cur[k])
         if n_aug >= 0:
             for j in range(nlive):
                 k = live[j]
@@ -422,7 +369,7 @@ def sampled_kernel(
         if not ok:
             status[r] = 1
         elif G >= 1:
-            _record6(1, cur, total, live, nlive, p0, reward, rs, sup, ent, het, mass, probs, rew, r)
+            _record(1, cur, total, live, nlive, p0, reward, rs, sup, ent, het, mass, probs, rew, r)
         for t in range(1, G if ok else 0):
             M = sizes[t]
             n_new = n_aug if n_aug >= 0 else M
@@ -458,14 +405,7 @@ def sampled_kernel(
             for j in range(nt):
                 mark[touched[j]] = False
             if pooled and not subsample:
-                for j in range(nt):
-                    k = touched[j]
-                    cur[k] += nxt[k]
-                    nxt[k] = 0
-                    if not inlive[k]:
-                        inlive[k] = True
-                        live[nlive] = k
-                        nlive += 1
+                nlive = _add_touched(cur, nxt, touched, nt, live, nlive, inlive)
                 total += n_new
             else:
                 for j in range(nlive):
@@ -476,9 +416,7 @@ def sampled_kernel(
                 if subsample:
                     for j in range(nt):
                         k = touched[j]
-                        for _ in range(nxt[k]):
-                            pool[npool] = k
-                            npool += 1
+                        npool = _repeat(pool, npool, k, nxt[k])
                         nxt[k] = 0
                     # a uniform subset of size M of the pool: partial Fisher-Yates
                     for i in range(M):
@@ -486,39 +424,18 @@ def sampled_kernel(
                         a = pool[i]
                         pool[i] = pool[jj]
                         pool[jj] = a
-                        k = pool[i]
-                        cur[k] += 1
-                        if not inlive[k]:
-                            inlive[k] = True
-                            live[nlive] = k
-                            nlive += 1
+                        nlive = _add(pool[i], 1, cur, live, nlive, inlive)
                     total = M
                 elif n_aug >= 0:
                     for j in range(nd0):
                         k = d0live[j]
-                        cur[k] = d0[k]
-                        inlive[k] = True
-                        live[nlive] = k
-                        nlive += 1
-                    for j in range(nt):
-                        k = touched[j]
-                        cur[k] += nxt[k]
-                        nxt[k] = 0
-                        if not inlive[k]:
-                            inlive[k] = True
-                            live[nlive] = k
-                            nlive += 1
+                        nlive = _add(k, d0[k], cur, live, nlive, inlive)
+                    nlive = _add_touched(cur, nxt, touched, nt, live, nlive, inlive)
                     total = sizes[0] + n_new
                 else:
-                    for j in range(nt):
-                        k = touched[j]
-                        cur[k] = nxt[k]
-                        nxt[k] = 0
-                        inlive[k] = True
-                        live[nlive] = k
-                        nlive += 1
+                    nlive = _add_touched(cur, nxt, touched, nt, live, nlive, inlive)
                     total = M
-            _record6(t + 1, cur, total, live, nlive, p0, reward, rs, sup, ent, het, mass, probs, rew, r)
+            _record(t + 1, cur, total, live, nlive, p0, reward, rs, sup, ent, het, mass, probs, rew, r)
 
 
 def warm() -> None:
