@@ -22,6 +22,8 @@ __all__ = [
     "check_probability_vector",
     "check_weights",
     "check_covariance",
+    "check_vector",
+    "check_contamination",
 ]
 
 
@@ -194,3 +196,23 @@ def check_covariance(name: str, C, *, d: int | None = None, rtol: float = 1e-10)
     if ev.size and ev[0] < -rtol * max(abs(ev[-1]), np.finfo(float).tiny):
         raise ValueError(f"{name} must be positive semidefinite, smallest eigenvalue {ev[0]:.3g}")
     return sym
+
+
+def check_vector(name: str, value, d: int) -> np.ndarray:
+    """A finite float vector of shape ``(d,)``."""
+    arr = check_array(name, value, ndim=1)
+    if arr.shape != (d,):
+        raise ValueError(f"{name} must have shape ({d},), got {arr.shape}")
+    return arr
+
+
+def check_contamination(contamination, d: int):
+    """``None`` or a pair ``(p, w_s)``: a share ``p`` in [0, 1) of rows labelled by the wrong model ``w_s`` (shape (d,))."""
+    if contamination is None:
+        return None
+    try:
+        p, w_s = contamination
+    except (TypeError, ValueError):
+        raise TypeError(f"contamination must be None or a pair (share p, wrong model w_s), got {_short(contamination)}") from None
+    p = check_float("contamination share", p, min=0.0, max=1.0, max_inclusive=False)
+    return p, check_vector("contamination model w_s", w_s, d)
