@@ -24,6 +24,7 @@ __all__ = [
     "check_covariance",
     "check_vector",
     "check_contamination",
+    "check_count_array",
 ]
 
 
@@ -216,3 +217,14 @@ def check_contamination(contamination, d: int):
         raise TypeError(f"contamination must be None or a pair (share p, wrong model w_s), got {_short(contamination)}") from None
     p = check_float("contamination share", p, min=0.0, max=1.0, max_inclusive=False)
     return p, check_vector("contamination model w_s", w_s, d)
+
+
+def check_count_array(name: str, value):
+    """A non-negative int or int array (any shape; no bool) as int64, and its maximum (0 if empty)."""
+    arr = np.asarray(value)
+    if isinstance(value, bool) or arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer):
+        raise TypeError(f"{name} must be a non-negative int or an int array, got {_short(value)}")
+    arr = arr.astype(np.int64)
+    if arr.size and arr.min() < 0:
+        raise ValueError(f"{name} must be >= 0, got a minimum of {arr.min()}")
+    return arr, int(arr.max()) if arr.size else 0

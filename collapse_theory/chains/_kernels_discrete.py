@@ -209,49 +209,17 @@ def binomial_sample(seed, n, p, size):
     return out
 
 
-@njit(error_model="numpy")
-def _split(xs, n, w, rem, last):
-    """How many of ``n`` samples fall on a part of weight ``w`` when ``rem`` is the weight left.
-
-    A conditional binomial ``Binomial(n, w / rem)``; all ``n`` for the last
-    part or when ``w >= rem`` (round-off), none for ``w <= 0`` (no draw).
-    """
-    if last or w >= rem:
-        return n
-    return _binomial(xs, n, w / rem)
-
-
-@njit(error_model="numpy")
-def _add(k, x, out, listed, n, flag):
-    """``out[k] += x``; the first time ``k`` is seen (``flag[k]`` False) append it to ``listed``.
-
-    Returns the new length ``n`` of ``listed``.
-    """
-    if not flag[k]:
-        flag[k] = True
-        listed[n] = k
-        n += 1
-    out[k] += x
-    return n
-
-
-@njit(error_model="numpy")
-def _repeat(buf, n, k, c):
-    """Write ``c`` copies of the label ``k`` at ``buf[n:]``; returns ``n + c``."""
-    for _ in range(c):
-        buf[n] = k
-        n += 1
-    return n
-
-
-@njit(error_model="numpy")
+@njit(inline="always", error_model="numpy")
 def _chain_buffers(K):
-    """A replicate's counts, next counts, live-state list and live flags over ``K`` states."""
+    """A replicate's counts, next counts, live-state list and live flags over ``K`` states.
+
+    Inlined, so the compiler still sees four fresh, unaliased allocations.
+    """
     return (np.zeros(K, dtype=np.int64), np.zeros(K, dtype=np.int64), np.empty(K, dtype=np.int64),
             np.zeros(K, dtype=np.bool_))
 
 
-@njit(error_model="numpy")
+@njit(inline="always", error_model="numpy")
 def _alias_push(i, scaled, small, ns, large, nl):
     """Put index ``i`` on the alias table's small or large stack; returns the stack sizes."""
     if scaled[i] < 1.0:
@@ -305,16 +273,30 @@ def _draw_p0(n, p0, order, suffix, aprob, alias, xs, out, live, nlive, inlive):
             i = _bounded(xs, m)
             if _uniform(xs) >= aprob[i]:
                 i = alias[i]
-            nlive = _add(order[i], 1, out, live, nlive, inlive)
+            k = order[i]
+            if not inlive[k]:
+                inlive[k] = True
+                live[nlive] = k
+                nlive += 1
+            out[k] += 1
         return nlive
     n_left = n
     for j in range(m):
         if n_left == 0:
             break
         k = order[j]
-        x = _split(xs, n_left, p0[k], suffix[j], j == m - 1)
+        pk = p0[k]
+        rem = suffix[j]
+        if j == m - 1 or pk >= rem:
+            x = n_left
+        else:
+            x = _binomial(xs, n_left, pk / rem)
         if x > 0:
-            nlive = _add(k, x, out, live, nlive, inlive)
+            if not inlive[k]:
+                inlive[k] = True
+                live[nlive] = k
+                nlive += 1
+            out[k] += x
             n_left -= x
     return nlive
 
@@ -345,11 +327,16 @@ def _draw_counts(n, counts, total, live, nlive, out, xs, labels):
         k = live[j]
         c = counts[k]
         if m_small > 0 and c <= SMALL:
-            pos = _repeat(labels, pos, k, c)
+            for _ in range(c):
+                labels[pos] = k
+                pos += 1
             continue
         if n_left == 0:
             continue
-        x = _split(xs, n_left, c, c_left, False)
+        if c >= c_left:
+            x = n_left
+        else:
+            x = _binomial(xs, n_left, c / c_left)
         out[k] += x
         n_left -= x
         c_left -= c
@@ -383,7 +370,12 @@ def _draw_float(n, q, out, xs):
     for k in range(last + 1):
         if n_left == 0:
             break
-        x = _split(xs, n_left, q[k], rem, k == last)
+        if k == last or q[k] >= rem:
+            x = n_left
+        elif q[k] <= 0.0:
+            x = 0
+        else:
+            x = _binomial(xs, n_left, q[k] / rem)
         out[k] += x
         n_left -= x
         rem -= q[k]

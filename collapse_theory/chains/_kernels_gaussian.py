@@ -259,6 +259,12 @@ def _from_scaled(c, l, half_log_denom, lc_out, s_out):
 
 
 @njit(cache=True)
+def _ldl_scratch(d):
+    """Per-replicate scratch of the LDL refit: the factor ``A`` (d, d), ``e`` (d,) and ``B`` (d, d)."""
+    return np.empty((d, d)), np.empty(d), np.empty((d, d))
+
+
+@njit(cache=True)
 def _mean_step(mu_t, lc_t, ls_t, z, mult, div, e, mu_next):
     """``mu_next = mu_t + C diag(e^s) z * mult / div``: model t's mean moved by its own scaled normals.
 
@@ -322,9 +328,7 @@ def replace_nd(mu, lc, ls, z, chi, off, inv_sqrt_m, half_log_denom, kdof, t0):
     """
     B, gc, d = z.shape
     for r in prange(B):
-        a = np.empty((d, d))
-        bm = np.empty((d, d))
-        e = np.empty(d)
+        a, e, bm = _ldl_scratch(d)
         for j in range(gc):
             t = t0 + j
             _mean_step(mu[r, t], lc[r, t], ls[r, t], z[r, j], inv_sqrt_m[t], 1.0, e, mu[r, t + 1])
@@ -343,7 +347,7 @@ def mixed_nd(mu, lc, ls, pool_n, pool_m, pool_s, pool_l, k, zr, chir, offr, zs, 
     """
     B, gc, d = zr.shape
     for r in prange(B):
-        a = np.empty((d, d))
+        a, e, bm = _ldl_scratch(d)
         lr = np.empty((d, d))
         lsy = np.empty((d, d))
         mr = np.empty(d)
@@ -354,8 +358,6 @@ def mixed_nd(mu, lc, ls, pool_n, pool_m, pool_s, pool_l, k, zr, chir, offr, zs, 
         m_new = np.empty(d)
         l_new = np.empty((d, d))
         lmod = np.empty((d, d))
-        e = np.empty(d)
-        bm = np.empty((d, d))
         for j in range(gc):
             t = t0 + j
             m = sizes[t]
@@ -537,9 +539,7 @@ def refit_model_points_nd(mu, lc, ls, z, half_log_denom, t):
     for r in prange(B):
         zbar = np.zeros(d)
         w = np.zeros((d, d))
-        a = np.empty((d, d))
-        e = np.empty(d)
-        bm = np.empty((d, d))
+        a, e, bm = _ldl_scratch(d)
         for p in range(m):
             for i in range(d):
                 zbar[i] += z[r, p, i]

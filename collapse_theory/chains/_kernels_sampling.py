@@ -33,9 +33,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ._kernels_discrete import (
-    _add, _binomial, _bounded, _chain_buffers, _record, _repeat, _split, _uniform, _xoshiro_seed, build_alias,
-)
+from ._kernels_discrete import _binomial, _bounded, _chain_buffers, _record, _uniform, _xoshiro_seed, build_alias
 
 __all__ = ["sampled_kernel", "sampler_map_kernel", "warm"]
 
@@ -169,10 +167,20 @@ def _draw_list(n, ks, wt, nk, W, out, touched, nt, mark, xs):
         if n_left == 0:
             break
         w = wt[j]
-        x = _split(xs, n_left, w, rem, j == nk - 1)
+        if j == nk - 1 or w >= rem:
+            x = n_left
+        elif w <= 0.0:
+            x = 0
+        else:
+            x = _binomial(xs, n_left, w / rem)
         rem -= w
         if x > 0:
-            nt = _add(ks[j], x, out, touched, nt, mark)
+            k = ks[j]
+            if not mark[k]:
+                mark[k] = True
+                touched[nt] = k
+                nt += 1
+            out[k] += x
             n_left -= x
     return nt
 
@@ -197,7 +205,10 @@ def _draw_grouped(n, ks, wt, nk, out, touched, nt, mark, xs):
         while b < nk and wt[b] == wt[a]:
             gm += wt[b]
             b += 1
-        x = _split(xs, n_left, gm, rem, b >= nk)
+        if b >= nk or gm >= rem:
+            x = n_left
+        else:
+            x = _binomial(xs, n_left, gm / rem)
         rem -= gm
         n_left -= x
         size = b - a
@@ -209,11 +220,21 @@ def _draw_grouped(n, ks, wt, nk, out, touched, nt, mark, xs):
                     break
                 y = left if i == size - 1 else _binomial(xs, left, 1.0 / (size - i))
                 if y > 0:
-                    nt = _add(ks[a + i], y, out, touched, nt, mark)
+                    k = ks[a + i]
+                    if not mark[k]:
+                        mark[k] = True
+                        touched[nt] = k
+                        nt += 1
+                    out[k] += y
                     left -= y
         else:
             for _ in range(x):
-                nt = _add(ks[a + _bounded(xs, size)], 1, out, touched, nt, mark)
+                k = ks[a + _bounded(xs, size)]
+                if not mark[k]:
+                    mark[k] = True
+                    touched[nt] = k
+                    nt += 1
+                out[k] += 1
         a = b
     return nt
 
@@ -264,7 +285,11 @@ def _draw_curated(n, ks, wt, nk, W, cur_kind, cur_k, reward, bt_w, accept, vbuf,
                 if u < acc:
                     best = cand[c]
                     break
-        nt = _add(best, 1, out, touched, nt, mark)
+        if not mark[best]:
+            mark[best] = True
+            touched[nt] = best
+            nt += 1
+        out[best] += 1
     return nt, True
 
 
@@ -277,8 +302,12 @@ def _add_touched(cur, nxt, touched, nt, live, nlive, inlive):
     """
     for j in range(nt):
         k = touched[j]
-        nlive = _add(k, nxt[k], cur, live, nlive, inlive)
+        cur[k] += nxt[k]
         nxt[k] = 0
+        if not inlive[k]:
+            inlive[k] = True
+            live[nlive] = k
+            nlive += 1
     return nlive
 
 
@@ -359,7 +388,9 @@ def sampled_kernel(
         if subsample:
             for j in range(nlive):
                 k = live[j]
-                npool = _repeat(pool, npool, k, cur[k])
+                for _ in range(cur[k]):
+                    pool[npool] = k
+                    npool += 1
         if n_aug >= 0:
             for j in range(nlive):
                 k = live[j]
@@ -416,7 +447,9 @@ def sampled_kernel(
                 if subsample:
                     for j in range(nt):
                         k = touched[j]
-                        npool = _repeat(pool, npool, k, nxt[k])
+                        for _ in range(nxt[k]):
+                            pool[npool] = k
+                            npool += 1
                         nxt[k] = 0
                     # a uniform subset of size M of the pool: partial Fisher-Yates
                     for i in range(M):
@@ -424,12 +457,20 @@ def sampled_kernel(
                         a = pool[i]
                         pool[i] = pool[jj]
                         pool[jj] = a
-                        nlive = _add(pool[i], 1, cur, live, nlive, inlive)
+                        k = pool[i]
+                        cur[k] += 1
+                        if not inlive[k]:
+                            inlive[k] = True
+                            live[nlive] = k
+                            nlive += 1
                     total = M
                 elif n_aug >= 0:
                     for j in range(nd0):
                         k = d0live[j]
-                        nlive = _add(k, d0[k], cur, live, nlive, inlive)
+                        cur[k] = d0[k]
+                        inlive[k] = True
+                        live[nlive] = k
+                        nlive += 1
                     nlive = _add_touched(cur, nxt, touched, nt, live, nlive, inlive)
                     total = sizes[0] + n_new
                 else:

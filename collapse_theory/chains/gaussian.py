@@ -45,6 +45,7 @@ from .._validate import check_array, check_choice, check_covariance, check_int
 from ..process import WORKFLOWS, Mixing, Schedule, as_schedule, check_mixing
 from ..wasserstein import _w2_squared_logvar_core, w2_squared_gaussian_factors
 from . import _kernels_gaussian as _k
+from ._result import _Paths
 
 __all__ = ["ACCEPTED_WORKFLOWS", "BLOCK", "EXACT_WORKFLOWS", "MEMORY_LIMIT_BYTES", "POOL_LIMIT_BYTES", "GaussianChain", "GaussianChainResult"]
 
@@ -55,7 +56,7 @@ _CHUNK_DOUBLES = 2**21
 
 
 @dataclass
-class GaussianChainResult:
+class GaussianChainResult(_Paths):
     """Paths of a Gaussian refit chain.
 
     Generation 0 is the reference model ``N(mean, cov)`` given to
@@ -92,6 +93,8 @@ class GaussianChainResult:
     reference_mean, reference_cov : ndarray
         Generation 0's mean and covariance.
     """
+
+    _PATHS = "mean"
 
     method: str
     estimator: str
@@ -153,14 +156,6 @@ class GaussianChainResult:
                     L = self.cholesky[r, t]
                     out[r, j] = w2_squared_to_gaussian(x, self.mean[r, t], L @ L.T)
         return out
-
-    @property
-    def replicates(self) -> int:
-        return self.mean.shape[0]
-
-    @property
-    def generations(self) -> int:
-        return self.mean.shape[1] - 1
 
     @property
     def dim(self) -> int:
@@ -700,12 +695,13 @@ class GaussianChain:
             return np.broadcast_to(self._initial_data, (B,) + self._initial_data.shape)
         return self._real_points(gen, (B, n0), 1)
 
-    def _run_augment_exact(self, gen, state, sizes, ddof_denom, bar):
-        G = sizes.size
-        d = self.dim
-        B = state[0].shape[0]
+    def _augment_sizes(self, state, sizes):
+        """(G, d, B, |D_0|, synthetic draws per generation) of an augmentation block."""
         n0 = int(sizes[0])
-        m = self._synthetic_count(n0)
+        return sizes.size, self.dim, state[0].shape[0], n0, self._synthetic_count(n0)
+
+    def _run_augment_exact(self, gen, state, sizes, ddof_denom, bar):
+        G, d, B, n0, m = self._augment_sizes(state, sizes)
         if d == 1:
             mu, lv = state
             fixed = np.empty((B, 3))
@@ -748,11 +744,7 @@ class GaussianChain:
             bar.update(n)
 
     def _run_augment_sample(self, gen, state, sizes, ddof_denom, bar):
-        G = sizes.size
-        d = self.dim
-        B = state[0].shape[0]
-        n0 = int(sizes[0])
-        m = self._synthetic_count(n0)
+        G, d, B, n0, m = self._augment_sizes(state, sizes)
         x0 = self._d0_points(gen, B, n0)
         if d == 1:
             mu, lv = state

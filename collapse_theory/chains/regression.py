@@ -64,6 +64,7 @@ from .._validate import (
     check_vector,
 )
 from ..process import check_mixing
+from ._result import _Paths
 
 __all__ = ["BLOCK", "DESIGNS", "WORKFLOWS", "RegressionChain", "RegressionRun"]
 
@@ -78,7 +79,7 @@ _GCHUNK = 128
 
 
 @dataclass
-class RegressionRun:
+class RegressionRun(_Paths):
     """Paths of :meth:`RegressionChain.simulate`.
 
     Attributes
@@ -98,6 +99,8 @@ class RegressionRun:
     params : dict
     """
 
+    _PATHS = "error"
+
     error: np.ndarray
     test_error: np.ndarray
     method: str
@@ -106,14 +109,6 @@ class RegressionRun:
     weights: np.ndarray | None = None
     downstream_error: np.ndarray | None = None
     params: dict = field(default_factory=dict)
-
-    @property
-    def replicates(self) -> int:
-        return self.error.shape[0]
-
-    @property
-    def generations(self) -> int:
-        return self.error.shape[1] - 1
 
 
 @dataclass(frozen=True, eq=False)

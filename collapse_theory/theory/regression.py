@@ -78,6 +78,7 @@ from .._validate import (
     check_array,
     check_choice,
     check_contamination,
+    check_count_array,
     check_covariance,
     check_float,
     check_int,
@@ -182,13 +183,7 @@ def _contamination(contamination, d, T):
 
 
 def _generations(generations):
-    arr = np.asarray(generations)
-    if isinstance(generations, bool) or arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer):
-        raise TypeError(f"generations must be a non-negative int or an int array, got {generations!r}")
-    arr = arr.astype(np.int64)
-    if arr.size and arr.min() < 0:
-        raise ValueError(f"generations must be >= 0, got a minimum of {arr.min()}")
-    return arr, int(arr.max()) if arr.size else 0
+    return check_count_array("generations", generations)
 
 
 def _take(path, n):
