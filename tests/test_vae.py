@@ -141,6 +141,53 @@ def test_loss_matches_definition():
     assert float(vae.vae_loss(r, x, mu, logvar)) == pytest.approx(float(bce + kl), rel=1e-5)
 
 
+# ------------------------------------------------------------------- a descendant's training set
+def test_synthetic_set_bernoulli_pixels_are_draws_of_the_decoder():
+    # Bernoulli pixels: binary images whose pixel means are the decoder's mean image
+    # E_z[decoder(z)], estimated here directly from the decoder at independent latent draws.
+    # Each pixel mean has sd <= 0.5 / sqrt(n); the difference of two such means sd <= 0.5 * sqrt(2 / n);
+    # with Bonferroni over the 64 pixels at level 1e-3 the bound is 4.3 sd.
+    torch.manual_seed(0)
+    parent = vae.MLPVAE(latent_dim=3, hidden=(16,), image_size=8).eval()
+    n = 20000
+    x = vae.synthetic_set(parent, n, pixels="bernoulli")
+    assert x.shape == (n, 1, 8, 8) and set(torch.unique(x).tolist()) <= {0.0, 1.0}
+    with torch.no_grad():
+        reference = parent.decode(torch.randn(n, 3)).mean(0)
+    assert float((x.mean(0) - reference).abs().max()) < 4.3 * 0.5 * np.sqrt(2 / n)
+    # decoder means: exactly the decoder at the same latent draws
+    torch.manual_seed(1)
+    means = vae.synthetic_set(parent, 50, pixels="mean")
+    torch.manual_seed(1)
+    with torch.no_grad():
+        torch.testing.assert_close(means, parent.decode(torch.randn(50, 3)), rtol=0, atol=0)
+    # real_fraction 1: every image is one of the real ones
+    real = torch.rand(5, 1, 8, 8)
+    mixed = vae.synthetic_set(parent, 30, real=real, real_fraction=1.0)
+    assert all(any(torch.equal(m, r) for r in real) for m in mixed)
+    with pytest.raises(ValueError, match="real"):
+        vae.synthetic_set(parent, 30, real_fraction=0.5)
+    with pytest.raises(ValueError, match="pixels"):
+        vae.synthetic_set(parent, 30, pixels="gaussian")
+
+
+def test_descendant_trains_on_one_set_as_large_as_asked(monkeypatch):
+    # the descendant's data come from one call of synthetic_set with the configured size and pixels
+    calls = []
+    real_synthetic_set = vae.synthetic_set
+
+    def spy(parent, n, **kw):
+        calls.append((n, kw["pixels"]))
+        return real_synthetic_set(parent, n, **kw)
+
+    monkeypatch.setattr(vae, "synthetic_set", spy)
+    run = vae.run(2, rng=0, n_train=64, **TINY)
+    assert calls == [(64, "bernoulli")] * 2 and run.config["n_synthetic"] == 64 and run.config["pixels"] == "bernoulli"
+    calls.clear()
+    vae.run(1, rng=0, n_train=64, n_synthetic=100, pixels="mean", **TINY)
+    assert calls == [(100, "mean")]
+
+
 # ------------------------------------------------------------------- the latent metric
 def test_latent_metric_known_answer():
     # decoder_t(z) = a z, encoder_0 = identity on the mean: the codes are a z,
@@ -293,6 +340,10 @@ def test_bad_input(tiny_images, tmp_path):
         vae.run(1, data=tiny_images, mixing=3, **TINY)
     with pytest.raises(ValueError, match="probe"):
         vae.run(1, data=tiny_images, probe="sometimes", **TINY)
+    with pytest.raises(ValueError, match="pixels"):
+        vae.run(1, data=tiny_images, pixels="gaussian", **TINY)
+    with pytest.raises(ValueError, match="n_synthetic"):
+        vae.run(1, data=tiny_images, n_synthetic=0, **TINY)
     with pytest.raises(ValueError, match="architecture"):
         vae.run(1, data=tiny_images, architecture="transformer", **TINY)
     with pytest.raises(ValueError, match="at most one"):

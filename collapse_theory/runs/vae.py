@@ -721,6 +721,8 @@ def prdc_metrics(real_features, fake_features, *, nearest_k: int = 5) -> dict:
 
 # ----------------------------------------------------------------------- run
 _MODEL_FILE = "model.pt"
+#: the packages behind the numbers, beyond the toolkit's own (recorded in the provenance)
+_PACKAGES_USED = ("torch", "scikit-learn", "prdc")
 #: spawn-key suffixes of the run's side streams, outside the range of generation indices
 _PROBE_KEY = 0x7E57_0000_0000
 _JUDGE_KEY = 0x7E57_0000_0001
@@ -1284,7 +1286,7 @@ def write_outputs(run, out, *, summary=None) -> dict:
             "captions": captions,
             "paper_latent_std_mnist": {"generations": PAPER_LATENT_STD_GENERATIONS, "std": PAPER_LATENT_STD},
             "run": str(run.path) if run.path is not None else None,
-            "provenance": provenance(run.config, seed=run.seed, kind="vae", extra_packages=("torch", "prdc")),
+            "provenance": provenance(run.config, seed=run.seed, kind="vae", extra_packages=_PACKAGES_USED),
         },
     )
     return paths
