@@ -135,7 +135,7 @@ _DEFAULTS = {
     "conv": {"epochs": 30, "batch_size": 256, "latent_dim": 20, "hidden": (64, 128)},
     "mlp": {"epochs": 150, "batch_size": 64, "latent_dim": 8, "hidden": (256, 128)},
 }
-_QUICK = {"epochs": 40, "n_samples": 300}
+_QUICK = {"epochs": 20, "n_samples": 300}
 
 
 # --------------------------------------------------------------------- models
@@ -657,7 +657,7 @@ class DigitJudge:
         return np.maximum(self._flat(images) @ c.coefs_[0] + c.intercepts_[0], 0.0)
 
 
-def fit_judge(images, labels, *, rng, hidden: int = 64, max_iter: int = 200) -> DigitJudge:
+def fit_judge(images, labels, *, rng, hidden: int = 64, max_iter: int = 100) -> DigitJudge:
     """Fit the :class:`DigitJudge` on real images and their labels.
 
     Parameters
@@ -668,6 +668,10 @@ def fit_judge(images, labels, *, rng, hidden: int = 64, max_iter: int = 200) -> 
         Seeds the negatives and the classifier's initialisation.
     hidden : int
         Width of the classifier's hidden layer.
+    max_iter : int
+        Adam epochs of the classifier (100: held-out real digits 97% judged
+        digits, pixel-shuffled digits and uniform noise 0%, in 1.4 s of CPU;
+        200 buys 99% for twice the time).
 
     Returns
     -------
@@ -989,7 +993,7 @@ def run(
         "auto": the paper's conv net for images of side 28 or more (MNIST),
         the MLP otherwise (the 8x8 digits).
     epochs, batch_size, latent_dim, hidden : optional
-        Defaults per architecture: MLP 150 epochs (40 under ``quick``),
+        Defaults per architecture: MLP 150 epochs (20 under ``quick``),
         batch 64, 8-D latent, hidden (256, 128); conv as the paper: 30
         epochs, batch 256, 20-D latent, channels (64, 128).
     lr, weight_decay : float
