@@ -377,6 +377,19 @@ def test_generation_zero_draws_digits_and_descendants_contract():
     assert std[-1] < std[0] and std[1:].mean() < std[0], std
 
 
+def test_direction_of_collapse_in_the_quick_setting():
+    # The paper's direction, in a small setting under a fixed seed (the report's quick run: 20
+    # epochs, 2 descendants, 300 samples): from generation 0 to the last, the latent means seen
+    # through the generation-0 encoder spread less, the independent judge calls fewer samples
+    # digits and the samples cover less of the real digits.
+    run = vae.run(2, rng=0, quick=True, show_progress=False)
+    assert run.config["epochs"] == 20 and run.config["pixels"] == "bernoulli"
+    std, share, coverage = (run.metric(k) for k in ("latent_std", "judge_share", "coverage"))
+    assert std[-1] < std[0], std
+    assert share[-1] < share[0], share
+    assert coverage[-1] < coverage[0], coverage
+
+
 # ------------------------------------------------------------------- report section
 def test_report_section_skipped_without_torch(monkeypatch):
     from collapse_theory.report.sections import vae as section
