@@ -613,6 +613,7 @@ def test_cli_checks_out_before_computing(tmp_path, capsys, monkeypatch):
         assert code == 2 and "--out" in cap.err and "Traceback" not in cap.err
 
 
+@pytest.mark.slow
 def test_cli_one_overwrite_rule_with_force(tmp_path, capsys):
     out = tmp_path / "a"
     argv = ["absorb", "--M", "8", "--K", "2", "--replicates", "50", "--seed", "1", "--out", out]

@@ -173,6 +173,7 @@ def test_stationary_values():
     assert th.stationary_error(20, 3, design="fixed", design_matrix=X) == math.inf
 
 
+@pytest.mark.slow
 def test_stationary_vs_chain():
     run = ct.RegressionChain(D, T, design="fresh", mixing="fresh:0.3").simulate(60, 3000, rng=41)
     q = th.stationary_error(T, D, mixing="fresh:0.3")
@@ -233,6 +234,7 @@ def test_downstream_vs_naive_chain():
     assert_consistent([z_test(down[:, n], exp[n]) for n in (0, 3)], what="downstream naive")
 
 
+@pytest.mark.slow
 def test_limits_vs_unrolled_naive():
     X = np.random.default_rng(8).standard_normal((6, 2))
     # accumulate, OLS, given X: exactly sigma^2 tr(A^-1) sum_{i<=n} 1/i^2, so path + tail = limit
@@ -247,6 +249,7 @@ def test_limits_vs_unrolled_naive():
         assert naive[-1] == pytest.approx(stat, rel=1e-6)  # geometric convergence: ~1e-8 left at 150
 
 
+@pytest.mark.slow
 def test_derivations():
     D_ = th.derivations()
     assert {"replace", "accumulate", "projection_moments", "fresh_design", "strong_collapse", "downstream",
