@@ -643,7 +643,8 @@ def test_cli_messages_name_flags_and_leak_no_reprs():
     assert "--n-mc" in _message(ValueError("n_mc must be >= 1"))
 
 
-@pytest.mark.parametrize(("command", "module", "extra"), [("sweep", "zarr", "sweep"), ("lm", "transformers", "lm"), ("vae", "torch", "vae")])
+@pytest.mark.parametrize(("command", "module", "extra"), [("sweep", "zarr", "sweep"), ("lm", "transformers", "lm"),
+                                                         pytest.param("vae", "torch", "vae", marks=pytest.mark.slow)])
 def test_cli_missing_extra_says_what_to_install(tmp_path, capsys, monkeypatch, command, module, extra):
     import sys
 

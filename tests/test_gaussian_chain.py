@@ -325,6 +325,7 @@ def test_chain_is_a_frozen_dataclass_like_discrete_chain():
 
 
 # ----------------------------------------------------------------------------- d-D sample path (issue 17.1)
+@pytest.mark.slow
 def test_issue_17_reproducer_stays_finite_and_matches_exact():
     # GaussianChain(np.zeros(5), np.eye(5), 6, method="sample").simulate(1000, 16, rng=8) used to reach
     # log-scales of -inf and traces of 7e46 (exact path: about 201 at most)

@@ -137,6 +137,7 @@ def test_given_design_vs_chain():
     assert_consistent(p, what="given design")
 
 
+@pytest.mark.slow
 def test_fresh_design_recursion_and_contamination_vs_chain():
     ws = np.zeros(D)
     p = []
@@ -195,6 +196,7 @@ def test_strong_collapse():
         assert_consistent([z_test(run.error[:, 1], vals[0])], what=f"strong collapse {design}")
 
 
+@pytest.mark.slow
 def test_accumulate_limit_vs_long_chain():
     # generation 300 plus the exact remaining tail sum_{i>300} 1/i^2 against the pi^2/6 limit
     run = ct.RegressionChain(D, T, mixing="accumulate").simulate(300, 3000, rng=71)

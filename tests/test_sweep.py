@@ -570,7 +570,7 @@ def _damage(array_dir: Path, how: str):
         arr[...] = values
 
 
-@pytest.mark.parametrize("how", ["alter", "delete", pytest.param("truncate", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("how", ["alter", pytest.param("delete", marks=pytest.mark.slow), pytest.param("truncate", marks=pytest.mark.slow)])
 def test_damaged_finished_cell_is_recomputed_not_published(tmp_path, reference, how):
     marker = tmp_path / "calls"
     grid = toy_grid(fixed={"marker": str(marker)})
@@ -587,7 +587,7 @@ def test_damaged_finished_cell_is_recomputed_not_published(tmp_path, reference, 
         xr.testing.assert_identical(got[["simulated", "mean"]].drop_attrs(), reference[["simulated", "mean"]].drop_attrs())
 
 
-@pytest.mark.parametrize("how", ["alter", "delete", pytest.param("truncate", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("how", ["alter", pytest.param("delete", marks=pytest.mark.slow), pytest.param("truncate", marks=pytest.mark.slow)])
 def test_open_sweep_reports_a_damaged_store(tmp_path, reference, how):
     marker = tmp_path / "calls"
     grid = toy_grid(fixed={"marker": str(marker)})
