@@ -199,6 +199,7 @@ def test_log_moments_against_quadrature(M):
 
 @settings(max_examples=12)
 @given(st.lists(st.integers(2, 40), min_size=1, max_size=6), st.sampled_from(["unbiased", "mle"]))
+@pytest.mark.slow
 def test_expected_w2_against_naive(sizes, estimator):
     sizes = np.array(sizes)
     ddof = 1 if estimator == "unbiased" else 0
@@ -222,6 +223,7 @@ def D():
 
 
 @given(st.integers(2, 500), st.integers(0, 50), st.floats(0.1, 3.0), st.data())
+@pytest.mark.slow
 def test_sympy_expressions_match_numeric(M, n, sigma0, data):
     D = th.derivations()
     Ms, ns, s0, k, r, Dd = sp.symbols("M n sigma_0 k r D", positive=True)
@@ -260,6 +262,7 @@ def test_sympy_fresh_stationary_matches_numeric(fresh_stationary_fns, M, gamma, 
 
 
 @given(st.integers(2, 100), st.floats(0.0, 1.0), st.integers(1, 6))
+@pytest.mark.slow
 def test_sympy_accumulate_step_matches_recursion(M, gamma, steps):
     D = th.derivations()
     path = th.moment_recursion(steps, M, mixing=ct.Mixing.accumulate(gamma))
@@ -330,6 +333,7 @@ def test_schedule_criterion(D):
     assert w1[1] - w1[0] > 0.15 * np.log(100) * 0.9
 
 
+@pytest.mark.slow
 def test_schedule_limit_against_simulation():
     # E W2^2 at generation 300 of M_t = 5 t^2 is within 1e-3 of the limit; 20000 replicates
     run = ct.GaussianChain(0.0, 1.0, ct.schedules.power(5, 2.0)).simulate(300, R, rng=6)
@@ -403,6 +407,7 @@ def test_workflow_moments_against_simulation(spec):
     ("accumulate-subsample", "subsample", {}),
     ("augment:1.5", "augment", {"ratio": 1.5}),
 ])
+@pytest.mark.slow
 def test_moment_recursion_against_naive_monte_carlo(spec, workflow, kw):
     # the naive chain of tests/naive_gaussian.py draws every point from the workflow's definition
     M, G, Rn = 6, 5, 800
@@ -526,6 +531,7 @@ def test_known_results_study_is_consistent():
     assert res.passed(), t
 
 
+@pytest.mark.slow
 def test_mitigation_study_every_workflow():
     for spec in ("fresh:0.3", "accumulate", "accumulate-subsample", "augment:1", "mixture:0.6,0.2,0.2"):
         res = ct.studies.mitigation(10, spec, 20, replicates=1500, rng=8)

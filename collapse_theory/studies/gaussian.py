@@ -94,6 +94,12 @@ def variance_decay(
         ``curves``: generation, log_var_{mean,low,high}, log_var_theory,
         var_median, var_mean, var_theory, std_mean, std_theory, paths (20
         replicates' log-variances).
+
+    Examples
+    --------
+    >>> res = variance_decay(M=10, generations=20, replicates=200, rng=0)
+    >>> res.table()["quantity"].iloc[0], res.passed()
+    ('mean log variance, generation 1', True)
     """
     from ..chains.gaussian import GaussianChain
     from ..theory import gaussian as th
@@ -205,6 +211,12 @@ def w2_growth(
     StudyResult
         ``curves``: generation, w2_{mean,low,high}, w2_exact (NaN in d-D),
         w2_paper, mean_sq_{mean,theory}.
+
+    Examples
+    --------
+    >>> res = w2_growth(M=10, generations=10, replicates=200, rng=0)
+    >>> res.table()["quantity"].iloc[0], res.passed()
+    ('E W2^2 (exact), generation 1', True)
     """
     from ..chains.gaussian import GaussianChain
     from ..theory import gaussian as th
@@ -308,6 +320,12 @@ def schedules(
     -------
     StudyResult
         ``curves``: generation, sizes, w2_{mean,low,high}, w2_exact, w2_paper, limit.
+
+    Examples
+    --------
+    >>> res = schedules(M0=5, exponent=2.0, generations=20, replicates=200, rng=0)
+    >>> res.curves["sizes"][1:5].tolist(), res.passed()  # M_t = round(5 t^2)
+    ([5, 20, 45, 80], True)
     """
     from ..chains.gaussian import GaussianChain
     from ..theory import gaussian as th
