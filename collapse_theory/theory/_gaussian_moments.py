@@ -48,14 +48,62 @@ def _dfact(j):
     return out
 
 
-def _chi2_moments(df, qmax):
-    """E (chi2_df)^b for b = 0..qmax, shape df.shape + (qmax+1,); 0 (b >= 1) where df <= 0."""
+def _chi2_moments(df, qmax, poly=False):
+    """E (chi2_df)^b for b = 0..qmax, shape df.shape + (qmax+1,); 0 (b >= 1) where df <= 0.
+
+    ``poly=True``: the moment polynomials :math:`\prod_{i<b} (df + 2i)` for every real ``df`` (no
+    guard), as the binomial-quadrature evaluation at non-integer group sizes needs.
+    """
     df = np.asarray(df, dtype=np.float64)
     out = np.ones(df.shape + (qmax + 1,))
     for b in range(1, qmax + 1):
         out[..., b] = out[..., b - 1] * (df + 2.0 * (b - 1))
-    out[..., 1:] = np.where((df > 0)[..., None], out[..., 1:], 0.0)
+    if not poly:
+        out[..., 1:] = np.where((df > 0)[..., None], out[..., 1:], 0.0)
     return out
+
+
+def binomial_rule(M, g, n):
+    r"""Nodes and weights that average the order-``n`` transition over ``k ~ Bin(M, g)`` exactly.
+
+    Every transition entry is a polynomial in the real-group size ``k`` (the
+    chi-square moments :math:`\prod_i (k-1+2i)` are polynomials; the real
+    group's mean enters through :math:`\sqrt k` only in even powers; the
+    synthetic group's mean variance :math:`\sigma^2/m` always meets a factor
+    ``m``; and at ``k = 0`` or ``k = M`` the empty group's terms cancel as
+    polynomial identities, :math:`\chi^2_{-1} + \chi^2_1 \equiv \chi^2_0`),
+    of degree at most ``3n``. So the ``r``-node Gauss rule of the binomial law
+    (exact for degree ``<= 2r - 1``; nodes in ``(0, M)``, from the Jacobi
+    matrix by the discrete Stieltjes procedure, Gautschi 2004, §2.2.3)
+    replaces the sum over the ``M + 1`` sizes when ``r`` is smaller.
+    Returns ``(ks, w, poly)``: ``poly`` says the nodes are not integers (the
+    engine then uses the unguarded polynomial forms).
+    """
+    from scipy.stats import binom
+
+    r = (3 * n) // 2 + 2
+    ks = np.arange(M + 1)
+    w = binom.pmf(ks, M, g)
+    keep = w > 1e-17 * w.max()
+    ks, w = ks[keep], w[keep]
+    if ks.size <= r:
+        return ks, w, False
+    # Stieltjes: orthonormal polynomials of the discrete measure, three-term recurrence
+    x = ks.astype(np.float64)
+    a = np.zeros(r)
+    b = np.zeros(r)
+    p_prev = np.zeros_like(x)
+    p = np.ones_like(x) / np.sqrt(w.sum())
+    for j in range(r):
+        a[j] = np.sum(w * x * p * p)
+        q = (x - a[j]) * p - (b[j - 1] if j else 0.0) * p_prev
+        bj = np.sqrt(np.sum(w * q * q))
+        b[j] = bj
+        p_prev, p = p, q / bj
+    from scipy.linalg import eigh_tridiagonal
+
+    nodes, vec = eigh_tridiagonal(a, b[:-1])
+    return nodes, w.sum() * vec[0] ** 2, True
 
 
 def _mul_lin(arr, terms, nP):
@@ -90,14 +138,14 @@ def _monomials(n, n_offsets, n_scales):
 
 
 # --------------------------------------------------------------------------- replace / fresh
-def _fresh_expectations(M, ks, n, ddof):
+def _fresh_expectations(M, ks, n, ddof, poly=False):
     """E[X^p W^{2e}] over the noise, as polynomials in (delta, s2): shape (K, 2n+1, 2n+1... ).
 
     X = (m/M)(delta + y) + (sqrt(k)/M) z, W = z - sqrt(k) (delta + y), y ~ N(0, s2/m), z ~ N(0, 1).
     Returns dict (p, e) -> array (K, 2n+1 [delta], n+1 [s2]).
     """
     K = ks.size
-    m = (M - ks).astype(np.float64)
+    m = M - np.asarray(ks, dtype=np.float64)
     sk = np.sqrt(ks.astype(np.float64))
     D = 2 * n + 1
     Dz = D if np.any(ks > 0) else 1  # no real group: no z axis
@@ -106,7 +154,7 @@ def _fresh_expectations(M, ks, n, ddof):
     X = [(0, m / M), (1, m / M)] + ([(2, sk / M)] if Dz > 1 else [])
     W = [(0, -sk), (1, -sk)] + ([(2, np.ones(K))] if Dz > 1 else [])
     zmom = _dfact(np.arange(Dz))
-    msafe = np.maximum(m, 1.0)
+    msafe = m if poly else np.maximum(m, 1.0)
     out = {}
     wpow = base
     for e in range(n + 1):
@@ -130,19 +178,14 @@ def fresh_transition(M, real, n, ddof):
     mons = _monomials(n, 1, 1)
     index = {mo: i for i, mo in enumerate(mons)}
     if real > 0:
-        from scipy.stats import binom
-
-        ks = np.arange(M + 1)
-        w = binom.pmf(ks, M, real)
-        keep = w > 1e-17 * w.max()
-        ks, w = ks[keep], w[keep]
+        ks, w, poly = binomial_rule(M, real, n)
     else:
-        ks, w = np.array([0]), np.array([1.0])
-    m = (M - ks).astype(np.float64)
-    ex = _fresh_expectations(M, ks, n, ddof)
-    cr = _chi2_moments(ks - 1, n)
-    cs = _chi2_moments(m - 1, n)
-    c = np.where(ks > 0, m / M, 0.0)  # between term: (k m / M)(rbar - sbar)^2 = (m / M) W^2 (none if k = 0)
+        ks, w, poly = np.array([0]), np.array([1.0]), False
+    m = M - np.asarray(ks, dtype=np.float64)
+    ex = _fresh_expectations(M, ks, n, ddof, poly)
+    cr = _chi2_moments(ks - 1.0, n, poly)
+    cs = _chi2_moments(m - 1, n, poly)
+    c = m / M if poly else np.where(ks > 0, m / M, 0.0)  # between term: (k m / M)(rbar - sbar)^2 = (m / M) W^2 (none if k = 0)
     Dn = float(M - ddof)
     T = np.zeros((len(mons), len(mons)))
     from math import factorial
@@ -165,34 +208,30 @@ def fresh_transition(M, real, n, ddof):
 
 
 # --------------------------------------------------------------------------- accumulate
-def accumulate_transitions(sizes, real, n, ddof):
-    """Per-step transition matrices for accumulation (state: pool mean offset f and scatter F).
+def accumulate_transitions(Ns, M, real, n, ddof):
+    """Transition matrices for accumulation from pools of ``Ns`` points (state: pool mean offset f, scatter F).
 
-    Step t (t >= 1) takes the pool of N_t = sizes[:t].sum() points to N_t + sizes[t].
-    Returns (mons, T) with T of shape (len(sizes) - 1, nmon, nmon).
+    The step takes a pool of ``N`` points to ``N + M`` (``k ~ Bin(M, real)`` real points, the rest
+    synthetic). ``Ns`` may be any positive reals (the interpolation of :func:`accumulate_moment_path`
+    evaluates the rational entries at Chebyshev nodes). Returns (mons, T), T of shape (len(Ns), nmon, nmon).
     """
     mons = _monomials(n, 1, 1)
     index = {mo: i for i, mo in enumerate(mons)}
-    Ns = np.cumsum(sizes)[:-1].astype(np.float64)  # pool before step t = 1..G-1
-    Ms = sizes[1:].astype(np.float64)
+    Ns = np.asarray(Ns, dtype=np.float64)
     if Ns.size == 0:
         return mons, np.zeros((0, len(mons), len(mons)))
-    Mmax = int(Ms.max())
     if real > 0:
-        from scipy.stats import binom
-
-        ks = np.arange(Mmax + 1)
-        w = binom.pmf(ks[None, :], Ms[:, None], real)  # (S, K)
-        keep = (w > 1e-17 * w.max(axis=1, keepdims=True)).any(axis=0)
-        ks, w = ks[keep], w[:, keep]
+        ks, w, poly = binomial_rule(M, real, n)
     else:
-        ks, w = np.array([0]), np.ones((Ns.size, 1))
+        ks, w, poly = np.array([0.0]), np.array([1.0]), False
+    w = np.broadcast_to(w[None, :], (Ns.size, ks.size))
+    Ms = np.full(Ns.size, float(M))
     S, K = Ns.size, ks.size
     P = (S, K)
     kf = np.broadcast_to(ks.astype(np.float64)[None, :], P)
     N = np.broadcast_to(Ns[:, None], P)
     Mb = np.broadcast_to(Ms[:, None], P)
-    m = np.maximum(Mb - kf, 0.0)
+    m = Mb - kf if poly else np.maximum(Mb - kf, 0.0)
     nn = N + Mb
     sk = np.sqrt(kf)
     D = 2 * n + 1
@@ -205,7 +244,7 @@ def accumulate_transitions(sizes, real, n, ddof):
     L2 = [(1, np.ones(P))]
     L3 = ([(2, np.ones(P))] if Dz > 1 else []) + [(0, -sk), (1, -sk)]
 
-    has_k = kf > 0  # the real group's between terms vanish when it is empty
+    has_k = np.ones(P, dtype=bool) if poly else kf > 0  # an empty real group has no between terms
 
     def mul_Q(a):
         return (
@@ -216,7 +255,7 @@ def accumulate_transitions(sizes, real, n, ddof):
 
     zmom = _dfact(np.arange(Dz))
     dfact_y = _dfact(np.arange(D))
-    msafe = np.maximum(m, 1.0)
+    msafe = m if poly else np.maximum(m, 1.0)
     tau = 1.0 / ((N - ddof) * msafe)  # var y = s2 / m = F tau
     ex = {}
     qpow = base
@@ -232,8 +271,8 @@ def accumulate_transitions(sizes, real, n, ddof):
                 ex[(p, e)] = res  # poly in (f, F)
             cur = _mul_lin(cur, X, 2)
         qpow = mul_Q(qpow)
-    cr = _chi2_moments(kf - 1, n)
-    cs = _chi2_moments(m - 1, n)
+    cr = _chi2_moments(kf - 1, n, poly)
+    cs = _chi2_moments(m - 1, n, poly)
     s2f = 1.0 / (N - ddof)  # s2 = F s2f
     from math import factorial
 
@@ -261,9 +300,16 @@ def accumulate_transitions(sizes, real, n, ddof):
 
 # --------------------------------------------------------------------------- augment
 def augment_transition(n0, m, n, ddof):
-    """Transition for augmentation: state (delta, f0, s2, F0); D_0 has n0 points, m synthetic draws."""
+    """Transition for augmentation: state (delta, f0, s2, F0); D_0 has n0 points, m synthetic draws.
+
+    ``D_0``'s statistics (f0, F0) are constants of the chain, so the row of
+    :math:`\\delta'^{p_1} f_0^{p_2} s'^{2q_1} F_0^{q_2}` is the row of
+    :math:`\\delta'^{p_1} s'^{2q_1}` shifted by ``(p2, q2)`` in the (f0, F0)
+    exponents: one polynomial per ``(p1, q1)``, rows filled by gathering.
+    """
     mons = _monomials(n, 2, 2)
-    index = {mo: i for i, mo in enumerate(mons)}
+    nm = len(mons)
+    E = np.array(mons, dtype=np.int64)  # (nm, 4)
     nn = float(n0 + m)
     D = 2 * n + 1
     base = np.zeros((D, D, D))  # delta, f0, y
@@ -284,31 +330,38 @@ def augment_transition(n0, m, n, ddof):
     Dn = nn - ddof
     from math import factorial
 
-    nm = len(mons)
+    # E over y of every ex[(p, e)]: y^{2l} -> (2l-1)!! (s2/m)^l, as (delta, f0, s2-exponent l)
+    ey = {}
+    L = np.arange(n + 1)
+    yw = ymom[2 * L[2 * L < D]] / float(m) ** L[2 * L < D]
+    for key, poly in ex.items():
+        out = np.zeros((D, D, n + 1))
+        out[:, :, : yw.size] = poly[:, :, 2 * L[2 * L < D]] * yw
+        ey[key] = out
     T = np.zeros((nm, nm))
-    for (p1, p2, q1, q2) in mons:
-        # target delta'^p1 f0^p2 s2'^q1 F0^q2 with s2' = (F0 + s2 Cs + cB W^2) / Dn
-        acc = np.zeros((D, D, n + 1, n + 1))  # delta, f0, s2, F0
-        for a0 in range(q1 + 1):
-            for a1 in range(q1 - a0 + 1):
-                e = q1 - a0 - a1
-                coef = factorial(q1) / (factorial(a0) * factorial(a1) * factorial(e)) * cs[a1] * cB**e / Dn**q1
-                poly = ex[(p1, e)]  # (delta, f0, y)
-                # multiply by f0^p2 (shift), take E over y: y^{2l} -> (2l-1)!! (s2/m)^l
-                for l in range(n + 1):
-                    if 2 * l >= D:
-                        break
-                    sl = poly[:, :, 2 * l] * ymom[2 * l] / m**l
-                    s2e = a1 + l
-                    F0e = a0 + q2
-                    if s2e > n or F0e > n:
+    pad = np.zeros((D + D, D + D, n + 1 + n + 1, n + 1 + n + 1))
+    for p1 in range(2 * n + 1):
+        for q1 in range(n + 1 - (p1 + 1) // 2):
+            # delta'^p1 s2'^q1 with s2' = (F0 + s2 Cs + cB W^2) / Dn: poly in (delta, f0, s2, F0)
+            acc = np.zeros((D, D, n + 1, n + 1))
+            for a0 in range(q1 + 1):
+                for a1 in range(q1 - a0 + 1):
+                    e = q1 - a0 - a1
+                    if (p1, e) not in ey:
                         continue
-                    if p2:
-                        sl = np.concatenate([np.zeros((D, p2)), sl[:, : D - p2]], axis=1)
-                    acc[:, :, s2e, F0e] += coef * sl
-        row = index[(p1, p2, q1, q2)]
-        for (i1, i2, j1, j2), col in index.items():
-            T[row, col] = acc[i1, i2, j1, j2]
+                    coef = factorial(q1) / (factorial(a0) * factorial(a1) * factorial(e)) * cs[a1] * cB**e / Dn**q1
+                    sl = ey[(p1, e)]  # (delta, f0, l)
+                    k = n + 1 - a1
+                    acc[:, :, a1:, a0] += coef * sl[:, :, :k]
+            rows = np.flatnonzero((E[:, 0] == p1) & (E[:, 2] == q1))
+            if rows.size == 0:
+                continue
+            pad[:] = 0.0
+            pad[D:, D:, n + 1:, n + 1:] = acc  # shifted view: index (i - shift) with zeros below 0
+            p2 = E[rows, 1][:, None]
+            q2 = E[rows, 3][:, None]
+            T[rows, :] = pad[D + E[None, :, 0], D + E[None, :, 1] - p2, n + 1 + E[None, :, 2],
+                             n + 1 + E[None, :, 3] - q2]
     return mons, T
 
 
@@ -394,3 +447,63 @@ def _gauss_rule(mu):
     if not np.all(np.abs(rep - mu[: 2 * r]) <= 1e-9 * np.maximum(np.abs(mu[: 2 * r]), 1.0)):
         return None
     return nodes, wts
+
+
+# --------------------------------------------------------------------------- accumulate, all steps
+def accumulate_step_matrices(G, M, real, n, ddof, nodes=None):
+    r"""Transition matrices of steps ``t = 1..G-1`` for accumulation, state ``(f, sigma^2)`` (not the scatter).
+
+    In the state :math:`(f, \sigma^2 = F/(N-\mathrm{ddof}))` every entry is a
+    polynomial in :math:`\alpha = 1/(N+M)` and :math:`\beta = 1/(N+M-\mathrm{ddof})`
+    (each power of the pool size ``N`` in a numerator comes with one of these),
+    so a function of :math:`u = 1/(N + M - \mathrm{ddof}/2)` analytic in
+    :math:`|u| < 2` (a polynomial of degree ``<= 2n`` when ``ddof = 0``).
+    The steps' ``u`` lie in ``(0, 1/(2M - 1/2)]``: the matrices are built at
+    ``nodes`` Chebyshev points of that interval (default ``2n + 2`` for
+    ``ddof = 0``, exact; ``2n + 12`` for ``ddof = 1``, whose Chebyshev
+    coefficients fall by a factor ``>= 8 (2M - 1/2)`` per degree, so the
+    interpolation error is below 1e-16 relative) and interpolated
+    (barycentric formula) at every step, instead of being built per step.
+    Returns (mons, T) with T of shape (G - 1, nmon, nmon); T[t - 1] maps
+    generation t's moments to generation t + 1's.
+    """
+    mons = _monomials(n, 1, 1)
+    q = np.array([mo[1] for mo in mons], dtype=np.float64)
+    if G <= 1:
+        return mons, np.zeros((0, len(mons), len(mons)))
+    Nt = np.arange(1, G, dtype=np.float64) * M
+    if nodes is None:
+        nodes = 2 * n + 2 if ddof == 0 else 2 * n + 12
+    if G - 1 <= nodes:  # few steps: build them directly
+        _, TF = accumulate_transitions(Nt, M, real, n, ddof)
+        return mons, _to_variance_state(TF, Nt, M, q, ddof)
+    umax = 1.0 / (2.0 * M - 0.5 * ddof)
+    j = np.arange(nodes)
+    theta = (2 * j + 1) * np.pi / (2 * nodes)
+    uj = 0.5 * umax * (1.0 - np.cos(theta))  # Chebyshev points of the first kind on (0, umax)
+    Nj = 1.0 / uj - M + 0.5 * ddof
+    _, TF = accumulate_transitions(Nj, M, real, n, ddof)
+    Tj = _to_variance_state(TF, Nj, M, q, ddof)
+    # barycentric weights of first-kind Chebyshev points: (-1)^j sin(theta_j)
+    bw = (-1.0) ** j * np.sin(theta)
+    ut = 1.0 / (Nt + M - 0.5 * ddof)
+    d = ut[:, None] - uj[None, :]
+    hit = d == 0.0
+    d[hit] = 1.0
+    L = bw[None, :] / d
+    L /= L.sum(axis=1, keepdims=True)
+    rows = hit.any(axis=1)
+    if rows.any():
+        L[rows] = hit[rows].astype(np.float64)
+    nm = len(mons)
+    T = (L @ Tj.reshape(nodes, nm * nm)).reshape(G - 1, nm, nm)
+    return mons, T
+
+
+def _to_variance_state(TF, N, M, q, ddof):
+    """T_s = diag((N+M-ddof)^-q) T_F diag((N-ddof)^q): the scatter state's matrices in sigma^2 form."""
+    N = np.asarray(N, dtype=np.float64)
+    with np.errstate(over="ignore"):
+        left = (N + M - ddof)[:, None] ** (-q[None, :])
+        right = (N - ddof)[:, None] ** q[None, :]
+    return TF * left[:, :, None] * right[:, None, :]

@@ -648,6 +648,9 @@ def log_det_variance(n, M, d, estimator="unbiased"):
 
 # --------------------------------------------------------------------------- every workflow
 _ORDER = 8  # moments of sigma^2 behind the E sigma bracket (see WorkflowMoments)
+#: A constant-transition moment path stops iterating once every moment's relative change per
+#: generation is at most this (a fixed point to rounding); later generations repeat it.
+_FIXED_RTOL = 1e-15
 
 
 def _mix(mixing):
@@ -835,6 +838,9 @@ def _engine_moments(n, M, mixing, estimator, order):
     def step(T, x, deg):
         # T is block lower-triangular in the degree: a moment that overflowed (heavy tails) must not
         # turn the lower-degree moments into NaN (inf * 0); every degree from the first overflow is inf
+        y = T @ x
+        if np.isfinite(y).all():
+            return y
         good = np.isfinite(x)
         y = T @ np.where(good, x, 0.0)
         bad = ~np.isfinite(y) | np.isin(deg, deg[~good])
@@ -842,28 +848,42 @@ def _engine_moments(n, M, mixing, estimator, order):
             y[deg >= deg[bad].min()] = np.inf
         return y
 
+    def iterate(T, x, deg, out, t0):
+        # constant transition: x_t = T x_{t-1} for t = t0+1..n; once x is a fixed point to rounding
+        # (every component's relative change <= _FIXED_RTOL), the rest of the path is that fixed point
+        out[t0] = x
+        for t in range(t0 + 1, n + 1):
+            y = step(T, x, deg)
+            out[t] = y
+            with np.errstate(invalid="ignore"):
+                done = np.all(np.abs(y - x) <= _FIXED_RTOL * np.abs(y))
+            x = y
+            if done:
+                out[t + 1:] = y
+                break
+        return out
+
     if wf in ("replace", "fresh"):
         mons, T = gm.fresh_transition(M, mixing.real, order, ddof)
         idx = {mo: i for i, mo in enumerate(mons)}
         x = np.array([1.0 if mo[0] == 0 else 0.0 for mo in mons])
         cols = [idx[(0, j)] for j in range(order + 1)]
         deg = np.array([mo[0] // 2 + mo[1] for mo in mons])
-        for t in range(1, n + 1):
-            x = step(T, x, deg)
-            var[t] = x[cols]
-            msq[t] = x[idx[(2, 0)]]
+        X = iterate(T, x, deg, np.empty((n + 1, len(mons))), 0)
+        var[1:] = X[1:, cols]
+        msq[1:] = X[1:, idx[(2, 0)]]
     elif wf == "accumulate":
-        sizes = np.full(n, M, dtype=np.int64)
-        mons, T = gm.accumulate_transitions(sizes, mixing.real, order, ddof)
+        # state (f, sigma^2) of the pool; per-step matrices interpolated exactly in 1/(N + M - ddof/2)
+        mons, T = gm.accumulate_step_matrices(n, M, mixing.real, order, ddof)
         idx = {mo: i for i, mo in enumerate(mons)}
         f = gm._dfact(np.arange(2 * order + 1)) * float(M) ** (-np.arange(2 * order + 1) / 2.0)
         c = gm._chi2_moments(np.array(M - 1.0), order)
-        x = np.array([f[p] * c[q] for (p, q) in mons])  # pool 1 = D_0: f ~ N(0, 1/M), F ~ chi2_{M-1}
+        # pool 1 = D_0: f ~ N(0, 1/M), sigma^2 = chi2_{M-1} / (M - ddof)
+        x = np.array([f[p] * c[q] / (M - ddof) ** q for (p, q) in mons])
         cols = [idx[(0, j)] for j in range(order + 1)]
         deg = np.array([mo[0] // 2 + mo[1] for mo in mons])
         for t in range(1, n + 1):
-            N = t * float(M)
-            var[t] = x[cols] / (N - ddof) ** np.arange(order + 1)
+            var[t] = x[cols]
             msq[t] = x[idx[(2, 0)]]
             if t < n:
                 x = step(T[t - 1], x, deg)
@@ -876,11 +896,9 @@ def _engine_moments(n, M, mixing, estimator, order):
         x = gm.augment_initial(mons, M, ddof)
         cols = [idx[(0, 0, j, 0)] for j in range(order + 1)]
         deg = np.array([(mo[0] + mo[1]) // 2 + mo[2] + mo[3] for mo in mons])
-        for t in range(1, n + 1):
-            var[t] = x[cols]
-            msq[t] = x[idx[(2, 0, 0, 0)]]
-            if t < n:
-                x = step(T, x, deg)
+        X = iterate(T, x, deg, np.empty((n + 1, len(mons))), 1)
+        var[1:] = X[1:, cols]
+        msq[1:] = X[1:, idx[(2, 0, 0, 0)]]
     else:
         raise ValueError(f"mixing: no moment engine for the {wf!r} workflow")
     return {"var": var, "msq": msq}
