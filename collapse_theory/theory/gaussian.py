@@ -835,33 +835,10 @@ def _engine_moments(n, M, mixing, estimator, order):
     msq[0] = 0.0
     if n == 0:
         return {"var": var, "msq": msq}
-    def step(T, x, deg):
-        # T is block lower-triangular in the degree: a moment that overflowed (heavy tails) must not
-        # turn the lower-degree moments into NaN (inf * 0); every degree from the first overflow is inf
-        y = T @ x
-        if np.isfinite(y).all():
-            return y
-        good = np.isfinite(x)
-        y = T @ np.where(good, x, 0.0)
-        bad = ~np.isfinite(y) | np.isin(deg, deg[~good])
-        if bad.any():
-            y[deg >= deg[bad].min()] = np.inf
-        return y
-
-    def iterate(T, x, deg, out, t0):
-        # constant transition: x_t = T x_{t-1} for t = t0+1..n; once x is a fixed point to rounding
-        # (every component's relative change <= _FIXED_RTOL), the rest of the path is that fixed point
-        out[t0] = x
-        for t in range(t0 + 1, n + 1):
-            y = step(T, x, deg)
-            out[t] = y
-            with np.errstate(invalid="ignore"):
-                done = np.all(np.abs(y - x) <= _FIXED_RTOL * np.abs(y))
-            x = y
-            if done:
-                out[t + 1:] = y
-                break
-        return out
+    def path(T, x, deg, cols, t0):
+        T = np.ascontiguousarray(T.reshape((-1,) + T.shape[-2:]), dtype=np.float64)
+        return gm.moment_path(T, np.ascontiguousarray(x, dtype=np.float64), np.asarray(deg, dtype=np.int64),
+                              np.asarray(cols, dtype=np.int64), n, t0, _FIXED_RTOL)
 
     if wf in ("replace", "fresh"):
         mons, T = gm.fresh_transition(M, mixing.real, order, ddof)
@@ -869,12 +846,12 @@ def _engine_moments(n, M, mixing, estimator, order):
         x = np.array([1.0 if mo[0] == 0 else 0.0 for mo in mons])
         cols = [idx[(0, j)] for j in range(order + 1)]
         deg = np.array([mo[0] // 2 + mo[1] for mo in mons])
-        X = iterate(T, x, deg, np.empty((n + 1, len(mons))), 0)
-        var[1:] = X[1:, cols]
-        msq[1:] = X[1:, idx[(2, 0)]]
+        X = path(T, x, deg, cols + [idx[(2, 0)]], 0)
+        var[1:] = X[1:, :-1]
+        msq[1:] = X[1:, -1]
     elif wf == "accumulate":
         # state (f, sigma^2) of the pool; per-step matrices interpolated exactly in 1/(N + M - ddof/2)
-        mons, T = gm.accumulate_step_matrices(n, M, mixing.real, order, ddof)
+        mons, L, Tj = gm.accumulate_step_matrices(n, M, mixing.real, order, ddof)
         idx = {mo: i for i, mo in enumerate(mons)}
         f = gm._dfact(np.arange(2 * order + 1)) * float(M) ** (-np.arange(2 * order + 1) / 2.0)
         c = gm._chi2_moments(np.array(M - 1.0), order)
@@ -882,11 +859,10 @@ def _engine_moments(n, M, mixing, estimator, order):
         x = np.array([f[p] * c[q] / (M - ddof) ** q for (p, q) in mons])
         cols = [idx[(0, j)] for j in range(order + 1)]
         deg = np.array([mo[0] // 2 + mo[1] for mo in mons])
-        for t in range(1, n + 1):
-            var[t] = x[cols]
-            msq[t] = x[idx[(2, 0)]]
-            if t < n:
-                x = step(T[t - 1], x, deg)
+        X = gm.moment_path_interp(np.ascontiguousarray(L), np.ascontiguousarray(Tj), x, deg.astype(np.int64),
+                                  np.array(cols + [idx[(2, 0)]], dtype=np.int64), n, 1)
+        var[1:] = X[1:, :-1]
+        msq[1:] = X[1:, -1]
     elif wf == "augment":
         m = int(round(mixing.synthetic_ratio * M))
         if m < 1:
@@ -896,9 +872,9 @@ def _engine_moments(n, M, mixing, estimator, order):
         x = gm.augment_initial(mons, M, ddof)
         cols = [idx[(0, 0, j, 0)] for j in range(order + 1)]
         deg = np.array([(mo[0] + mo[1]) // 2 + mo[2] + mo[3] for mo in mons])
-        X = iterate(T, x, deg, np.empty((n + 1, len(mons))), 1)
-        var[1:] = X[1:, cols]
-        msq[1:] = X[1:, idx[(2, 0, 0, 0)]]
+        X = path(T, x, deg, cols + [idx[(2, 0, 0, 0)]], 1)
+        var[1:] = X[1:, :-1]
+        msq[1:] = X[1:, -1]
     else:
         raise ValueError(f"mixing: no moment engine for the {wf!r} workflow")
     return {"var": var, "msq": msq}
@@ -1033,9 +1009,8 @@ def workflow_moments(n, M, *, mixing=None, sigma0=1.0, estimator="unbiased", ord
     ts = np.arange(n + 1) if at is None else np.unique(np.clip(np.asarray(at, dtype=np.int64), 0, n))
     lo = np.full(n + 1, np.nan)
     hi = np.full(n + 1, np.nan)
-    for t in ts:
-        lo[t], hi[t] = gm.sqrt_bracket(var[t])
-        hi[t] = min(hi[t], np.sqrt(var[t, 1]))
+    lo[ts], hi[ts] = gm.sqrt_brackets(np.ascontiguousarray(var[ts]))
+    hi[ts] = np.minimum(hi[ts], np.sqrt(var[ts, 1]))
     v = var[:, 1]
     # E W2^2 = e + v + 1 - 2 E sigma: the upper bound on E sigma gives the lower bound on W2^2
     w_lo = np.maximum(msq + v + 1.0 - 2.0 * hi, msq + (np.sqrt(v) - 1.0) ** 2)
