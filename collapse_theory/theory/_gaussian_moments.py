@@ -140,35 +140,40 @@ def _monomials(n, n_offsets, n_scales):
 
 # --------------------------------------------------------------------------- replace / fresh
 def _fresh_expectations(M, ks, n, ddof, poly=False):
-    """E[X^p W^{2e}] over the noise, as polynomials in (delta, s2): shape (K, 2n+1, 2n+1... ).
+    """E[X^p W^{2e}] over the noise, as polynomials in (delta, s2).
 
-    X = (m/M)(delta + y) + (sqrt(k)/M) z, W = z - sqrt(k) (delta + y), y ~ N(0, s2/m), z ~ N(0, 1).
+    X = (m/M) u + (sqrt(k)/M) z, W = z - sqrt(k) u with u = delta + y, y ~ N(0, s2/m), z ~ N(0, 1):
+    the products are built as polynomials in (u, z) only, z is averaged out, and
+    :math:`E u^j = \sum_l \binom{j}{2l} (2l-1)!! \delta^{j-2l} (s_2/m)^l`.
     Returns dict (p, e) -> array (K, 2n+1 [delta], n+1 [s2]).
     """
+    from scipy.special import comb
+
     K = ks.size
     m = M - np.asarray(ks, dtype=np.float64)
-    sk = np.sqrt(ks.astype(np.float64))
+    sk = np.sqrt(np.asarray(ks, dtype=np.float64))
     D = 2 * n + 1
-    Dz = D if np.any(ks > 0) else 1  # no real group: no z axis
-    base = np.zeros((K, D, D, Dz))  # axes: delta, y, z
-    base[:, 0, 0, 0] = 1.0
-    X = [(0, m / M), (1, m / M)] + ([(2, sk / M)] if Dz > 1 else [])
-    W = [(0, -sk), (1, -sk)] + ([(2, np.ones(K))] if Dz > 1 else [])
+    Dz = D if np.any(np.asarray(ks) > 0) else 1  # no real group: no z axis
+    base = np.zeros((K, D, Dz))  # axes: u, z
+    base[:, 0, 0] = 1.0
+    X = [(0, m / M)] + ([(1, sk / M)] if Dz > 1 else [])
+    W = [(0, -sk)] + ([(1, np.ones(K))] if Dz > 1 else [])
     zmom = _dfact(np.arange(Dz))
     msafe = m if poly else np.maximum(m, 1.0)
+    # H[k, j, i, l]: coefficient of delta^i (s2)^l in E u^j (i = j - 2l)
+    H = np.zeros((K, D, D, n + 1))
+    for j in range(D):
+        for l in range(j // 2 + 1):
+            if l <= n:
+                H[:, j, j - 2 * l, l] = comb(j, 2 * l) * _dfact(np.array([2 * l]))[0] * msafe ** (-l)
     out = {}
     wpow = base
     for e in range(n + 1):
         cur = wpow
         for p in range(2 * n - 2 * e + 1):
             if p % 2 == 0:
-                # E over z (axis 3), then y (axis 2): y^{2l} -> (2l-1)!! (s2/m)^l
-                ez = np.tensordot(cur, zmom, axes=([3], [0]))  # (K, delta, y)
-                res = np.zeros((K, D, n + 1))
-                for l in range(n + 1):
-                    if 2 * l < D:
-                        res[:, :, l] = ez[:, :, 2 * l] * (_dfact(np.array([2 * l]))[0] * msafe ** (-l))[:, None]
-                out[(p, e)] = res
+                ez = np.tensordot(cur, zmom, axes=([2], [0]))  # (K, u)
+                out[(p, e)] = np.einsum("kj,kjil->kil", ez, H)
             cur = _mul_lin(cur, X, 1)
         wpow = _mul_lin(_mul_lin(wpow, W, 1), W, 1)
     return out
