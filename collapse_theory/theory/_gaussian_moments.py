@@ -283,6 +283,8 @@ def accumulate_transitions(Ns, M, real, n, ddof):
     from math import factorial
 
     T = np.zeros((S, len(mons), len(mons)))
+    ci = np.array([mo[0] for mo in mons])
+    cj = np.array([mo[1] for mo in mons])
     for (p, q) in mons:
         acc = np.zeros(P + (D, n + 1))
         # S' = F + Cr + s2 Cs + Q: multinomial over (F, Cr, F s2f Cs, Q)
@@ -293,14 +295,9 @@ def accumulate_transitions(Ns, M, real, n, ddof):
                     coef = (factorial(q) / (factorial(a0) * factorial(a1) * factorial(a2) * factorial(e))
                             * cr[..., a1] * cs[..., a2] * s2f**a2)
                     sh = a0 + a2
-                    term = ex[(p, e)] * coef[..., None, None]
-                    if sh:
-                        term = np.concatenate([np.zeros(P + (D, sh)), term[..., : n + 1 - sh]], axis=-1)
-                    acc += term
+                    acc[..., sh:] += ex[(p, e)][..., : n + 1 - sh] * coef[..., None, None]
         acc = np.einsum("sk,sk...->s...", w, acc)
-        row = index[(p, q)]
-        for (i, j), col in index.items():
-            T[:, row, col] = acc[:, i, j]
+        T[:, index[(p, q)], :] = acc[:, ci, cj]
     return mons, T
 
 
@@ -346,6 +343,11 @@ def augment_transition(n0, m, n, ddof):
         ey[key] = out
     T = np.zeros((nm, nm))
     pad = np.zeros((D + D, D + D, n + 1 + n + 1, n + 1 + n + 1))
+    flat = pad.reshape(-1)  # a view: writes to pad show here
+    st = np.array(pad.strides) // pad.itemsize
+    # column (i1, i2, j1, j2) of row (p1, p2, q1, q2) reads acc[i1, i2 - p2, j1, j2 - q2] (0 below 0)
+    col_flat = (D + E[:, 0]) * st[0] + (D + E[:, 1]) * st[1] + (n + 1 + E[:, 2]) * st[2] + (n + 1 + E[:, 3]) * st[3]
+    row_shift = E[:, 1] * st[1] + E[:, 3] * st[3]
     for p1 in range(2 * n + 1):
         for q1 in range(n + 1 - (p1 + 1) // 2):
             # delta'^p1 s2'^q1 with s2' = (F0 + s2 Cs + cB W^2) / Dn: poly in (delta, f0, s2, F0)
@@ -362,11 +364,8 @@ def augment_transition(n0, m, n, ddof):
             rows = np.flatnonzero((E[:, 0] == p1) & (E[:, 2] == q1))
             if rows.size == 0:
                 continue
-            pad[D:, D:, n + 1:, n + 1:] = acc  # the rest of pad stays 0  # shifted view: index (i - shift) with zeros below 0
-            p2 = E[rows, 1][:, None]
-            q2 = E[rows, 3][:, None]
-            T[rows, :] = pad[D + E[None, :, 0], D + E[None, :, 1] - p2, n + 1 + E[None, :, 2],
-                             n + 1 + E[None, :, 3] - q2]
+            pad[D:, D:, n + 1:, n + 1:] = acc  # the rest of pad stays 0
+            T[rows, :] = flat.take(col_flat[None, :] - row_shift[rows][:, None])
     return mons, T
 
 
