@@ -50,7 +50,7 @@ def _dfact(j):
 
 
 def _chi2_moments(df, qmax, poly=False):
-    """E (chi2_df)^b for b = 0..qmax, shape df.shape + (qmax+1,); 0 (b >= 1) where df <= 0.
+    r"""E (chi2_df)^b for b = 0..qmax, shape df.shape + (qmax+1,); 0 (b >= 1) where df <= 0.
 
     ``poly=True``: the moment polynomials :math:`\prod_{i<b} (df + 2i)` for every real ``df`` (no
     guard), as the binomial-quadrature evaluation at non-integer group sizes needs.
@@ -140,7 +140,7 @@ def _monomials(n, n_offsets, n_scales):
 
 # --------------------------------------------------------------------------- replace / fresh
 def _fresh_expectations(M, ks, n, ddof, poly=False):
-    """E[X^p W^{2e}] over the noise, as polynomials in (delta, s2).
+    r"""E[X^p W^{2e}] over the noise, as polynomials in (delta, s2).
 
     X = (m/M) u + (sqrt(k)/M) z, W = z - sqrt(k) u with u = delta + y, y ~ N(0, s2/m), z ~ N(0, 1):
     the products are built as polynomials in (u, z) only, z is averaged out, and
@@ -171,18 +171,22 @@ def _fresh_expectations(M, ks, n, ddof, poly=False):
     for e in range(n + 1):
         cur = wpow
         for p in range(2 * n - 2 * e + 1):
-            if p % 2 == 0:
-                ez = np.tensordot(cur, zmom, axes=([2], [0]))  # (K, u)
-                out[(p, e)] = np.einsum("kj,kjil->kil", ez, H)
+            ez = np.tensordot(cur, zmom, axes=([2], [0]))  # (K, u)
+            out[(p, e)] = np.einsum("kj,kjil->kil", ez, H)
             cur = _mul_lin(cur, X, 1)
         wpow = _mul_lin(_mul_lin(wpow, W, 1), W, 1)
     return out
 
 
-def fresh_transition(M, real, n, ddof):
-    """Transition matrix T (nmon x nmon) of the moment vector for replace / fresh, constant M."""
-    mons = _monomials(n, 1, 1)
-    index = {mo: i for i, mo in enumerate(mons)}
+def batch_moments(M, real, n, ddof):
+    r"""E[X^p S^q | delta, s2] of one batch of ``M`` points, averaged over ``k ~ Bin(M, real)``, ``p/2 + q <= n``.
+
+    The batch has ``k`` points from :math:`N(0, 1)` and ``m = M - k`` from
+    :math:`N(\delta, s_2)`; ``X`` is its mean and ``S`` its scatter
+    (:math:`S = C_r + s_2 C_s + (k m / M)(\bar r - \bar s)^2`, chi-square
+    ``C``'s; Chan, Golub & LeVeque 1979). Returns dict ``(p, q) -> array
+    (2n+1 [delta exponent], n+1 [s2 exponent])``: the polynomial coefficients.
+    """
     if real > 0:
         ks, w, poly = binomial_rule(M, real, n)
     else:
@@ -192,112 +196,85 @@ def fresh_transition(M, real, n, ddof):
     cr = _chi2_moments(ks - 1.0, n, poly)
     cs = _chi2_moments(m - 1, n, poly)
     c = m / M if poly else np.where(ks > 0, m / M, 0.0)  # between term: (k m / M)(rbar - sbar)^2 = (m / M) W^2 (none if k = 0)
-    Dn = float(M - ddof)
-    T = np.zeros((len(mons), len(mons)))
     from math import factorial
 
-    for (p, q) in mons:
+    out = {}
+    for (p, q) in [(p, q) for q in range(n + 1) for p in range(2 * n - 2 * q + 1)]:  # odd p too
         acc = np.zeros((ks.size, 2 * n + 1, n + 1))
         for a in range(q + 1):
             for b in range(q - a + 1):
                 e = q - a - b
                 coef = factorial(q) / (factorial(a) * factorial(b) * factorial(e)) * cr[:, a] * cs[:, b] * c**e
-                term = ex[(p, e)] * coef[:, None, None]
-                if b:
-                    term = np.concatenate([np.zeros_like(term[:, :, :b]), term[:, :, : n + 1 - b]], axis=2)
-                acc += term
-        acc = np.tensordot(w, acc, axes=(0, 0)) / Dn**q
-        row = index[(p, q)]
-        for (i, j), col in index.items():
-            T[row, col] = acc[i, j]
+                acc[:, :, b:] += ex[(p, e)][:, :, : n + 1 - b] * coef[:, None, None]
+        out[(p, q)] = np.tensordot(w, acc, axes=(0, 0))
+    return out
+
+
+def fresh_transition(M, real, n, ddof):
+    """Transition matrix T (nmon x nmon) of the moment vector for replace / fresh, constant M."""
+    mons = _monomials(n, 1, 1)
+    ci = np.array([mo[0] for mo in mons])
+    cj = np.array([mo[1] for mo in mons])
+    bm = batch_moments(M, real, n, ddof)
+    Dn = float(M - ddof)
+    T = np.zeros((len(mons), len(mons)))
+    for row, (p, q) in enumerate(mons):
+        T[row] = bm[(p, q)][ci, cj] / Dn**q
     return mons, T
 
 
 # --------------------------------------------------------------------------- accumulate
 def accumulate_transitions(Ns, M, real, n, ddof):
-    """Transition matrices for accumulation from pools of ``Ns`` points (state: pool mean offset f, scatter F).
+    r"""Transition matrices for accumulation from pools of ``Ns`` points, state ``(f, sigma^2)``.
 
-    The step takes a pool of ``N`` points to ``N + M`` (``k ~ Bin(M, real)`` real points, the rest
-    synthetic). ``Ns`` may be any positive reals (the interpolation of :func:`accumulate_moment_path`
-    evaluates the rational entries at Chebyshev nodes). Returns (mons, T), T of shape (len(Ns), nmon, nmon).
+    A pool of ``N`` points (mean offset ``f``, model variance
+    :math:`\sigma^2 = F/(N - \mathrm{ddof})`) takes a batch of ``M`` (``k ~
+    Bin(M, real)`` real points, the rest from the model) with mean ``X`` and
+    scatter ``S``: with :math:`d = X - f` and :math:`\omega = M/(N+M)`,
+    :math:`f' = f + \omega d` and :math:`\sigma'^2 = [(N-\mathrm{ddof})\sigma^2 + S + N\omega d^2]
+    / (N + M - \mathrm{ddof})`. The law of ``(d, S)`` given the state does not
+    involve ``N``: its moments (:func:`batch_moments`, shifted by ``-f``) are
+    computed once and every ``N`` only reweights them. ``Ns`` may be any
+    positive reals. Returns (mons, T), T of shape (len(Ns), nmon, nmon).
     """
+    from math import comb, factorial
+
     mons = _monomials(n, 1, 1)
-    index = {mo: i for i, mo in enumerate(mons)}
+    nm = len(mons)
     Ns = np.asarray(Ns, dtype=np.float64)
-    if Ns.size == 0:
-        return mons, np.zeros((0, len(mons), len(mons)))
-    if real > 0:
-        ks, w, poly = binomial_rule(M, real, n)
-    else:
-        ks, w, poly = np.array([0.0]), np.array([1.0]), False
-    w = np.broadcast_to(w[None, :], (Ns.size, ks.size))
-    Ms = np.full(Ns.size, float(M))
-    S, K = Ns.size, ks.size
-    P = (S, K)
-    kf = np.broadcast_to(ks.astype(np.float64)[None, :], P)
-    N = np.broadcast_to(Ns[:, None], P)
-    Mb = np.broadcast_to(Ms[:, None], P)
-    m = Mb - kf if poly else np.maximum(Mb - kf, 0.0)
-    nn = N + Mb
-    sk = np.sqrt(kf)
+    S_ = Ns.size
+    T = np.zeros((S_, nm, nm))
+    if S_ == 0:
+        return mons, T
     D = 2 * n + 1
-    Dz = D if real > 0 else 1  # no real group: no z axis
-    base = np.zeros(P + (D, D, Dz))  # f, y, z
-    base[..., 0, 0, 0] = 1.0
-    X = [(0, (N + m) / nn), (1, m / nn)] + ([(2, sk / nn)] if Dz > 1 else [])
-    # Q = [N (sqrt(k) f - z)^2 + N m y^2 + m (z - sqrt(k) f - sqrt(k) y)^2] / n
-    L1 = [(0, sk)] + ([(2, -np.ones(P))] if Dz > 1 else [])
-    L2 = [(1, np.ones(P))]
-    L3 = ([(2, np.ones(P))] if Dz > 1 else []) + [(0, -sk), (1, -sk)]
-
-    has_k = np.ones(P, dtype=bool) if poly else kf > 0  # an empty real group has no between terms
-
-    def mul_Q(a):
-        return (
-            _mul_lin(_mul_lin(a, L1, 2), L1, 2) * np.where(has_k, N / nn, 0.0)[..., None, None, None]
-            + _mul_lin(_mul_lin(a, L2, 2), L2, 2) * (N * m / nn)[..., None, None, None]
-            + _mul_lin(_mul_lin(a, L3, 2), L3, 2) * np.where(has_k, m / nn, 0.0)[..., None, None, None]
-        )
-
-    zmom = _dfact(np.arange(Dz))
-    dfact_y = _dfact(np.arange(D))
-    msafe = m if poly else np.maximum(m, 1.0)
-    tau = 1.0 / ((N - ddof) * msafe)  # var y = s2 / m = F tau
-    ex = {}
-    qpow = base
-    for e in range(n + 1):
-        cur = qpow
-        for p in range(2 * n - 2 * e + 1):
-            if p % 2 == 0:
-                ez = np.tensordot(cur, zmom, axes=([4], [0]))  # P + (f, y)
-                res = np.zeros(P + (D, n + 1))
-                for l in range(n + 1):
-                    if 2 * l < D:
-                        res[..., l] = ez[..., 2 * l] * (dfact_y[2 * l] * tau**l)[..., None]
-                ex[(p, e)] = res  # poly in (f, F)
-            cur = _mul_lin(cur, X, 2)
-        qpow = mul_Q(qpow)
-    cr = _chi2_moments(kf - 1, n, poly)
-    cs = _chi2_moments(m - 1, n, poly)
-    s2f = 1.0 / (N - ddof)  # s2 = F s2f
-    from math import factorial
-
-    T = np.zeros((S, len(mons), len(mons)))
+    bm = batch_moments(M, real, n, ddof)
+    # E[d^a S^b] = sum_i C(a, i) (-f)^(a-i) E[X^i S^b]: shift the f (delta) axis by a - i
+    dm = {}
+    for (a, b) in bm:  # odd a too: d has mean -(k/M) f when there are real points
+        acc = np.zeros((D, n + 1))
+        for i in range(a + 1):
+            sh = a - i
+            acc[sh:] += comb(a, i) * (-1.0) ** sh * bm[(i, b)][: D - sh]
+        dm[(a, b)] = acc
+    om = M / (Ns + M)
+    beta = 1.0 / (Ns + M - ddof)
+    Nd = Ns - ddof
     ci = np.array([mo[0] for mo in mons])
     cj = np.array([mo[1] for mo in mons])
-    for (p, q) in mons:
-        acc = np.zeros(P + (D, n + 1))
-        # S' = F + Cr + s2 Cs + Q: multinomial over (F, Cr, F s2f Cs, Q)
-        for a0 in range(q + 1):
-            for a1 in range(q - a0 + 1):
-                for a2 in range(q - a0 - a1 + 1):
-                    e = q - a0 - a1 - a2
-                    coef = (factorial(q) / (factorial(a0) * factorial(a1) * factorial(a2) * factorial(e))
-                            * cr[..., a1] * cs[..., a2] * s2f**a2)
-                    sh = a0 + a2
-                    acc[..., sh:] += ex[(p, e)][..., : n + 1 - sh] * coef[..., None, None]
-        acc = np.einsum("sk,sk...->s...", w, acc)
-        T[:, index[(p, q)], :] = acc[:, ci, cj]
+    for row, (p, q) in enumerate(mons):
+        acc = np.zeros((S_, D, n + 1))
+        for i in range(p + 1):
+            for c0 in range(q + 1):
+                for c2 in range(q - c0 + 1):
+                    c1 = q - c0 - c2
+                    key = (i + 2 * c2, c1)
+                    if key not in dm:
+                        continue
+                    coef = (comb(p, i) * factorial(q) / (factorial(c0) * factorial(c1) * factorial(c2))
+                            * om ** (i + c2) * Ns**c2 * Nd**c0 * beta**q)
+                    poly = dm[key]
+                    acc[:, p - i:, c0:] += coef[:, None, None] * poly[None, : D - (p - i), : n + 1 - c0]
+        T[:, row, :] = acc[:, ci, cj]
     return mons, T
 
 
@@ -472,7 +449,6 @@ def accumulate_step_matrices(G, M, real, n, ddof, nodes=None):
     ``t`` to ``t + 1``) is ``sum_j L[t - 1, j] Tj[j]`` (:func:`moment_path_interp`).
     """
     mons = _monomials(n, 1, 1)
-    q = np.array([mo[1] for mo in mons], dtype=np.float64)
     nm = len(mons)
     if G <= 1:
         return mons, np.zeros((0, 1)), np.zeros((1, nm, nm))
@@ -480,15 +456,14 @@ def accumulate_step_matrices(G, M, real, n, ddof, nodes=None):
     if nodes is None:
         nodes = 2 * n + 2 if ddof == 0 else (2 * n + 4 if M >= 3 else 2 * n + 12)
     if G - 1 <= nodes:  # few steps: build them directly
-        _, TF = accumulate_transitions(Nt, M, real, n, ddof)
-        return mons, np.eye(G - 1), _to_variance_state(TF, Nt, M, q, ddof)
+        _, T = accumulate_transitions(Nt, M, real, n, ddof)
+        return mons, np.eye(G - 1), T
     umax = 1.0 / (2.0 * M - 0.5 * ddof)
     j = np.arange(nodes)
     theta = (2 * j + 1) * np.pi / (2 * nodes)
     uj = 0.5 * umax * (1.0 - np.cos(theta))  # Chebyshev points of the first kind on (0, umax)
     Nj = 1.0 / uj - M + 0.5 * ddof
-    _, TF = accumulate_transitions(Nj, M, real, n, ddof)
-    Tj = _to_variance_state(TF, Nj, M, q, ddof)
+    _, Tj = accumulate_transitions(Nj, M, real, n, ddof)
     # barycentric weights of first-kind Chebyshev points: (-1)^j sin(theta_j)
     bw = (-1.0) ** j * np.sin(theta)
     ut = 1.0 / (Nt + M - 0.5 * ddof)
@@ -501,15 +476,6 @@ def accumulate_step_matrices(G, M, real, n, ddof, nodes=None):
     if rows.any():
         L[rows] = hit[rows].astype(np.float64)
     return mons, L, Tj
-
-
-def _to_variance_state(TF, N, M, q, ddof):
-    """T_s = diag((N+M-ddof)^-q) T_F diag((N-ddof)^q): the scatter state's matrices in sigma^2 form."""
-    N = np.asarray(N, dtype=np.float64)
-    with np.errstate(over="ignore"):
-        left = (N + M - ddof)[:, None] ** (-q[None, :])
-        right = (N - ddof)[:, None] ** q[None, :]
-    return TF * left[:, :, None] * right[:, None, :]
 
 
 # --------------------------------------------------------------------------- compiled moment path

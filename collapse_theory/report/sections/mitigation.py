@@ -24,7 +24,7 @@ TITLE = "Mitigation: how much original data prevents collapse, under every workf
 COMPARED = ("replace", "fresh:0.1", "accumulate", "accumulate-subsample", "augment:1")
 #: Phase-map grids (``quick``: small).
 GRIDS = {
-    # full: budgeted to about a minute of the main job (accumulation with fresh data is the costly theory)
+    # full: budgeted to about a minute of the main job (the simulations dominate; a cell's theory is ~50 ms)
     False: {"M": [5, 10, 20, 50, 100], "gamma": [0.0, 0.01, 0.05, 0.2, 0.5],
             "generations": 100, "replicates": 200},
     True: {"M": [5, 50, 200], "gamma": [0.0, 0.01, 0.1, 0.5], "generations": 50, "replicates": 60},
