@@ -441,7 +441,7 @@ def accumulate_step_matrices(G, M, real, n, ddof, nodes=None):
     :math:`|u| < 2`, and a polynomial of degree ``<= 2n`` when ``ddof = 0``.
     The steps' ``u`` lie in ``(0, 1/(2M - 1/2)]``: the matrices are built at
     ``nodes`` Chebyshev points of that interval (default ``2n + 2`` for
-    ``ddof = 0``, exact; for ``ddof = 1`` ``2n + 4``, or ``2n + 12`` when
+    ``ddof = 0``, exact; for ``ddof = 1`` ``2n + 8``, or ``2n + 12`` when
     ``M = 2``, where the row-relative interpolation error measured against
     the matrices built directly is below 1e-13 for every order to 8, tested)
     and interpolated (barycentric formula) at each step instead of being built
@@ -454,7 +454,7 @@ def accumulate_step_matrices(G, M, real, n, ddof, nodes=None):
         return mons, np.zeros((0, 1)), np.zeros((1, nm, nm))
     Nt = np.arange(1, G, dtype=np.float64) * M
     if nodes is None:
-        nodes = 2 * n + 2 if ddof == 0 else (2 * n + 4 if M >= 3 else 2 * n + 12)
+        nodes = 2 * n + 2 if ddof == 0 else (2 * n + 8 if M >= 3 else 2 * n + 12)
     if G - 1 <= nodes:  # few steps: build them directly
         _, T = accumulate_transitions(Nt, M, real, n, ddof)
         return mons, np.eye(G - 1), T
