@@ -649,3 +649,26 @@ def test_compiled_brackets_enclose_the_exact_std_under_replacement(M):
     assert np.all(lo[ok] <= truth[ok] * (1 + 1e-9)) and np.all(truth[ok] <= hi[ok] * (1 + 1e-9))
     ref = np.array([gm.sqrt_bracket(v) for v in var[::25]])
     assert np.all(hi[::25] - lo[::25] <= ref[:, 1] - ref[:, 0] + 1e-12)
+
+
+@pytest.mark.parametrize("lam", [0.5, 3.0])
+def test_augmentation_is_stable_on_both_sides_of_the_recalled_threshold(lam):
+    # Bertrand et al.'s condition (as recalled) covers lam < 1 in the well-specified case; the exact
+    # Gaussian chain contracts at lam / (1 + lam) and stays at the stationary spread for lam = 3 too
+    # (the condition is sufficient only). Slope of d_{t+1} on d_t, d_t = mu_t - (real-sample mean),
+    # pooled over replicates and generations 2..G-1; z-tested at the usual level
+    M, G, R = 40, 12, 4000
+    run = ct.GaussianChain(0.0, 1.0, M, mixing=ct.Mixing.augment(lam)).simulate(G, R, rng=31)
+    d = run.mean[:, 1:] - run.mean[:, [1]]  # generation 1 is the fit to D_0 alone
+    x, y = d[:, 1:-1].ravel(), d[:, 2:].ravel()
+    slope = np.sum(x * y) / np.sum(x * x)
+    resid = y - slope * x
+    se = np.sqrt(np.sum(resid**2) / (x.size - 1) / np.sum(x * x))
+    from scipy.stats import norm
+
+    p = 2 * norm.sf(abs(slope - th.augment_contraction(lam)) / se)
+    assert p > 1e-3 / 2, (slope, th.augment_contraction(lam), se)
+    stat = np.mean(d[:, -1] ** 2)
+    ref = th.augment_stationary_mean_variance(M, lam)  # first order in 1/M
+    assert 0.7 * ref < stat < 1.3 * ref
+    assert (lam < th.augment_stability_threshold()) == (lam == 0.5)

@@ -691,7 +691,8 @@ def known_results(
                          z_test(uG, exact_u)))
     rows.append(make_row("augment: lam sigma^2 / (M (1 + 2 lam)) (Bertrand et al., first order in 1/M)",
                          *mean_ci(uG)[:3], bert, z_test(uG, bert)))
-    rows.append(make_row("augment: stability threshold of Bertrand et al.'s theorem (well specified; sufficient)",
+    rows.append(make_row("augment: stability threshold lam < 1 (Bertrand et al.'s theorem as recalled, formula unverified; "
+                         "sufficient only)",
                          float(ahat < 1), theory=th.augment_stability_threshold()))
     # He, Xu & Cheng: weighted mean with fresh real and synthetic samples (known variance)
     gen = np.random.default_rng(child(ss, 2))

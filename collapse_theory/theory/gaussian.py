@@ -1407,14 +1407,33 @@ def augment_stationary_mean_variance(M, synthetic_ratio, sigma0=1.0):
 
 
 def augment_stability_threshold(lipschitz_ratio=0.0):
-    r"""Largest synthetic ratio :math:`\lambda` covered by Bertrand et al.'s stability condition.
+    r"""Largest synthetic ratio :math:`\lambda` covered by Bertrand et al.'s sufficient stability condition (as recalled).
 
-    Their stability theorem (ICLR 2024) holds when :math:`\lambda(1 + L\epsilon/\alpha) < 1`
-    (``lipschitz_ratio`` :math:`= L\epsilon/\alpha`: how far the model class is
-    from the data, relative to the strong concavity of the likelihood); the
-    threshold is :math:`1/(1 + L\epsilon/\alpha)`, 1 in the well-specified
-    case. It is a sufficient condition: the exact Gaussian chain contracts at
-    rate :math:`\lambda/(1+\lambda) < 1` for every :math:`\lambda` (:func:`augment_contraction`).
+    Source: Q. Bertrand, A. J. Bose, A. Duplessis, M. Jiralerspong and
+    G. Gidel, "On the Stability of Iterative Retraining of Generative Models
+    on their own Data", ICLR 2024, arXiv:2310.00429: the theorem on iterative
+    retraining on a mixed dataset (a fixed real sample plus :math:`\lambda` times
+    as many draws from the current model). What the available material
+    confirms (the paper's abstract, in the project's stored pages) is its
+    qualitative content: the iterative retraining is stable when the initial
+    model approximates the data distribution well enough and the proportion
+    of clean data (relative to synthetic data) is large enough. The
+    quantitative form used here, :math:`\lambda(1 + L\epsilon/\alpha) < 1`
+    (``lipschitz_ratio`` :math:`= L\epsilon/\alpha`: :math:`L` the Lipschitz
+    constant of the likelihood's Hessian, :math:`\epsilon` the distance of the
+    optimal parameter from the data, :math:`\alpha` the strong concavity; the
+    threshold :math:`1/(1 + L\epsilon/\alpha)`, 1 in the well-specified case),
+    is written from memory of that theorem and could NOT be checked against
+    its statement: neither ``/work/shared/paper/NOTES.md`` nor the searchable
+    corpora hold the theorem's text. Treat the formula as unverified.
+
+    What is checked (tests, by simulation of the exact Gaussian chain): the
+    condition is sufficient, not necessary, in the well-specified Gaussian
+    case. The mean's deviation from the real-sample mean contracts at
+    :math:`\lambda/(1+\lambda) < 1` (:func:`augment_contraction`) and the
+    chain settles to the stationary law of
+    :func:`augment_stationary_mean_variance` for every :math:`\lambda`, above
+    the threshold 1 as well as below it.
 
     Parameters
     ----------
@@ -1423,6 +1442,15 @@ def augment_stability_threshold(lipschitz_ratio=0.0):
     Returns
     -------
     float
+
+    Raises
+    ------
+    ValueError
+        ``lipschitz_ratio`` negative or not finite.
+
+    References
+    ----------
+    Bertrand et al., ICLR 2024, arXiv:2310.00429 (the stability theorem; formula unverified, see above).
 
     Examples
     --------
