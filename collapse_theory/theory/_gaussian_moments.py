@@ -237,7 +237,7 @@ def accumulate_transitions(Ns, M, real, n, ddof):
     computed once and every ``N`` only reweights them. ``Ns`` may be any
     positive reals. Returns (mons, T), T of shape (len(Ns), nmon, nmon).
     """
-    from math import comb, factorial
+    from math import comb
 
     mons = _monomials(n, 1, 1)
     nm = len(mons)
@@ -259,23 +259,56 @@ def accumulate_transitions(Ns, M, real, n, ddof):
     om = M / (Ns + M)
     beta = 1.0 / (Ns + M - ddof)
     Nd = Ns - ddof
-    ci = np.array([mo[0] for mo in mons])
-    cj = np.array([mo[1] for mo in mons])
-    for row, (p, q) in enumerate(mons):
-        acc = np.zeros((S_, D, n + 1))
+    dma = np.zeros((D, n + 1, D, n + 1))  # dm[(a, b)] as a dense array (zero where a + 2b > 2n)
+    for (a, b), arr in dm.items():
+        dma[a, b] = arr
+    E = np.array(mons, dtype=np.int64)
+    colidx = -np.ones((D, n + 1), dtype=np.int64)
+    colidx[E[:, 0], E[:, 1]] = np.arange(nm)
+    _accumulate_rows(T, E, dma, colidx, om, Ns, Nd, beta, n)
+    return mons, T
+
+
+@njit(cache=True)
+def _accumulate_rows(T, E, dma, colidx, om, Ns, Nd, beta, n):
+    """Rows of :func:`accumulate_transitions`: E[f'^p s'^{2q}] = sum over the binomial/multinomial
+    expansion of (f + om d)^p [(Nd s2 + S + N om d^2) beta]^q of coef(N) f^(p-i) s2^c0 E[d^(i+2c2) S^c1]."""
+    D = dma.shape[2]
+    Q = dma.shape[3]
+    S_ = Ns.size
+    for row in range(E.shape[0]):
+        p = E[row, 0]
+        q = E[row, 1]
         for i in range(p + 1):
+            cp = 1.0
+            for r in range(i):
+                cp = cp * (p - r) / (r + 1)  # C(p, i)
             for c0 in range(q + 1):
                 for c2 in range(q - c0 + 1):
                     c1 = q - c0 - c2
-                    key = (i + 2 * c2, c1)
-                    if key not in dm:
+                    a = i + 2 * c2
+                    if a >= D or c1 >= Q:
                         continue
-                    coef = (comb(p, i) * factorial(q) / (factorial(c0) * factorial(c1) * factorial(c2))
-                            * om ** (i + c2) * Ns**c2 * Nd**c0 * beta**q)
-                    poly = dm[key]
-                    acc[:, p - i:, c0:] += coef[:, None, None] * poly[None, : D - (p - i), : n + 1 - c0]
-        T[:, row, :] = acc[:, ci, cj]
-    return mons, T
+                    # multinomial q! / (c0! c1! c2!)
+                    mult = 1.0
+                    for r in range(1, q + 1):
+                        mult *= r
+                    for r in range(1, c0 + 1):
+                        mult /= r
+                    for r in range(1, c1 + 1):
+                        mult /= r
+                    for r in range(1, c2 + 1):
+                        mult /= r
+                    sh_f = p - i
+                    for s in range(S_):
+                        coef = cp * mult * om[s] ** (i + c2) * Ns[s] ** c2 * Nd[s] ** c0 * beta[s] ** q
+                        for u in range(D - sh_f):
+                            for v in range(Q - c0):
+                                val = dma[a, c1, u, v]
+                                if val != 0.0:
+                                    col = colidx[u + sh_f, v + c0]
+                                    if col >= 0:
+                                        T[s, row, col] += coef * val
 
 
 # --------------------------------------------------------------------------- augment
