@@ -9,6 +9,8 @@ the format's definition, independently of the module's own writer.
 from __future__ import annotations
 
 import gzip
+import importlib.metadata
+import json
 import statistics
 import struct
 
@@ -270,6 +272,10 @@ def test_run_plumbing(tiny_images, tmp_path):
     q = df[df.metric == "log_density_under_initial"].value.to_numpy()
     np.testing.assert_allclose(q, np.concatenate([g.metrics["log_density_under_initial"] for g in run.generations]))
     loaded = GenerationalRun.load(tmp_path / "run")
+    # run.json names the versions of the packages behind the numbers
+    versions = json.loads((tmp_path / "run" / "run.json").read_text())["provenance"]["versions"]
+    for name in ("torch", "scikit-learn", "prdc"):
+        assert versions[name] == importlib.metadata.version(name)
     np.testing.assert_array_equal(loaded.generations[1].arrays["latent_means"], run.generations[1].arrays["latent_means"])
     written = vae.write_outputs(loaded, tmp_path / "out")
     assert {"latent_std", "latent_density", "samples", "summary_csv", "json"} <= set(written)
@@ -380,6 +386,7 @@ def test_generation_zero_draws_digits_and_descendants_contract():
     assert std[-1] < std[0] and std[1:].mean() < std[0], std
 
 
+@pytest.mark.slow
 def test_direction_of_collapse_in_the_quick_setting():
     # The paper's direction, in a small setting under a fixed seed (the report's quick run: 20
     # epochs, 2 descendants, 300 samples): from generation 0 to the last, the latent means seen

@@ -855,7 +855,9 @@ def _resume(spec: dict, rng, out, resume: bool) -> _State:
     """Open (or reopen) the record; rebuild generation 0's and the parent's models from their artifacts."""
     from .record import GenerationalRun
 
-    record = GenerationalRun.open(out, kind="vae", family="vae", config=spec["config"], seed=rng, resume=resume)
+    record = GenerationalRun.open(
+        out, kind="vae", family="vae", config=spec["config"], seed=rng, resume=resume, extra_packages=_PACKAGES_USED
+    )
     state = _State(spec, record)
     start = record.next_generation
     if start > 0:
