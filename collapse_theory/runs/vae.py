@@ -481,6 +481,22 @@ def synthetic_set(parent, n: int, *, pixels: str = "bernoulli", real=None, real_
     Returns
     -------
     Tensor, shape (n, 1, s, s), values in [0, 1] (in {0, 1} for Bernoulli pixels, except real images)
+
+    Raises
+    ------
+    ValueError
+        ``n`` below 1, ``pixels`` not in :data:`PIXELS`, ``real_fraction``
+        outside [0, 1] or above 0 without ``real``.
+
+    Examples
+    --------
+    >>> _ = torch.manual_seed(0)
+    >>> parent = MLPVAE(latent_dim=2, hidden=(8,)).eval()
+    >>> x = synthetic_set(parent, 5)
+    >>> tuple(x.shape), set(x.unique().tolist()) <= {0.0, 1.0}
+    ((5, 1, 8, 8), True)
+    >>> bool(((synthetic_set(parent, 5, pixels="mean") > 0) & (synthetic_set(parent, 5, pixels="mean") < 1)).all())
+    True
     """
     n = check_int("n", n, min=1)
     pixels = check_choice("pixels", pixels, PIXELS)
