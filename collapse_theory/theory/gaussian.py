@@ -648,6 +648,10 @@ def log_det_variance(n, M, d, estimator="unbiased"):
 
 # --------------------------------------------------------------------------- every workflow
 _ORDER = 8  # moments of sigma^2 behind the E sigma bracket (see WorkflowMoments)
+#: The mixture workflow's state has one moment per partition of a weight <= 2 order (272 at
+#: order 6, 915 at order 8): its default order is 6, at most 8.
+_MIXTURE_ORDER = 6
+_MIXTURE_MAX_ORDER = 8
 #: A constant-transition moment path stops iterating once every moment's relative change per
 #: generation is at most this (a fixed point to rounding); later generations repeat it.
 _FIXED_RTOL = 1e-15
@@ -875,9 +879,23 @@ def _engine_moments(n, M, mixing, estimator, order):
         X = path(T, x, deg, cols + [idx[(2, 0, 0, 0)]], 1)
         var[1:] = X[1:, :-1]
         msq[1:] = X[1:, -1]
+    elif wf == "mixture":
+        # state: the partition moments E prod_j c_j(q_t)^{e_j} of q_t's raw moments (weight <= 2 order);
+        # the fit of generation t + 1 is a linear functional of the state at t
+        parts, T, x0, E = gm.mixture_system(M, mixing.synthetic, mixing.previous, mixing.real, order, ddof)
+        R = np.stack([E[0, j] for j in range(order + 1)] + [E[2, 0]])  # E[s2^j | c], E[xbar^2 | c]
+        P, K = T.shape[0], R.shape[0]
+        Ta = np.zeros((P + K, P + K))  # outputs y_{t+1} = R x_t carried as extra components
+        Ta[:P, :P] = T
+        Ta[P:, :P] = R
+        deg = [sum(lam) for lam in parts] + [2 * j for j in range(order + 1)] + [2]
+        X = path(Ta, np.concatenate([x0, np.zeros(K)]), deg, np.arange(P, P + K), 0)
+        var[1:] = X[1:, :-1]
+        msq[1:] = X[1:, -1]
     else:
         raise ValueError(f"mixing: no moment engine for the {wf!r} workflow")
     return {"var": var, "msq": msq}
+
 
 
 @dataclass(frozen=True)
@@ -986,8 +1004,8 @@ def workflow_moments(n, M, *, mixing=None, sigma0=1.0, estimator="unbiased", ord
     sigma0 = check_float("sigma0", sigma0, min=0.0, min_inclusive=False)
     wf = mixing.workflow
     if order is None:
-        order = _ORDER
-    order = check_int("order", order, min=2, max=12)
+        order = _MIXTURE_ORDER if wf == "mixture" else _ORDER
+    order = check_int("order", order, min=2, max=_MIXTURE_MAX_ORDER if wf == "mixture" else 12)
     s2 = sigma0**2
     gen = np.arange(n + 1)
     if wf == "replace":
@@ -998,7 +1016,7 @@ def workflow_moments(n, M, *, mixing=None, sigma0=1.0, estimator="unbiased", ord
         vm = np.stack([expected_variance_power(gen, M, float(j), 1.0, estimator) for j in range(order + 1)], axis=1)
         return WorkflowMoments(mixing.to_spec(), order, "closed form", e * s2, v * s2, vm * s2 ** np.arange(order + 1),
                                es * sigma0, es * sigma0, w2 * s2, w2 * s2)
-    if wf in ("mixture", "accumulate-subsample"):
+    if wf == "accumulate-subsample":
         v, e, _ = _first_moments(n, M, mixing, estimator)
         lo = np.zeros(n + 1)
         hi = np.sqrt(v)
