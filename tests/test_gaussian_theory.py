@@ -559,6 +559,7 @@ BAD_THEORY = [
     (lambda: th.moment_recursion(3, 2.5, mixing="fresh:0.1"), TypeError, "M"),
     (lambda: th.moment_recursion(3, 10, mixing=ct.schedules.linear(5, 1)), TypeError, "mixing"),
     (lambda: th.workflow_moments(3, 10, mixing="accumulate", order=1), ValueError, "order"),
+    (lambda: th.workflow_moments(3, 10, mixing="mixture:0.5,0.3,0.2", order=9), ValueError, "order"),
     (lambda: th.workflow_moments(3, 10, mixing="augment:0.01"), ValueError, "synthetic_ratio"),
     (lambda: th.stationary_moments(10, mixing=3), TypeError, "mixing"),
     (lambda: th.stationary_moments(10, mixing="fresh:1.5"), ValueError, "real"),

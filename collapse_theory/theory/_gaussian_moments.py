@@ -19,7 +19,12 @@ the binomial split ``k ~ Bin(M, gamma)`` where there is fresh data.
 States: replace / fresh: :math:`(\delta, \sigma^2)`; accumulate: the pool's
 :math:`(f, F)` (mean offset and scatter, ``N_t`` points, model
 :math:`\sigma^2 = F/(N_t - \mathrm{ddof})`); augment: :math:`(\delta, f_0,
-\sigma^2, F_0)` with ``D_0``'s fixed mean offset and scatter.
+\sigma^2, F_0)` with ``D_0``'s fixed mean offset and scatter; mixture: the
+moments :math:`E\prod_j c_j^{e_j}` of the sampling distribution's raw moments
+:math:`c_j = E_{q_t} x^j` (one per partition of weight ``<= 2n``; the
+fitted mean and variance of ``M`` i.i.d. draws from ``q_t`` have conditional
+moments polynomial in the :math:`c_j`, from :math:`E e^{sP_1 + uP_2} =
+\phi(s, u)^M`; :func:`mixture_system`).
 
 From the moments :math:`m_j = E\sigma_t^{2j}`, ``j <= n``, :func:`sqrt_bracket`
 bounds :math:`E\sigma_t = E\sqrt{\sigma_t^2}` on both sides: the Gauss rule of
@@ -728,21 +733,19 @@ def moment_path_interp(L, Tj, x, deg, cols, n, t0):
 # is a partition (e_j parts of size j); its weight sum j e_j scales as x^weight, and every map keeps
 # weight <= 2n: the moments of weight <= 2n follow an exact linear recursion on the partitions.
 def _partitions(W):
-    """All partitions of weight <= W as descending tuples, by weight."""
-    byw = []
-    for w in range(1, W + 1):
-        out_w = []
+    """All partitions of weight <= W as descending tuples, ordered by weight (the empty one first)."""
+    out = []
 
-        def rec_w(prefix, rest, maxpart):
-            if rest == 0:
-                out_w.append(prefix)
-                return
-            for p in range(min(rest, maxpart), 0, -1):
-                rec_w(prefix + (p,), rest - p, p)
+    def rec(prefix, rest, maxpart):
+        if rest == 0:
+            out.append(prefix)
+            return
+        for p in range(min(rest, maxpart), 0, -1):
+            rec(prefix + (p,), rest - p, p)
 
-        rec_w((), w, w)
-        byw.extend(out_w)
-    return [()] + byw
+    for w in range(W + 1):
+        rec((), w, w)
+    return out
 
 
 _MIX_TABLES = {}
