@@ -15,7 +15,7 @@ Every function takes JSON-able keyword parameters (a sweep calls
 :meth:`Mixing.from_spec <collapse_theory.Mixing.from_spec>` reads: a
 :class:`~collapse_theory.Mixing`, a spec string (``"fresh:0.1"``,
 ``"accumulate"``, ``"mixture:0.6,0.3,0.1"``) or a dict of Mixing fields; the
-discrete studies accept the workflows in :data:`MIXING_WORKFLOWS`. Formulas:
+discrete studies accept the workflows in :data:`MIXING_WORKFLOWS` (``tail_loss``: every workflow). Formulas:
 :mod:`collapse_theory.theory.discrete`.
 """
 
@@ -27,7 +27,7 @@ import numpy as np
 
 from .._stats import mean_ci, proportion_test, z_test
 from .._validate import check_choice, check_float, check_int, check_probability_vector
-from ..process import check_mixing
+from ..process import WORKFLOWS, check_mixing
 from ._base import StudyResult, band as _band, checkpoints as _checkpoints, finish, generation_rows, make_row
 from ._base import seed_of as _seed_of  # noqa: F401  (studies.gaussian imports it from here until it switches to _base)
 
@@ -126,11 +126,12 @@ def _p0_param(p0, p) -> object:
     return p0 if isinstance(p0, str) or p0 is None else p.tolist()
 
 
-def _generational_run(where, p0, K, exponent, M, generations, replicates, mixing, rng, record, show_progress):
+def _generational_run(where, p0, K, exponent, M, generations, replicates, mixing, rng, record, show_progress,
+                      accepted=MIXING_WORKFLOWS):
     """Check a generational study's parameters and run its chain.
 
     Returns ``(p, mix, run, params)``: the initial distribution, the Mixing
-    (one of :data:`MIXING_WORKFLOWS`), the :class:`DiscreteRun` and the
+    (one of ``accepted``), the :class:`DiscreteRun` and the
     parameters every such study records.
     """
     from ..chains.discrete import DiscreteChain
@@ -139,7 +140,7 @@ def _generational_run(where, p0, K, exponent, M, generations, replicates, mixing
     M = check_int("M", M, min=1)
     G = check_int("generations", generations, min=1)
     R = check_int("replicates", replicates, min=1)
-    mix = check_mixing(mixing, MIXING_WORKFLOWS, where=f"studies.{where}")
+    mix = check_mixing(mixing, accepted, where=f"studies.{where}")
     run = DiscreteChain(p, sample_size=M, mixing=mix).simulate(G, R, rng=rng, record=record, show_progress=show_progress)
     params = {"p0": _p0_param(p0, p), "K": int(p.size), "exponent": exponent, "M": M, "generations": G,
               "replicates": R, "mixing": mix.to_dict()}
@@ -303,8 +304,9 @@ def tail_loss(
     Under replacement each state's count is a two-type binomial chain, so the
     expected support :math:`\\sum_i P(X_i(t) > 0)` and the expected alive mass
     :math:`\\sum_i p_{0,i} P(X_i(t) > 0)` are exact
-    (:func:`~collapse_theory.theory.discrete.expected_support`). Other
-    workflows are simulated only (theory NaN).
+    (:func:`~collapse_theory.theory.discrete.expected_support`). Every other
+    workflow of :data:`~collapse_theory.process.WORKFLOWS` (fresh, mixture,
+    accumulate, accumulate-subsample, augment) is simulated only (theory NaN).
 
     Parameters
     ----------
@@ -313,9 +315,10 @@ def tail_loss(
     K, exponent : see :func:`resolve_p0`
     rng : None, int, SeedSequence or Generator
     mixing : Mixing, spec string or dict, optional
-        Where each generation's data come from (default replace); one of
-        :data:`MIXING_WORKFLOWS`, parsed by :meth:`~collapse_theory.Mixing.from_spec`
-        (a fresh share is part of the spec: ``"fresh:0.1"``, ``"accumulate:0.1"``).
+        Where each generation's data come from (default replace); any workflow
+        of :data:`~collapse_theory.process.WORKFLOWS`, parsed by
+        :meth:`~collapse_theory.Mixing.from_spec` (a fresh share is part of the
+        spec: ``"fresh:0.1"``, ``"accumulate:0.1"``).
     checkpoints : sequence of int, optional
         Generations tabulated (default 1, G/10, G/2, G).
 
@@ -328,7 +331,7 @@ def tail_loss(
     Raises
     ------
     ValueError
-        On invalid parameters, or a ``mixing`` outside :data:`MIXING_WORKFLOWS`.
+        On invalid parameters, or a ``mixing`` that is not a workflow.
     TypeError
         An unknown keyword, e.g. the removed ``real=`` (say ``mixing="fresh:0.1"``).
 
@@ -344,7 +347,7 @@ def tail_loss(
     if p0 is None and K is not None:
         p0 = "zipf"
     p, mix, run, params = _generational_run("tail_loss", p0, K, exponent, M, generations, replicates, mixing, rng,
-                                            ("support", "alive_mass"), show_progress)
+                                            ("support", "alive_mass"), show_progress, WORKFLOWS)
     M, G = params["M"], params["generations"]
     gens = np.arange(G + 1)
     if mix.workflow == "replace":
