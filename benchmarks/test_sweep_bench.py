@@ -12,12 +12,11 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 
 from collapse_theory import sweep
+from conftest import median_time, user_call_ratio
 
 distributed = pytest.importorskip("distributed")
 
@@ -76,21 +75,15 @@ def clusters():
             cluster.close()
 
 
-def _median(fn, repeat=3):
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return sorted(times)[len(times) // 2]
-
-
 def test_two_workers_against_one(benchmark, clusters, ratio):
-    one = _median(lambda: sweep.run(HEAVY, None, scheduler=clusters[1], show_progress=False), repeat=2)
+    one = median_time(lambda: sweep.run(HEAVY, None, scheduler=clusters[1], show_progress=False), repeat=2, warmup=0)
     benchmark.pedantic(
         lambda: sweep.run(HEAVY, None, scheduler=clusters[2], show_progress=False), rounds=2, warmup_rounds=0
     )
     ratio("sweep: 8 heavy cells, 2 worker processes vs 1", benchmark.stats.stats.median, one, target=1.6)
+    # the user's call: sweep.run(grid) with the defaults (a local cluster of one worker per core, started by the call)
+    user_call_ratio("sweep: 8 heavy cells, run(grid) vs 1 worker", lambda: sweep.run(HEAVY), one, repeat=2,
+                    note="(includes starting and closing the local cluster)")
 
 
 def test_per_cell_overhead_against_plain_loop(benchmark, clusters, ratio):
@@ -102,10 +95,10 @@ def test_per_cell_overhead_against_plain_loop(benchmark, clusters, ratio):
             empty_study(**params, rng=sweep.cell_seed(grid.seed, index)).table()
 
     loop()
-    plain = _median(loop)
+    plain = median_time(loop, warmup=0)
     benchmark.pedantic(lambda: sweep.run(grid, None, scheduler=clusters[1], show_progress=False), rounds=3, warmup_rounds=1)
     dask_s = benchmark.stats.stats.median
-    in_process = _median(lambda: sweep.run(grid, None, workers=1, show_progress=False))
+    in_process = median_time(lambda: sweep.run(grid, None, workers=1, show_progress=False), warmup=0)
     per_cell = (dask_s - plain) / len(cells)
     ratio(
         "sweep overhead: 100 empty cells, 1-worker cluster vs plain loop",
@@ -113,3 +106,5 @@ def test_per_cell_overhead_against_plain_loop(benchmark, clusters, ratio):
         plain,
         note=f"(scheduler overhead {per_cell * 1e3:.1f} ms/cell; in-process engine {in_process * 1e3:.0f} ms total)",
     )
+    user_call_ratio("sweep overhead: 100 empty cells, run(grid) vs plain loop", lambda: sweep.run(grid), plain, repeat=2,
+                    note="(includes starting and closing the local cluster)")
