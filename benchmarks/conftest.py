@@ -107,9 +107,9 @@ def pytest_collection_modifyitems(items):
 
 
 def pytest_terminal_summary(terminalreporter):
-    if not _RESULTS and not _FILES:
-        return
     tr = terminalreporter
+    if not _RESULTS and not (tr.stats.get("passed") or tr.stats.get("failed") or tr.stats.get("error")):
+        return  # nothing ran (e.g. --collect-only)
     tr.section("speed-up ratios (median times, same run)")
     tr.write_line(f"{'benchmark':78s} {'fast ms':>11s} {'baseline ms':>12s} {'ratio':>9s} {'target':>8s}  verdict")
     below = 0
