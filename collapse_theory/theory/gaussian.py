@@ -58,6 +58,7 @@ from scipy.special import bernoulli, comb, digamma, poch, polygamma, zeta
 from .._validate import (
     check_array,
     check_choice,
+    check_count_array,
     check_covariance,
     check_float,
     check_int,
@@ -113,13 +114,7 @@ def _estimator(estimator):
 
 def _n_array(n):
     """``n`` as an int64 array (any shape) of non-negative generation counts, and its maximum."""
-    arr = np.asarray(n)
-    if isinstance(n, bool) or arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer):
-        raise TypeError(f"n must be a non-negative int or an int array, got {n!r}")
-    arr = arr.astype(np.int64)
-    if arr.size and arr.min() < 0:
-        raise ValueError(f"n must be >= 0, got a minimum of {arr.min()}")
-    return arr, int(arr.max()) if arr.size else 0
+    return check_count_array("n", n)
 
 
 def _sizes(M, n_max, *, minimum=2):
