@@ -34,7 +34,11 @@ def summary_table(run):
     """One row per generation: perplexities, diversity, truth metrics and timings (pandas DataFrame).
 
     ``run`` is a GenerationalRun of kind ``"lm"`` or a list of them (a
-    ``replicate`` column is added). Row ``"real"`` values of generation 0's
+    ``replicate`` column is added). ``ks_pvalue_to_generation0`` is the
+    two-sample KS p-value of each generation's per-sequence perplexities
+    under the generation-0 model against generation 0's own, and
+    ``ks_pvalue_holm`` the same Holm-adjusted over generations 1..G of the
+    run (NaN at generation 0). Row ``"real"`` values of generation 0's
     reference metrics are in columns prefixed ``real_`` of the first row.
     """
     import pandas as pd
@@ -52,6 +56,10 @@ def summary_table(run):
             row["wall_time_s"] = g.wall_time
             rows.append(row)
         df = pd.DataFrame(rows)
+        if "ks_pvalue_to_generation0" in df:  # one family per run: generations 1..G against generation 0
+            from ..._stats import adjust
+
+            df["ks_pvalue_holm"] = adjust(df["ks_pvalue_to_generation0"].to_numpy(dtype=float), "holm")
         if isinstance(run, (list, tuple)):
             df.insert(0, "replicate", r)
         frames.append(df)
