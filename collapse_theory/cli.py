@@ -304,7 +304,7 @@ def _add_lm(sub):
                    help="the paper's presets of epochs and mixing")
     p.add_argument("--decoding", default=None, metavar="SPEC",
                    help="beam:5 (the paper; default for a pretrained model), greedy, sample or sample:T "
-                        "(default for the tiny model)")
+                        "(default for the tiny model: sample with --top-p 0.9)")
     p.add_argument("--top-k", type=int, default=None, help="sampling: keep the k most likely tokens")
     p.add_argument("--top-p", type=float, default=None, help="sampling: nucleus mass in (0, 1]")
     p.add_argument("--repetition-penalty", type=float, default=None,

@@ -62,13 +62,13 @@ PRESETS = {
         **LANGUAGE, train_blocks=240, valid_blocks=24, test_blocks=48, pretrain_tokens=60_000,
         pretrain_steps=400, pretrain_lr=3e-3, pretrain_batch_size=32, layers=2, hidden=64, heads=4,
         block_size=32, new_tokens=32, batch_size=16, generation_batch_size=256, lr=1e-3, epochs=4,
-        train_layers=None, decoding={"method": "sample"},
+        train_layers=None, decoding={"method": "sample", "top_p": 0.9},
     ),
     ("tiny", "quick"): dict(
         **LANGUAGE, train_blocks=120, valid_blocks=16, test_blocks=24, pretrain_tokens=20_000,
         pretrain_steps=200, pretrain_lr=3e-3, pretrain_batch_size=32, layers=2, hidden=64, heads=4,
         block_size=32, new_tokens=32, batch_size=16, generation_batch_size=256, lr=1e-3, epochs=3,
-        train_layers=None, decoding={"method": "sample"},
+        train_layers=None, decoding={"method": "sample", "top_p": 0.9},
     ),
     ("pretrained", "default"): dict(
         **LANGUAGE, train_blocks=1000, valid_blocks=64, test_blocks=64, block_size=64, new_tokens=64,
@@ -545,7 +545,7 @@ def run(generations: int | None = None, *, model=None, corpus=None, mixing=None,
         :class:`~._decoding.Decoding`): ``{"method": "beam", "width": 5}``
         (the paper; the default for a pretrained model), ``"greedy"``,
         ``{"method": "sample", "temperature": 1.0, "top_k": ..., "top_p": ...}``
-        (the default for the tiny model), ``repetition_penalty`` with any.
+        (the tiny model's default is ``top_p=0.9``), ``repetition_penalty`` with any.
     regime : {None, "paper-5ep", "paper-10ep-10pct"}
         The paper's presets of ``epochs`` and ``mixing`` (:data:`REGIMES`).
     quick : bool
