@@ -197,7 +197,7 @@ def _add_vae(sub):
     _add_mixing(p, accepts="replace and fresh:G (G = share of real images in each descendant batch)")
     p.add_argument("--architecture", default="auto", choices=("auto", "mlp", "conv"),
                    help="auto (default): the paper's conv VAE for MNIST, an MLP VAE for the 8x8 digits")
-    p.add_argument("--epochs", type=int, help="epochs per generation (default: 150 for the digits MLP, 30 for the conv VAE; 40 with --quick)")
+    p.add_argument("--epochs", type=int, help="epochs per generation (default: 150 for the digits MLP, 30 for the conv VAE; 20 with --quick)")
     p.add_argument("--batch-size", type=int, help="batch size (default: 64 MLP, 256 conv)")
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
     p.add_argument("--weight-decay", type=float, default=1e-5, help="Adam weight decay (default 1e-5)")
@@ -206,6 +206,11 @@ def _add_vae(sub):
     p.add_argument("--latent-draws", type=int, default=100, help="latent probe size per generation (default 100, as the paper)")
     p.add_argument("--probe", default="fresh", choices=("fresh", "fixed"), help="fresh latent draws per generation (default, the paper) or one fixed set")
     p.add_argument("--n-samples", type=int, help="decoded images per generation for the judge and prdc (default 1000)")
+    p.add_argument("--pixels", default="bernoulli", choices=("bernoulli", "mean"),
+                   help="descendants' training images: bernoulli (default) draws every pixel from the parent's "
+                        "decoder probabilities; mean uses the decoder means (smoother: collapse is much faster)")
+    p.add_argument("--n-synthetic", type=int,
+                   help="synthetic training images per descendant (default: as many as the real training set)")
     p.add_argument("--device", default="auto", help="torch device (default auto: cuda if available, else cpu)")
     p.add_argument("--threads", type=int, help="CPU threads for PyTorch (default: 1 for the MLP, 2 for the conv net)")
     p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
@@ -225,7 +230,7 @@ def _run_vae(args) -> int:
             architecture=args.architecture, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
             weight_decay=args.weight_decay, latent_dim=args.latent_dim, n_train=args.n_train,
             latent_draws=args.latent_draws, probe=args.probe, n_samples=args.n_samples, device=args.device,
-            threads=args.threads, quick=args.quick,
+            threads=args.threads, quick=args.quick, pixels=args.pixels, n_synthetic=args.n_synthetic,
         )
     except (FileNotFoundError, FileExistsError, ValueError, TypeError) as exc:
         print(f"collapse-theory vae: error: {exc}", file=sys.stderr)
@@ -491,7 +496,8 @@ def _add_tails(sub):
     p.add_argument("--uniform", action="store_true", help="uniform p0 over K states instead of Zipf")
     p.add_argument("--generations", type=int, default=100, help="generations (default 100)")
     p.add_argument("--replicates", type=int, default=200, help="replicates (default 200)")
-    _add_mixing(p, accepts="replace, fresh, mixture, accumulate (exact theory: replace)")
+    _add_mixing(p, accepts="every workflow (replace, fresh:G, mixture:A,B,G, accumulate[:G], accumulate-subsample[:G], "
+                         "augment:R; exact theory: replace)")
     p.add_argument("--out", default="runs/tails", help="output directory (default runs/tails)")
     _add_force(p)
     p.set_defaults(func=_run_tails, M=1000)
@@ -499,10 +505,9 @@ def _add_tails(sub):
 
 def _run_tails(args) -> int:
     from .studies import tail_loss
-    from .studies.discrete import MIXING_WORKFLOWS
 
     _check_out(args)
-    mixing = _mixing(args, MIXING_WORKFLOWS)
+    mixing = _mixing(args)  # every workflow
     if args.p0 or args.zipf is not None or args.uniform:
         p0, K, s = _resolve_p0_args(args)
     else:

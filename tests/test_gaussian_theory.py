@@ -19,6 +19,7 @@ from helpers import assert_consistent
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from naive_gaussian import (
+    naive_mixture_chain_1d,
     naive_chi2_moment,
     naive_expected_w2_squared,
     naive_log_chi2_moments,
@@ -199,6 +200,7 @@ def test_log_moments_against_quadrature(M):
 
 @settings(max_examples=12)
 @given(st.lists(st.integers(2, 40), min_size=1, max_size=6), st.sampled_from(["unbiased", "mle"]))
+@pytest.mark.slow
 def test_expected_w2_against_naive(sizes, estimator):
     sizes = np.array(sizes)
     ddof = 1 if estimator == "unbiased" else 0
@@ -222,6 +224,7 @@ def D():
 
 
 @given(st.integers(2, 500), st.integers(0, 50), st.floats(0.1, 3.0), st.data())
+@pytest.mark.slow
 def test_sympy_expressions_match_numeric(M, n, sigma0, data):
     D = th.derivations()
     Ms, ns, s0, k, r, Dd = sp.symbols("M n sigma_0 k r D", positive=True)
@@ -260,6 +263,7 @@ def test_sympy_fresh_stationary_matches_numeric(fresh_stationary_fns, M, gamma, 
 
 
 @given(st.integers(2, 100), st.floats(0.0, 1.0), st.integers(1, 6))
+@pytest.mark.slow
 def test_sympy_accumulate_step_matches_recursion(M, gamma, steps):
     D = th.derivations()
     path = th.moment_recursion(steps, M, mixing=ct.Mixing.accumulate(gamma))
@@ -330,6 +334,7 @@ def test_schedule_criterion(D):
     assert w1[1] - w1[0] > 0.15 * np.log(100) * 0.9
 
 
+@pytest.mark.slow
 def test_schedule_limit_against_simulation():
     # E W2^2 at generation 300 of M_t = 5 t^2 is within 1e-3 of the limit; 20000 replicates
     run = ct.GaussianChain(0.0, 1.0, ct.schedules.power(5, 2.0)).simulate(300, R, rng=6)
@@ -403,6 +408,7 @@ def test_workflow_moments_against_simulation(spec):
     ("accumulate-subsample", "subsample", {}),
     ("augment:1.5", "augment", {"ratio": 1.5}),
 ])
+@pytest.mark.slow
 def test_moment_recursion_against_naive_monte_carlo(spec, workflow, kw):
     # the naive chain of tests/naive_gaussian.py draws every point from the workflow's definition
     M, G, Rn = 6, 5, 800
@@ -526,6 +532,7 @@ def test_known_results_study_is_consistent():
     assert res.passed(), t
 
 
+@pytest.mark.slow
 def test_mitigation_study_every_workflow():
     for spec in ("fresh:0.3", "accumulate", "accumulate-subsample", "augment:1", "mixture:0.6,0.2,0.2"):
         res = ct.studies.mitigation(10, spec, 20, replicates=1500, rng=8)
@@ -552,6 +559,7 @@ BAD_THEORY = [
     (lambda: th.moment_recursion(3, 2.5, mixing="fresh:0.1"), TypeError, "M"),
     (lambda: th.moment_recursion(3, 10, mixing=ct.schedules.linear(5, 1)), TypeError, "mixing"),
     (lambda: th.workflow_moments(3, 10, mixing="accumulate", order=1), ValueError, "order"),
+    (lambda: th.workflow_moments(3, 10, mixing="mixture:0.5,0.3,0.2", order=9), ValueError, "order"),
     (lambda: th.workflow_moments(3, 10, mixing="augment:0.01"), ValueError, "synthetic_ratio"),
     (lambda: th.stationary_moments(10, mixing=3), TypeError, "mixing"),
     (lambda: th.stationary_moments(10, mixing="fresh:1.5"), ValueError, "real"),
@@ -588,3 +596,155 @@ def test_multivariate_workflows_against_simulation(spec):
         pv.append(z_test(run.trace[:, t], th.expected_trace(t, M, cov0, mixing=spec)))
         pv.append(z_test(np.sum((run.mean[:, t] - 1.0) ** 2, axis=-1), th.expected_mean_squared_error_mv(t, M, cov0, mixing=spec)))
     assert_consistent(pv, what=f"multivariate {spec}")
+
+
+# ----------------------------------------------------------------------------- the fast engine (session 3)
+def _full_binomial(M, g, n):
+    from scipy.stats import binom
+
+    ks = np.arange(M + 1)
+    w = binom.pmf(ks, M, g)
+    return ks, w, False
+
+
+@pytest.mark.parametrize("M, g, n", [(30, 0.1, 3), (60, 0.4, 5), (150, 0.05, 6)])
+def test_binomial_gauss_rule_is_exact(monkeypatch, M, g, n):
+    # the transition averaged with the r-node Gauss rule of Bin(M, g) at non-integer sizes equals the
+    # plain sum over all M + 1 integer sizes (the guarded, non-polynomial form)
+    _, T_rule = gm.fresh_transition(M, g, n, 1.0)
+    Ns = np.array([M, 3.0 * M, 50.0 * M])
+    _, A_rule = gm.accumulate_transitions(Ns, M, g, n, 1.0)
+    assert gm.binomial_rule(M, g, n)[2]  # the rule path is the one being tested
+    monkeypatch.setattr(gm, "binomial_rule", _full_binomial)
+    _, T_full = gm.fresh_transition(M, g, n, 1.0)
+    _, A_full = gm.accumulate_transitions(Ns, M, g, n, 1.0)
+    np.testing.assert_allclose(T_rule, T_full, rtol=0, atol=1e-12 * np.abs(T_full).max())
+    np.testing.assert_allclose(A_rule, A_full, rtol=0, atol=1e-12 * np.abs(A_full).max())
+
+
+@pytest.mark.parametrize("M, g, n, ddof", [(2, 0.0, 6, 1.0), (2, 0.3, 4, 1.0), (10, 0.2, 8, 1.0), (5, 0.0, 5, 0.0)])
+def test_interpolated_accumulation_steps_equal_direct_build(M, g, n, ddof):
+    G = 400
+    mons, L, Tj = gm.accumulate_step_matrices(G, M, g, n, ddof)
+    steps = np.array([1, 2, 3, 10, 97, G - 1])
+    _, direct = gm.accumulate_transitions(steps * float(M), M, g, n, ddof)
+    interp = np.einsum("sj,jab->sab", L[steps - 1], Tj)
+    scale = np.abs(direct).max(axis=2, keepdims=True)
+    assert np.max(np.abs(interp - direct) / scale) < 1e-12
+
+
+def test_accumulation_engine_against_scalar_first_moments_long_run():
+    # the interpolated engine at degree 1 against the scalar pool recursion, 1000 generations, with fresh data
+    mixing = ct.Mixing.accumulate(real=0.15)
+    mom = th._engine_moments(1000, 7, mixing, "unbiased", 2)
+    v, e, _ = th._first_moments(1000, 7, mixing, "unbiased")
+    np.testing.assert_allclose(mom["var"][:, 1], v, rtol=1e-10)
+    np.testing.assert_allclose(mom["msq"], e, rtol=1e-10)
+
+
+@pytest.mark.parametrize("M", [4, 10, 50])
+def test_compiled_brackets_enclose_the_exact_std_under_replacement(M):
+    # replacement: E sigma_t^{2j} and E sigma_t are products of closed forms; the moments overflow for
+    # small M and large t (heavy tails): the bracket must still hold, and be no wider than the
+    # Python reference's
+    n, order = 300, 8
+    gen = np.arange(n + 1)
+    with np.errstate(over="ignore"):
+        var = np.stack([th.expected_variance_power(gen, M, float(j), 1.0) for j in range(order + 1)], axis=1)
+    truth = th.expected_std(gen, M, 1.0)
+    lo, hi = gm.sqrt_brackets(np.ascontiguousarray(var))
+    ok = truth > 1e-300
+    assert np.all(lo[ok] <= truth[ok] * (1 + 1e-9)) and np.all(truth[ok] <= hi[ok] * (1 + 1e-9))
+    ref = np.array([gm.sqrt_bracket(v) for v in var[::25]])
+    assert np.all(hi[::25] - lo[::25] <= ref[:, 1] - ref[:, 0] + 1e-12)
+
+
+@pytest.mark.parametrize("lam", [0.5, 3.0])
+def test_augmentation_is_stable_on_both_sides_of_the_recalled_threshold(lam):
+    # Bertrand et al.'s condition (as recalled) covers lam < 1 in the well-specified case; the exact
+    # Gaussian chain contracts at lam / (1 + lam) and stays at the stationary spread for lam = 3 too
+    # (the condition is sufficient only). Slope of d_{t+1} on d_t, d_t = mu_t - (real-sample mean),
+    # pooled over replicates and generations 2..G-1; z-tested at the usual level
+    M, G, R = 40, 12, 4000
+    run = ct.GaussianChain(0.0, 1.0, M, mixing=ct.Mixing.augment(lam)).simulate(G, R, rng=31)
+    d = run.mean[:, 1:] - run.mean[:, [1]]  # generation 1 is the fit to D_0 alone
+    x, y = d[:, 1:-1].ravel(), d[:, 2:].ravel()
+    slope = np.sum(x * y) / np.sum(x * x)
+    resid = y - slope * x
+    se = np.sqrt(np.sum(resid**2) / (x.size - 1) / np.sum(x * x))
+    from scipy.stats import norm
+
+    p = 2 * norm.sf(abs(slope - th.augment_contraction(lam)) / se)
+    assert p > 1e-3 / 2, (slope, th.augment_contraction(lam), se)
+    stat = np.mean(d[:, -1] ** 2)
+    ref = th.augment_stationary_mean_variance(M, lam)  # first order in 1/M
+    assert 0.7 * ref < stat < 1.3 * ref
+    assert (lam < th.augment_stability_threshold()) == (lam == 0.5)
+
+
+# ----------------------------------------------------------------------------- mixture moment engine (issue 14.2)
+def test_mixture_engine_reduces_to_fresh_and_replace():
+    # previous = 0: the mixture engine (raw moments of q_t) against the fresh engine (Cochran split)
+    # and the closed forms of replacement, every moment E sigma^{2j} to order 6
+    from collapse_theory.theory import _gaussian_moments as gm
+
+    for M, a, g in ((10, 0.7, 0.3), (100, 0.8, 0.2), (7, 1.0, 0.0)):
+        parts, T, x0, E = gm.mixture_system(M, a, 0.0, g, 6, 1.0)
+        x, got = x0, []
+        for t in range(8):
+            got.append([E[0, j] @ x for j in range(7)] + [E[2, 0] @ x])
+            x = T @ x
+        got = np.array(got)
+        if g > 0:
+            ref = th.workflow_moments(8, M, mixing=ct.Mixing.fresh(g), order=6)
+            want, msq = ref.variance_moments[1:], ref.mean_squared_error[1:]
+        else:
+            want = np.stack([th.expected_variance_power(np.arange(1, 9), M, float(j)) for j in range(7)], axis=1)
+            msq = th.expected_mean_squared_error(np.arange(1, 9), M)
+        np.testing.assert_allclose(got[:, :7], want, rtol=1e-11)
+        np.testing.assert_allclose(got[:, 7], msq, rtol=1e-11)
+
+
+@pytest.mark.parametrize("estimator", ["unbiased", "mle"])
+def test_mixture_first_moments_unchanged(estimator):
+    # the engine's E sigma^2 and E(mu - mu0)^2 equal the scalar recursion that predates it
+    mixing = ct.Mixing.from_spec("mixture:0.5,0.3,0.2")
+    w = th.workflow_moments(300, 12, mixing=mixing, estimator=estimator)
+    v, e, _ = th._first_moments(300, 12, mixing, estimator)
+    np.testing.assert_allclose(w.variance, v, rtol=1e-10)
+    np.testing.assert_allclose(w.mean_squared_error, e, rtol=1e-10)
+    assert w.method == "moment bracket" and w.order == 6
+
+
+def test_mixture_moments_against_naive_monte_carlo():
+    # the higher moments E sigma^{2j} (j <= 3) and E(mu - mu0)^2 against the naive chain of
+    # tests/naive_gaussian.py (sources walked back one generation at a time); level 1e-3, Holm
+    M, G, R = 5, 6, 40000
+    means, variances = naive_mixture_chain_1d(M, G, R, rng=2024, synthetic=0.5, previous=0.3, real=0.2)
+    w = th.workflow_moments(G, M, mixing="mixture:0.5,0.3,0.2", order=6)
+    pv = []
+    for t in (1, 2, 4, G):
+        pv.append(z_test(means[:, t] ** 2, w.mean_squared_error[t]))
+        for j in (1, 2, 3):
+            pv.append(z_test(variances[:, t] ** j, w.variance_moments[t, j]))
+    assert_consistent(pv, what="mixture moments vs naive Monte Carlo")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("M, R", [(10, 4000), (100, 2000)])
+def test_mixture_band_contains_simulated_w2(M, R):
+    # E W2^2 at t = 100 from GaussianChain(mixture 0.5/0.3/0.2) against the two-sided band: the
+    # simulated mean must not be significantly outside [low, high] (level 1e-3)
+    G = 100
+    mixing = ct.Mixing.from_spec("mixture:0.5,0.3,0.2")
+    run = ct.GaussianChain(0.0, 1.0, M, mixing=mixing).simulate(G, R, rng=5)
+    w = th.workflow_moments(G, M, mixing=mixing)
+    lo, hi = w.w2_squared_low[G], w.w2_squared_high[G]
+    assert 0 < lo <= hi
+    x = run.w2_squared_to_initial[:, G]
+    m = x.mean()
+    p = 1.0 if lo <= m <= hi else z_test(x, lo if m < lo else hi)
+    assert_consistent([p], what=f"mixture band M={M}: [{lo}, {hi}] vs {m}")
+    # the band is much tighter than Jensen's (the old bounds-only band)
+    v, e = w.variance[G], w.mean_squared_error[G]
+    assert hi - lo < 0.5 * ((e + v + 1.0) - (e + (np.sqrt(v) - 1.0) ** 2))
