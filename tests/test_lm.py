@@ -283,6 +283,25 @@ def test_ground_truth_run_is_reproducible_and_resumes(tmp_path):
     assert rec[0].info["versions"]["transformers"] == version("transformers")  # provenance names the LM stack
     assert rec[0].info["versions"]["torch"] == version("torch")
     assert "ks_to_generation0" in rec[1].metrics and "ks_to_generation0" not in rec[0].metrics
+    # run.json's provenance names the packages the adapter imports (GenerationalRun.open(extra_packages=))
+    import json
+
+    versions = json.loads((tmp_path / "a" / "run.json").read_text())["provenance"]["versions"]
+    assert versions["torch"] == version("torch") and versions["transformers"] == version("transformers")
+    assert {"gguf", "sacrebleu", "lexicalrichness"} <= set(versions)
+    # KS p-values against generation 0 (recomputed with scipy) and their Holm adjustment (by hand, below)
+    from scipy.stats import ks_2samp
+
+    raw = [ks_2samp(g.arrays["log_density_under_initial"], rec[0].arrays["log_density_under_initial"]).pvalue
+           for g in rec[1:]]
+    np.testing.assert_allclose(table["ks_pvalue_to_generation0"][1:], raw, rtol=1e-12)
+    lo, hi = sorted(raw)
+    hand = [min(1.0, 2 * lo), min(1.0, max(2 * lo, hi))]
+    np.testing.assert_allclose(sorted(table["ks_pvalue_holm"][1:]), hand, rtol=1e-12)
+    assert np.isnan(table["ks_pvalue_holm"][0])
+    # CPU seconds per phase are recorded beside the wall seconds
+    for k in ("fine_tune", "generate", "evaluate"):
+        assert np.all(table[f"{k}_cpu_s"] > 0) and np.all(np.isfinite(table[f"{k}_s"])), k
     # the same seed gives the same run (in memory this time)
     _same_runs(a, lm.run(2, rng=3, out=None, mixing="fresh:0.25", **TINY_RUN))
     # interrupt: drop the last generation (as if killed during it) and resume

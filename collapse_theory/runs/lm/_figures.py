@@ -12,6 +12,7 @@ _DIVERSITY = ("distinct_1", "distinct_2", "distinct_3", "self_bleu", "ttr", "mtl
 _TRUTH = ("ks_to_generation0", "ks_pvalue_to_generation0", "true_nll_per_word", "impossible_share", "vocab_share", "bigram_share", "support", "theory_expected_support",
           "rare_words_present", "theory_rare_words_present", "rare_word_frequency")
 _TIMING = ("fine_tune", "generate", "evaluate")
+_CPU_TIMING = ("fine_tune_cpu", "generate_cpu", "evaluate_cpu")
 
 
 def _runs(run) -> list:
@@ -33,7 +34,11 @@ def summary_table(run):
     """One row per generation: perplexities, diversity, truth metrics and timings (pandas DataFrame).
 
     ``run`` is a GenerationalRun of kind ``"lm"`` or a list of them (a
-    ``replicate`` column is added). Row ``"real"`` values of generation 0's
+    ``replicate`` column is added). ``ks_pvalue_to_generation0`` is the
+    two-sample KS p-value of each generation's per-sequence perplexities
+    under the generation-0 model against generation 0's own, and
+    ``ks_pvalue_holm`` the same Holm-adjusted over generations 1..G of the
+    run (NaN at generation 0). Row ``"real"`` values of generation 0's
     reference metrics are in columns prefixed ``real_`` of the first row.
     """
     import pandas as pd
@@ -47,10 +52,14 @@ def summary_table(run):
                    "p95_perplexity_under_initial": g.metrics.get("p95_perplexity_under_initial"),
                    "original_share": g.metrics.get("original_share")}
             row.update({k: g.metrics[k] for k in _DIVERSITY + _TRUTH if k in g.metrics})
-            row.update({f"{k}_s": g.timing.get(k, np.nan) for k in _TIMING})
+            row.update({f"{k}_s": g.timing.get(k, np.nan) for k in _TIMING + _CPU_TIMING})
             row["wall_time_s"] = g.wall_time
             rows.append(row)
         df = pd.DataFrame(rows)
+        if "ks_pvalue_to_generation0" in df:  # one family per run: generations 1..G against generation 0
+            from ..._stats import adjust
+
+            df["ks_pvalue_holm"] = adjust(df["ks_pvalue_to_generation0"].to_numpy(dtype=float), "holm")
         if isinstance(run, (list, tuple)):
             df.insert(0, "replicate", r)
         frames.append(df)
@@ -206,7 +215,7 @@ def write_outputs(run, out) -> dict:
         "config": first.config,
         "test_perplexity": [r.metric("test_perplexity") for r in runs],
         "reference": reference(first),
-        "timing_s": {k: [[g.timing.get(k) for g in r.generations] for r in runs] for k in _TIMING},
+        "timing_s": {k: [[g.timing.get(k) for g in r.generations] for r in runs] for k in _TIMING + _CPU_TIMING},
         "examples": {"prompt": prompt, "continuations": conts},
         "captions": {k: c for k, (_, c) in figs.items()},
         "provenance": provenance(first.config, seed=first.seed, extra_packages=_PACKAGES,

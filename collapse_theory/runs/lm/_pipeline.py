@@ -62,25 +62,31 @@ PRESETS = {
         **LANGUAGE, train_blocks=240, valid_blocks=24, test_blocks=48, pretrain_tokens=60_000,
         pretrain_steps=400, pretrain_lr=3e-3, pretrain_batch_size=32, layers=2, hidden=64, heads=4,
         block_size=32, new_tokens=32, batch_size=16, generation_batch_size=256, lr=1e-3, epochs=4,
-        train_layers=None, decoding={"method": "sample"},
+        train_layers=None, decoding={"method": "sample", "top_p": 0.9},
     ),
     ("tiny", "quick"): dict(
         **LANGUAGE, train_blocks=120, valid_blocks=16, test_blocks=24, pretrain_tokens=20_000,
         pretrain_steps=200, pretrain_lr=3e-3, pretrain_batch_size=32, layers=2, hidden=64, heads=4,
         block_size=32, new_tokens=32, batch_size=16, generation_batch_size=256, lr=1e-3, epochs=3,
-        train_layers=None, decoding={"method": "sample"},
+        train_layers=None, decoding={"method": "sample", "top_p": 0.9},
     ),
     ("pretrained", "default"): dict(
         **LANGUAGE, train_blocks=1000, valid_blocks=64, test_blocks=64, block_size=64, new_tokens=64,
         batch_size=8, generation_batch_size=32, lr=2e-5, epochs=5, train_layers=None,
         decoding={"method": "beam", "width": 5},
     ),
+    # budgeted from measured CPU costs of SmolLM2-135M in float32 on this kind of CPU: a training step on 8 blocks
+    # of 64 tokens (top 2 blocks) about 8.5 CPU-s, scoring one block 0.8 CPU-s, writing 64 tokens per block (batch
+    # of 48) about 3 CPU-s per block: about 5 CPU-minutes per generation, three generations (0..2)
     ("pretrained", "quick"): dict(
-        **LANGUAGE, train_blocks=200, valid_blocks=16, test_blocks=32, block_size=64, new_tokens=64,
-        batch_size=8, generation_batch_size=50, lr=3e-4, epochs=2, train_layers=2,
+        **LANGUAGE, train_blocks=48, valid_blocks=8, test_blocks=16, block_size=64, new_tokens=64,
+        batch_size=8, generation_batch_size=48, lr=3e-4, epochs=2, train_layers=2,
         decoding={"method": "sample"},
     ),
 }
+
+#: Last generation when ``generations=None``: 5, or 2 for the quick preset of a pretrained model.
+DEFAULT_GENERATIONS = {"tiny": 5, "pretrained": 5, "pretrained-quick": 2}
 
 _RUN_KEYS = ("block_size", "new_tokens", "batch_size", "generation_batch_size", "lr", "epochs", "train_layers",
              "decoding")
@@ -300,7 +306,8 @@ def _configure(generations, *, model, corpus, mixing, decoding, regime, quick, s
     if epochs is not None:
         preset["epochs"] = epochs
     cfg = {
-        "generations": check_int("generations", generations, min=0),
+        "generations": check_int("generations", generations if generations is not None else DEFAULT_GENERATIONS[
+            "tiny" if kind == "ground-truth" else ("pretrained-quick" if quick else "pretrained")], min=0),
         "model": model if kind in ("ground-truth", "builtin") else str(Path(model).resolve()),
         "model_kind": kind,
         "corpus": None if corpus is None else str(Path(corpus).resolve()),
@@ -419,7 +426,7 @@ def _generation(t: int, cfg: dict, s: _Setting, record, previous, model0, device
     from .._torch import state_bytes
     from ..record import GenerationRecord
 
-    start = time.perf_counter()
+    start, c_start = time.perf_counter(), time.process_time()
     ss = record.generation_seed(t)
     s_mix, s_fit, s_gen, s_ex = (child(ss, k) for k in range(4))
     train = s.blocks["train"]
@@ -431,14 +438,14 @@ def _generation(t: int, cfg: dict, s: _Setting, record, previous, model0, device
     ft = fine_tune(model_t, data, s.blocks["valid"], epochs=cfg["epochs"], lr=cfg["lr"], lr_min=cfg["lr_min"],
                    batch_size=cfg["batch_size"], train_layers=cfg["train_layers"], rng=s_fit,
                    show_progress=show_progress, desc=f"generation {t}: fine-tune")
-    t_fit = time.perf_counter()
+    t_fit, c_fit = time.perf_counter(), time.process_time()
     dec = cfg["decoding"]
     synthetic = generate(model_t, train, new_tokens=cfg["new_tokens"], decoding=dec, rng=s_gen,
                          batch_size=cfg["generation_batch_size"], show_progress=show_progress)
     prompt = s.blocks["test"][:1, : cfg["prompt_tokens"]]
     example = generate(model_t, prompt, new_tokens=cfg["new_tokens"], decoding=dec, rng=s_ex, batch_size=1,
                        show_progress=False)
-    t_gen = time.perf_counter()
+    t_gen, c_gen = time.perf_counter(), time.process_time()
     if t == 0:
         model0 = model_t
     kw = dict(batch_size=cfg["batch_size"], show_progress=show_progress)
@@ -485,10 +492,14 @@ def _generation(t: int, cfg: dict, s: _Setting, record, previous, model0, device
     if t == 0 and cfg["model_kind"] == "ground-truth":
         artifacts["base.pt"] = state_bytes(s.base)
         artifacts["tokenizer.json"] = s.tokenizer.backend_tokenizer.to_str().encode()
-    end = time.perf_counter()
+    end, c_end = time.perf_counter(), time.process_time()
     rec = record.append(
         GenerationRecord(generation=t, metrics=metrics, arrays=arrays, wall_time=end - start,
-                         timing={"fine_tune": t_fit - start, "generate": t_gen - t_fit, "evaluate": end - t_gen},
+                         # wall seconds per phase, and the CPU seconds of this process (all threads): the
+                         # latter do not grow with other work on the machine
+                         timing={"fine_tune": t_fit - start, "generate": t_gen - t_fit, "evaluate": end - t_gen,
+                                 "fine_tune_cpu": c_fit - c_start, "generate_cpu": c_gen - c_fit,
+                                 "evaluate_cpu": c_end - c_gen},
                          info=info),
         artifacts=artifacts,
     )
@@ -500,7 +511,7 @@ _PACKAGES = ("torch", "transformers", "tokenizers", "accelerate", "gguf", "sacre
 
 
 # ----------------------------------------------------------------------------- the run
-def run(generations: int = 5, *, model=None, corpus=None, mixing=None, decoding=None, regime: str | None = None,
+def run(generations: int | None = None, *, model=None, corpus=None, mixing=None, decoding=None, regime: str | None = None,
         quick: bool = False, setting: dict | None = None, epochs: int | None = None, block_size: int | None = None,
         new_tokens: int | None = None, lr: float | None = None, lr_min: float | None = None,
         batch_size: int | None = None, generation_batch_size: int | None = None, train_layers: int | None = None,
@@ -510,8 +521,10 @@ def run(generations: int = 5, *, model=None, corpus=None, mixing=None, decoding=
 
     Parameters
     ----------
-    generations : int
+    generations : int or None
         Last generation ``G`` (``G + 1`` models are fitted; the paper: 9).
+        None: 5, or 2 with ``quick=True`` and a pretrained model
+        (:data:`DEFAULT_GENERATIONS`).
     model : None, str or PathLike
         None: a tiny OPT model pretrained from scratch on the ground-truth
         language (:mod:`collapse_theory.runs._language`). ``"smollm2"``: the
@@ -532,13 +545,14 @@ def run(generations: int = 5, *, model=None, corpus=None, mixing=None, decoding=
         :class:`~._decoding.Decoding`): ``{"method": "beam", "width": 5}``
         (the paper; the default for a pretrained model), ``"greedy"``,
         ``{"method": "sample", "temperature": 1.0, "top_k": ..., "top_p": ...}``
-        (the default for the tiny model), ``repetition_penalty`` with any.
+        (the tiny model's default is ``top_p=0.9``), ``repetition_penalty`` with any.
     regime : {None, "paper-5ep", "paper-10ep-10pct"}
         The paper's presets of ``epochs`` and ``mixing`` (:data:`REGIMES`).
     quick : bool
-        The quick preset (:data:`PRESETS`): for a pretrained model, 200
-        blocks of 64 tokens, 2 epochs, only the top 2 blocks trained, ancestral
-        sampling (about 3 minutes per generation on 2 CPU cores).
+        The quick preset (:data:`PRESETS`): for a pretrained model, 48
+        training blocks of 64 tokens, 2 epochs, only the top 2 blocks trained,
+        ancestral sampling, generations 0..2 unless ``generations`` is given
+        (about 5 CPU-minutes per generation; see the preset's comment).
     setting : dict, optional
         Overrides of the preset (language, corpus sizes, tiny-model size,
         pretraining), e.g. ``{"train_blocks": 100, "layers": 1}``.
