@@ -322,6 +322,8 @@ def _add_lm(sub):
     p.add_argument("--train-layers", type=int, default=None,
                    help="fine-tune only the top N transformer blocks (preset: all; 2 with --quick and a pretrained model)")
     p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:N")
+    p.add_argument("--threads", type=int, help="CPU threads for PyTorch (default: 1 for the tiny model, "
+                                               "PyTorch's default for a pretrained one)")
     p.add_argument("--quick", action="store_true",
                    help="quick preset (pretrained model: 48 blocks of 64 tokens, 2 epochs, top 2 blocks, sampling, "
                         "generations 0..2; about 5 CPU-minutes per generation)")
@@ -359,7 +361,7 @@ def _run_lm(args) -> int:
                 args.generations, model=args.model, corpus=args.corpus, mixing=mixing, decoding=decoding,
                 regime=args.regime, quick=args.quick, epochs=args.epochs, block_size=args.block_size,
                 new_tokens=args.new_tokens, lr=args.lr, batch_size=args.batch_size, train_layers=args.train_layers,
-                device=args.device, save_checkpoints=args.save_checkpoints, rng=seed, resume=args.resume,
+                device=args.device, threads=args.threads, save_checkpoints=args.save_checkpoints, rng=seed, resume=args.resume,
                 out=out / ("run" if len(seeds) == 1 else f"run-{r}"), show_progress=True,
             )
             for r, seed in enumerate(seeds)

@@ -22,6 +22,7 @@ authors' code):
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import io
 import math
@@ -515,7 +516,8 @@ def run(generations: int | None = None, *, model=None, corpus=None, mixing=None,
         quick: bool = False, setting: dict | None = None, epochs: int | None = None, block_size: int | None = None,
         new_tokens: int | None = None, lr: float | None = None, lr_min: float | None = None,
         batch_size: int | None = None, generation_batch_size: int | None = None, train_layers: int | None = None,
-        prompt_tokens: int | None = None, save_checkpoints: bool = True, device="auto", rng=0, out=None,
+        prompt_tokens: int | None = None, save_checkpoints: bool = True, device="auto", threads: int | None = None,
+        rng=0, out=None,
         resume: bool = False, show_progress: bool | None = None, keep_original: float | None = None):
     """Run the paper's language-model generational experiment (generations ``0..generations``).
 
@@ -567,6 +569,11 @@ def run(generations: int | None = None, *, model=None, corpus=None, mixing=None,
         Store every generation's best trainable weights (False: generation 0's only).
     device : "auto", "cpu", "cuda", "cuda:N"
         "auto": CUDA when available.
+    threads : int, optional
+        CPU threads PyTorch uses during the run (restored afterwards). Default:
+        1 for the tiny model (its matrices are too small to share: on two
+        busy cores two threads made the quick run ten times slower, 240 s
+        against 23 s), PyTorch's own default for a pretrained model.
     rng : None, int or SeedSequence
         Root seed; generation ``t`` draws from ``(rng, t)`` only, so a resumed
         run equals an uninterrupted one.
@@ -605,7 +612,6 @@ def run(generations: int | None = None, *, model=None, corpus=None, mixing=None,
     """
     _require_torch()
     from .._torch import resolve_device
-    from ..record import GenerationalRun
 
     cfg = _configure(generations, model=model, corpus=corpus, mixing=mixing, decoding=decoding, regime=regime,
                      quick=quick, setting=setting, keep_original=keep_original,
@@ -614,6 +620,31 @@ def run(generations: int | None = None, *, model=None, corpus=None, mixing=None,
                                     train_layers=train_layers, prompt_tokens=prompt_tokens))
     cfg["save_checkpoints"] = bool(save_checkpoints)
     dev = resolve_device(device)
+    if threads is not None:
+        threads = check_int("threads", threads, min=1)
+    elif cfg["model_kind"] == "ground-truth":
+        threads = 1
+    with _torch_threads(threads):
+        return _run(cfg, dev, out, rng, resume, show_progress)
+
+
+@contextlib.contextmanager
+def _torch_threads(threads):
+    """Fix PyTorch's CPU thread count for a block (None: leave it), restoring it on exit."""
+    import torch
+
+    old = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(int(threads))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def _run(cfg, dev, out, rng, resume, show_progress):
+    from ..record import GenerationalRun
+
     record = GenerationalRun.open(out, kind="lm", config=cfg, seed=rng, resume=resume, family="lm",
                                   extra_packages=_PACKAGES)
     t0, G = record.next_generation, cfg["generations"]
