@@ -22,6 +22,7 @@ __all__ = [
     "check_probability_vector",
     "check_weights",
     "check_covariance",
+    "finite_result",
 ]
 
 
@@ -189,8 +190,24 @@ def check_covariance(name: str, C, *, d: int | None = None, rtol: float = 1e-10)
     scale = np.max(np.abs(arr)) if arr.size else 0.0
     if not np.allclose(arr, arr.T, rtol=1e-8, atol=1e-12 * scale):
         raise ValueError(f"{name} must be symmetric")
-    sym = 0.5 * (arr + arr.T)
-    ev = np.linalg.eigvalsh(sym)
+    sym = 0.5 * arr + 0.5 * arr.T  # not 0.5 * (arr + arr.T): entries near 1.8e308 would overflow
+    # eigenvalues of the matrix scaled to unit size (LAPACK's squares over- or underflow otherwise)
+    ev = np.linalg.eigvalsh(sym / scale) if scale > 0 else np.zeros(arr.shape[0])
     if ev.size and ev[0] < -rtol * max(abs(ev[-1]), np.finfo(float).tiny):
-        raise ValueError(f"{name} must be positive semidefinite, smallest eigenvalue {ev[0]:.3g}")
+        raise ValueError(f"{name} must be positive semidefinite, smallest eigenvalue {ev[0] * scale:.3g}")
     return sym
+
+
+def finite_result(where: str, out, names: str):
+    """``out`` (a float, or an array left as it is) if finite; else ValueError naming ``names``.
+
+    For functions that compute without cancellation or intermediate overflow,
+    so that a non-finite result from finite, validated input means the true
+    value exceeds float64 (about 1.8e308).
+    """
+    if np.all(np.isfinite(out)):
+        return float(out) if np.ndim(out) == 0 else out
+    raise ValueError(
+        f"{where}: the result for these {names} exceeds the largest float64 ({np.finfo(float).max:.3g}); "
+        "express them in a larger unit"
+    )

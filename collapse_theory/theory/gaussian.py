@@ -59,6 +59,7 @@ from .._validate import (
     check_covariance,
     check_float,
     check_int,
+    finite_result,
 )
 from ..process import WORKFLOWS, Schedule, as_schedule, check_mixing
 
@@ -1276,8 +1277,9 @@ def w2_squared_lower_bound(variance, mean_squared_error, sigma0=1.0):
     except ValueError:
         raise ValueError(f"variance and mean_squared_error must broadcast, got shapes {v.shape} and {e.shape}") from None
     sigma0 = check_float("sigma0", sigma0, min=0.0, min_inclusive=False)
-    out = e + (np.sqrt(v) - sigma0) ** 2
-    return float(out) if out.ndim == 0 else out
+    with np.errstate(over="ignore"):
+        out = e + (np.sqrt(v) - sigma0) ** 2
+    return finite_result("w2_squared_lower_bound", out, "variance, mean_squared_error, sigma0")
 
 
 # --------------------------------------------------------------------------- known results
