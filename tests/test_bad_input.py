@@ -189,7 +189,10 @@ CASES = [
     Case(R, _m(lambda: R(0.0, -1.0, 10)), ValueError, "cov", owner="mitigation"),
     Case(R, _m(lambda: R(np.zeros(0), np.zeros((0, 0)), 10)), ValueError, "mean|cov|d", owner="mitigation"),
     Case(R, _m(lambda: R(0.0, 1.0, 10).simulate(3, 10**12)), ValueError, r"replicates.*GiB", label="huge"),
-    Case(R, _m(lambda: R(0.0, 1.0, 10, initial=lambda n, rng: np.full(n, np.nan)).simulate(2, 2, rng=0)), ValueError, "initial", owner="mitigation"),
+    Case(R, _m(lambda: R(0.0, 1.0, 10, initial=lambda rng, n: np.full(n, np.nan)).simulate(2, 2, rng=0)), ValueError, "initial", label="initial NaN"),
+    Case(R, _m(lambda: R(0.0, 1.0, 10, initial=lambda rng, n: np.full(n, np.inf)).simulate(2, 2, rng=0)), ValueError, "initial", label="initial inf"),
+    Case(R, _m(lambda: R(np.zeros(2), np.eye(2), 10, initial=lambda rng, n: np.full((n, 2), -np.inf)).simulate(2, 2, rng=0)), ValueError, "initial", label="initial inf d-D"),
+    Case(R, _m(lambda: R(0.0, 1.0, 10, initial=lambda rng, n: "points").simulate(2, 2, rng=0)), TypeError, "initial", label="initial not numbers"),
     Case(R, _m(lambda: R(np.zeros(2), np.eye(2), 10**11, method="sample").simulate(3, 10)), ValueError, r"sample_size.*GiB", label="huge sample"),
     Case(cgauss.GaussianChainResult, _m(lambda: R(0.0, 1.0, 10).simulate(2, 0)), ValueError, "replicates"),
     # ---------------------------------------------------------------- discrete theory
