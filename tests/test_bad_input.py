@@ -293,7 +293,8 @@ CASES = [
     Case(_lazy("collapse_theory.studies.sampling", "default_reward"), _m(lambda: _lazy("collapse_theory.studies.sampling", "default_reward")(0)), ValueError, r"\bK\b", owner="sampling"),
     Case(_lazy("collapse_theory.studies.sampling", "default_samplers"), _m(lambda: _lazy("collapse_theory.studies.sampling", "default_samplers")(10, curation_k=0)), ValueError, "curation_k", owner="sampling"),
     Case(_lazy("collapse_theory.studies.sampling", "lm_comparison"), _m(lambda: _lazy("collapse_theory.studies.sampling", "lm_comparison")("rec")), TypeError, "rec", owner="sampling"),
-    Case(_lazy("collapse_theory.studies.sampling", "lm_record"), lambda tmp_path: _lazy("collapse_theory.studies.sampling", "lm_record")(tmp_path / "none"), (ValueError, FileNotFoundError), "path|record", owner="sampling"),
+    # a missing record is documented to give (None, reason), not an error; a path that is not a path is refused
+    Case(_lazy("collapse_theory.studies.sampling", "lm_record"), _m(lambda: _lazy("collapse_theory.studies.sampling", "lm_record")(3)), TypeError, "path", label="not a path"),
     Case(_lazy("collapse_theory.studies.sampling", "lm_sampler"), _m(lambda: _lazy("collapse_theory.studies.sampling", "lm_sampler")("beam")), TypeError, "decoding", owner="sampling"),
     # ---------------------------------------------------------------- the testing kit (helper vocab)
     *[
@@ -365,7 +366,9 @@ CASES = [
     # ---------------------------------------------------------------- evaluation (helper vaegmm)
     Case(ct.runs.evaluate, _m(lambda: ct.runs.evaluate("notarun")), TypeError, "run"),
     Case(ct.runs.evaluate, _m(lambda: ct.runs.evaluate(_small_run(), n_mc=0)), ValueError, "n_mc", owner="vaegmm"),
-    Case(_lazy("collapse_theory.runs.evaluate", "Evaluator"), _m(lambda: _lazy("collapse_theory.runs.evaluate", "Evaluator")("martian")), ValueError, "family", owner="vaegmm"),
+    # any family name is accepted (one without a density gets sample-based metrics); a non-string is not
+    Case(_lazy("collapse_theory.runs.evaluate", "Evaluator"), _m(lambda: _lazy("collapse_theory.runs.evaluate", "Evaluator")(3)), TypeError, "family", label="family not a string"),
+    Case(_lazy("collapse_theory.runs.evaluate", "Evaluator"), _m(lambda: _lazy("collapse_theory.runs.evaluate", "Evaluator")("gmm")), ValueError, "initial", label="density family without initial"),
     Case(_lazy("collapse_theory.runs.evaluate", "log_density_histograms"), _m(lambda: _lazy("collapse_theory.runs.evaluate", "log_density_histograms")(_small_run(), bins=0)), ValueError, "bins", owner="vaegmm"),
     Case(_lazy("collapse_theory.runs.evaluate", "LogDensityHistograms"), _m(lambda: _lazy("collapse_theory.runs.evaluate", "log_density_histograms")("notarun")), TypeError, "run"),
     # ---------------------------------------------------------------- GMM adapter (helper vaegmm)

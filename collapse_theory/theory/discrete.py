@@ -84,7 +84,8 @@ _WINDOW = 10.0
 
 
 def _check_M(M, name="M") -> int:
-    return check_int(name, M, min=1)
+    # at most 2^53: counts above it are not exact in float64, and the kernels' int64 arithmetic would overflow
+    return check_int(name, M, min=1, max=2**53)
 
 
 def _check_memory(where: str, need: float, culprit: str) -> None:

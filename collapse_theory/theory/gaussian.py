@@ -47,6 +47,7 @@ Muirhead, *Aspects of Multivariate Statistical Theory* (1982), Thm 3.2.14
 from __future__ import annotations
 
 from dataclasses import dataclass
+import numbers
 from functools import lru_cache
 
 import numpy as np
@@ -118,11 +119,26 @@ def _n_array(n):
     arr = arr.astype(np.int64)
     if arr.size and arr.min() < 0:
         raise ValueError(f"n must be >= 0, got a minimum of {arr.min()}")
-    return arr, int(arr.max()) if arr.size else 0
+    n_max = int(arr.max()) if arr.size else 0
+    from . import discrete as _td  # one memory limit for the theory modules (read at call time)
+
+    need = _BYTES_PER_GENERATION * n_max
+    if need > _td.MEMORY_LIMIT_BYTES:
+        raise ValueError(
+            f"n = {n_max}: the moments per generation would need about {need / 2**30:.3g} GiB, above "
+            f"theory.discrete.MEMORY_LIMIT_BYTES = {_td.MEMORY_LIMIT_BYTES / 2**30:.3g} GiB; use a smaller n"
+        )
+    return arr, n_max
+
+
+#: Working memory per generation of the recursions here (a few float64 arrays of length n_max; generous).
+_BYTES_PER_GENERATION = 96
 
 
 def _sizes(M, n_max, *, minimum=2):
     """``M_1 .. M_{n_max}`` as float64 for an int, a Schedule or an int array."""
+    if isinstance(M, numbers.Integral) and not isinstance(M, bool) and M < minimum:  # before allocating n_max sizes
+        raise ValueError(f"M: every sample size must be >= {minimum} here, got {int(M)}")
     sched = M if isinstance(M, Schedule) else as_schedule(M, "M")
     sizes = sched.sizes(n_max).astype(np.float64)
     if sizes.size and sizes.min() < minimum:
@@ -158,7 +174,7 @@ def c4(M):
     -------
     float or ndarray
     """
-    m = np.asarray(M, dtype=np.float64)
+    m = _int_sizes("M", M)
     if np.any(m < 2) or np.any(m != np.floor(m)):
         raise ValueError(f"M must be integers >= 2, got {M!r}")
     out = np.exp(_log_moment_factor(m, 0.5, "unbiased"))  # E sqrt(chi2_{M-1} / (M-1)), no cancellation
@@ -287,7 +303,10 @@ def expected_variance_power(n, M, r=1.0, sigma0=1.0, estimator="unbiased"):
     sigma0 = _sigma0(sigma0)
     r = check_float("r", r)
     cum, n_arr = _cum_log_moment(n, M, r, estimator)
-    return _take(sigma0 ** (2.0 * r) * np.exp(cum), n_arr)
+    # in log space: sigma0^(2r) may under- or overflow where the product does not (0 * inf = NaN)
+    with np.errstate(over="ignore", invalid="ignore"):
+        log_out = 2.0 * r * np.log(sigma0) + cum
+    return _take(np.where(np.isposinf(cum), np.inf, np.exp(np.nan_to_num(log_out, nan=np.inf))), n_arr)
 
 
 def expected_variance(n, M, sigma0=1.0, estimator="unbiased"):
@@ -482,8 +501,10 @@ def schedule_limit(M0, exponent, sigma0=1.0, estimator="unbiased", *, rounded=Tr
     if not schedule_is_bounded(a):
         return float("inf")
     t = np.arange(1, terms + 1, dtype=np.float64)
-    sizes = np.rint(M0 * t**a) if rounded else M0 * t**a
-    sizes = np.maximum(sizes, 2.0)
+    with np.errstate(over="ignore"):
+        sizes = np.rint(M0 * t**a) if rounded else M0 * t**a
+    # sizes beyond 1e300 (t^a overflows for large a) contribute below 1e-300: capped, not inf (inf/inf is NaN)
+    sizes = np.clip(sizes, 2.0, 1e300)
     tail_inv = zeta(a, terms + 1) / M0  # sum_{t > terms} 1 / (M0 t^a)
     tail_inv2 = zeta(2 * a, terms + 1) / M0**2
     D = _denominator(sizes, estimator)
