@@ -788,7 +788,7 @@ def log_density_figure(run, generations=SNAPSHOTS, *, bins: int = 40):
     from ..plotting import new_figure
     from .evaluate import log_density_histograms
 
-    run = check_runs("run", run, single=True)[0]
+    run = check_runs("run", run)[0]  # a run, or a list of them (the first is shown)
     G = len(run) - 1
     gens = sorted({g for g in generations if g <= G} | {G})
     h = log_density_histograms(run, generations=gens, bins=bins)
