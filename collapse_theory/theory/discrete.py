@@ -99,13 +99,15 @@ def _check_memory(where: str, need: float, culprit: str) -> None:
 def _check_t(t, name="t"):
     """Non-negative integer generations, scalar or array; returns (int64 array, was_scalar)."""
     if isinstance(t, numbers.Integral) and not isinstance(t, bool):
-        return np.array([check_int(name, t, min=0)], dtype=np.int64), True
+        return np.array([check_int(name, t, min=0, max=2**62)], dtype=np.int64), True  # int64 without overflow
     arr = np.asarray(t)
     if arr.dtype == bool or not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
         raise TypeError(f"{name} must be a non-negative integer or an array of them, got {_short(t)}")
     arr = check_array(name, arr, dtype=np.float64)
     if np.any(arr != np.round(arr)) or np.any(arr < 0):
         raise ValueError(f"{name} must hold non-negative integers (generations), got {_short(t)}")
+    if arr.size and arr.max() > 2**62:
+        raise ValueError(f"{name} must be <= 2^62 generations, got {float(arr.max()):g}")
     return arr.astype(np.int64), arr.ndim == 0
 
 

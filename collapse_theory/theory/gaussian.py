@@ -52,7 +52,7 @@ from functools import lru_cache
 
 import numpy as np
 from numba import njit
-from scipy.special import bernoulli, comb, digamma, poch, polygamma, zeta
+from scipy.special import bernoulli, comb, digamma, gammaln, poch, polygamma, zeta
 
 from .._validate import (
     check_array,
@@ -195,17 +195,24 @@ def _log_gamma_ratio_excess(x, r):
     (Bernoulli polynomials; 14 terms, error below 1e-17 relative); below, SciPy's ``poch``.
     """
     x = np.asarray(x, dtype=np.float64)
-    big = x >= 20.0
-    xs = np.where(big, x, 20.0)
-    series = np.zeros_like(xs)
-    for n in range(1, _SERIES_TERMS + 1):
-        m = n + 1
-        bpoly = sum(comb(m, k, exact=True) * _BERNOULLI[k] * r ** (m - k) for k in range(m + 1))
-        series = series + (-1) ** (n + 1) * (bpoly - _BERNOULLI[m]) / (n * (n + 1) * xs**n)
-    xsmall = np.where(big, 1.0, x)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    r = float(r)
+    # the series' terms grow like (r / x)^n: it holds for |r| <= x / 20 only (there 14 terms reach 1e-18);
+    # beyond, log Gamma differences (their rounding is small against a value of order r^2 / x)
+    big = (x >= 20.0) & (abs(r) <= x / 20.0)
+    series = np.zeros_like(x)
+    if np.any(big):
+        xs = np.where(big, x, 20.0 * max(abs(r), 1.0))
+        for n in range(1, _SERIES_TERMS + 1):
+            m = n + 1
+            bpoly = sum(comb(m, k, exact=True) * _BERNOULLI[k] * r ** (m - k) for k in range(m + 1))
+            series = series + (-1) ** (n + 1) * (bpoly - _BERNOULLI[m]) / (n * (n + 1) * xs**n)
+    small = x < 20.0
+    xsmall = np.where(small, x, 1.0)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         direct = np.log(poch(xsmall, r)) - r * np.log(xsmall)
-    return np.where(big, series, direct)
+        xl = np.where(small | big, 20.0, x)
+        large_r = gammaln(xl + r) - gammaln(xl) - r * np.log(xl)
+    return np.where(big, series, np.where(small, direct, large_r))
 
 
 def _log_moment_factor(sizes, r, estimator):
