@@ -10,22 +10,25 @@ transformers, Dask) are only needed by the parts that use them.
 
 Module map
 ----------
-``process``      Mixing (where data come from) and sample-size schedules
-``sampling``     Sampler (temperature, top-k, top-p, min-p) and curation (best-of-K, verifier)
-``mixture``      Gaussian-mixture maths shared by the GMM adapter and the evaluator
-``chains/``      the collapse chains (DiscreteChain, GaussianChain, RegressionChain) and their Numba kernels
-``theory/``      closed forms and their SymPy derivations (Derivation)
-``wasserstein``  W2 estimators (every function returning W2^2 says so: w2_squared_*)
-``studies/``     Monte Carlo studies: simulation and theory in one StudyResult
-``runs/``        learned generational runs (GMM, VAE, language model), one record format
-``verify/``      every theory function against simulation, with p-values
-``testing``      the public testing kit: Hypothesis strategies, assert_consistent, user checks
-``sweep``        parameter grids, locally or on Dask, into a Zarr store
-``report/``      the ``reproduce`` report (sections compose and caption only)
-``plotting``     matplotlib helpers (no pyplot state)
-``cli``          the ``collapse-theory`` command line
-Private: ``_rng`` (seeding, ``child``), ``_stats`` (statistical rules),
-``_validate``, ``_provenance``, ``_progress``.
+``process.py``      Mixing (where data come from) and sample-size schedules
+``sampling.py``     Sampler (temperature, top-k, top-p, min-p) and curation (best-of-K, verifier)
+``mixture.py``      Gaussian-mixture maths shared by the GMM adapter and the evaluator
+``chains/``         the collapse chains (DiscreteChain, GaussianChain, RegressionChain) and their Numba kernels
+``theory/``         closed forms and their SymPy derivations (Derivation)
+``wasserstein.py``  W2 estimators (every function returning W2^2 says so: w2_squared_*)
+``studies/``        Monte Carlo studies: simulation and theory in one StudyResult
+``runs/``           learned generational runs (GMM, VAE, language model), one record format
+``verify/``         every theory function against simulation, with p-values
+``testing.py``      the public testing kit: Hypothesis strategies, assert_consistent, user checks
+``sweep/``          parameter grids, locally or on Dask, into a Zarr store
+``report/``         the ``reproduce`` report (sections compose and caption only)
+``plotting.py``     matplotlib helpers (no pyplot state)
+``cli.py``          the ``collapse-theory`` command line
+``_rng.py``         private: seeding, ``child`` (the one way to derive a sub-stream)
+``_stats.py``       private: the statistical rules (z, binomial and KS tests, Holm)
+``_validate.py``    private: input checks shared by the public API
+``_provenance.py``  private: provenance, atomic writes
+``_progress.py``    private: progress bars and heartbeats
 """
 
 from __future__ import annotations

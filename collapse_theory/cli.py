@@ -490,7 +490,8 @@ def _add_tails(sub):
     p.add_argument("--uniform", action="store_true", help="uniform p0 over K states instead of Zipf")
     p.add_argument("--generations", type=int, default=100, help="generations (default 100)")
     p.add_argument("--replicates", type=int, default=200, help="replicates (default 200)")
-    _add_mixing(p, accepts="replace, fresh, mixture, accumulate (exact theory: replace)")
+    _add_mixing(p, accepts="every workflow (replace, fresh:G, mixture:A,B,G, accumulate[:G], accumulate-subsample[:G], "
+                         "augment:R; exact theory: replace)")
     p.add_argument("--out", default="runs/tails", help="output directory (default runs/tails)")
     _add_force(p)
     p.set_defaults(func=_run_tails, M=1000)
@@ -498,10 +499,9 @@ def _add_tails(sub):
 
 def _run_tails(args) -> int:
     from .studies import tail_loss
-    from .studies.discrete import MIXING_WORKFLOWS
 
     _check_out(args)
-    mixing = _mixing(args, MIXING_WORKFLOWS)
+    mixing = _mixing(args)  # every workflow
     if args.p0 or args.zipf is not None or args.uniform:
         p0, K, s = _resolve_p0_args(args)
     else:

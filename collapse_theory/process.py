@@ -243,8 +243,38 @@ class Mixing:
 def check_mixing(mixing, accepted=WORKFLOWS, *, where: str = "") -> Mixing:
     """Normalise ``mixing`` (a Mixing, spec string, dict or None for replace) and check its workflow.
 
-    Raises ``ValueError`` naming ``mixing`` and the workflows ``where`` accepts
-    when the workflow is not among ``accepted``; ``TypeError`` for other types.
+    Parameters
+    ----------
+    mixing : Mixing, str, dict or None
+        Anything :meth:`Mixing.from_spec` reads; None is ``Mixing.replace()``.
+    accepted : tuple of str
+        The workflows the caller can honour (default: all of :data:`WORKFLOWS`).
+    where : str
+        The caller's name, for the error message (e.g. ``"GaussianChain"``).
+
+    Returns
+    -------
+    Mixing
+
+    Raises
+    ------
+    ValueError
+        Naming ``mixing`` and the workflows ``where`` accepts, when the
+        workflow is not among ``accepted`` (or the spec is malformed).
+    TypeError
+        For a ``mixing`` of another type.
+
+    Examples
+    --------
+    >>> from collapse_theory.process import check_mixing
+    >>> check_mixing("fresh:0.1").to_spec()
+    'fresh:0.1'
+    >>> check_mixing(None).workflow
+    'replace'
+    >>> check_mixing("accumulate", accepted=("replace", "fresh"), where="f")
+    Traceback (most recent call last):
+    ...
+    ValueError: mixing: f cannot honour the 'accumulate' workflow (accumulate); accepted workflows: replace, fresh
     """
     if mixing is None:
         return Mixing.replace()
@@ -337,7 +367,32 @@ class schedules:  # noqa: N801  (a namespace, as in the public API ct.schedules.
 
 
 def as_schedule(sample_size, name: str = "sample_size") -> Schedule:
-    """Normalise an int, a :class:`Schedule` or an int array of ``M_t`` to a Schedule."""
+    """Normalise an int, a :class:`Schedule` or an int array of ``M_t`` to a Schedule.
+
+    Parameters
+    ----------
+    sample_size : int, Schedule or 1-D int array_like
+        An int ``M`` is the constant schedule; an array gives ``M_1, M_2, ...``.
+    name : str
+        The parameter's name in error messages.
+
+    Returns
+    -------
+    Schedule
+
+    Raises
+    ------
+    ValueError
+        If a size is below 1.
+    TypeError
+        For any other type (a float, a 2-D array).
+
+    Examples
+    --------
+    >>> from collapse_theory.process import as_schedule
+    >>> as_schedule(100).kind, as_schedule([10, 20, 40]).values
+    ('constant', (10, 20, 40))
+    """
     if isinstance(sample_size, Schedule):
         return sample_size
     if isinstance(sample_size, numbers.Integral) and not isinstance(sample_size, bool):

@@ -132,6 +132,15 @@ def p0_vectors(min_size: int = 1, max_size: int = 10, *, allow_zero: bool = True
 def sample_sizes(min_value: int = 1, max_value: int = 200):
     """Hypothesis strategy: a constant sample size ``M`` (int in ``min_value..max_value``).
 
+    Parameters
+    ----------
+    min_value, max_value : int
+        Closed range, ``1 <= min_value <= max_value`` (ValueError otherwise).
+
+    Returns
+    -------
+    hypothesis.strategies.SearchStrategy of int
+
     Examples
     --------
     >>> from hypothesis import given
@@ -286,6 +295,13 @@ def samplers(*, temperature=(0.25, 4.0), top_k=(1, 50), top_p=(0.05, 1.0), min_p
     :mod:`collapse_theory.sampling`; raises ImportError naming it if this
     installation has none.
 
+    Parameters
+    ----------
+    temperature, top_p, min_p : (float, float)
+        Closed ranges of the float settings.
+    top_k : (int, int)
+        Closed range of ``top_k``.
+
     Returns
     -------
     hypothesis.strategies.SearchStrategy of Sampler
@@ -293,9 +309,11 @@ def samplers(*, temperature=(0.25, 4.0), top_k=(1, 50), top_p=(0.05, 1.0), min_p
     Examples
     --------
     >>> from hypothesis import given
-    >>> @given(samplers())  # doctest: +SKIP
+    >>> @given(samplers(top_k=(1, 3)))
     ... def test_t(s):
     ...     assert s.temperature is None or s.temperature > 0
+    ...     assert s.top_k is None or 1 <= s.top_k <= 3
+    >>> test_t()
     """
     for name, rng_ in (("temperature", temperature), ("top_k", top_k), ("top_p", top_p), ("min_p", min_p)):
         _range(name, rng_, integer=name == "top_k")

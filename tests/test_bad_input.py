@@ -601,6 +601,7 @@ def test_cli_checks_out_before_computing(tmp_path, capsys, monkeypatch):
         assert code == 2 and "--out" in cap.err and "Traceback" not in cap.err
 
 
+@pytest.mark.slow
 def test_cli_one_overwrite_rule_with_force(tmp_path, capsys):
     out = tmp_path / "a"
     argv = ["absorb", "--M", "8", "--K", "2", "--replicates", "50", "--seed", "1", "--out", out]
@@ -630,7 +631,8 @@ def test_cli_messages_name_flags_and_leak_no_reprs():
     assert "--n-mc" in _message(ValueError("n_mc must be >= 1"))
 
 
-@pytest.mark.parametrize(("command", "module", "extra"), [("sweep", "zarr", "sweep"), ("lm", "transformers", "lm"), ("vae", "torch", "vae")])
+@pytest.mark.parametrize(("command", "module", "extra"), [("sweep", "zarr", "sweep"), ("lm", "transformers", "lm"),
+                                                         pytest.param("vae", "torch", "vae", marks=pytest.mark.slow)])
 def test_cli_missing_extra_says_what_to_install(tmp_path, capsys, monkeypatch, command, module, extra):
     import sys
 

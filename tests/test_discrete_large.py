@@ -32,7 +32,8 @@ def zipf(K, s=1.1):
 
 @pytest.mark.parametrize(
     "K, M, ts",
-    [(2, 7, [1, 2, 9, 40]), (30, 100, [1, 4, 25, 150]), (500, 2000, [1, 10, 60]), (3000, 5000, [2, 30, 120])],
+    [(2, 7, [1, 2, 9, 40]), (30, 100, [1, 4, 25, 150]), pytest.param(500, 2000, [1, 10, 60], marks=pytest.mark.slow),
+     pytest.param(3000, 5000, [2, 30, 120], marks=pytest.mark.slow)],
 )
 def test_matches_full_propagation(K, M, ts):
     p0 = zipf(K)

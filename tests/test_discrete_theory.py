@@ -36,6 +36,7 @@ def test_absorption_time_matches_multitype_count_chain(p0, M):
     np.testing.assert_allclose(got.per_state_mean.sum(), got.mean, rtol=1e-12)
 
 
+@pytest.mark.slow
 def test_absorption_time_known_values_and_diffusion_error():
     # values from the fundamental matrix quoted in NOTES.md (independent computation)
     assert th.absorption_time([0.5, 0.5], 50).mean == pytest.approx(67.52, abs=0.005)
@@ -109,6 +110,7 @@ def test_expected_support_and_survival_match_dense_matrix_powers():
     np.testing.assert_allclose(th.loss_probability(q), 1 - q)
 
 
+@pytest.mark.slow
 def test_truncated_sparse_propagation_matches_dense_powers():
     # the sparse path keeps only the rows a rare state can reach; compare with dense powers
     M = 300
@@ -125,6 +127,7 @@ def test_truncated_sparse_propagation_matches_dense_powers():
     assert th.absorption_time_cdf(p0, M, 5) == pytest.approx(cdf, abs=1e-12)
 
 
+@pytest.mark.slow
 def test_derivations_agree_with_numeric_functions():
     d = th.derivations()
     M, H0, g, x, t = sp.symbols("M H_0 gamma x t", positive=True)

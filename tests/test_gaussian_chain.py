@@ -257,6 +257,7 @@ NEW_WORKFLOWS = {
 
 @pytest.mark.parametrize("name", list(NEW_WORKFLOWS))
 @pytest.mark.parametrize("d", [1, 2])
+@pytest.mark.slow
 def test_new_workflows_match_naive(name, d):
     # the chain (exact path where there is one, else the sample path) against the naive sample-and-refit
     # of tests/naive_gaussian.py; KS tests at level 1e-3 with Bonferroni over the checks
@@ -324,6 +325,7 @@ def test_chain_is_a_frozen_dataclass_like_discrete_chain():
 
 
 # ----------------------------------------------------------------------------- d-D sample path (issue 17.1)
+@pytest.mark.slow
 def test_issue_17_reproducer_stays_finite_and_matches_exact():
     # GaussianChain(np.zeros(5), np.eye(5), 6, method="sample").simulate(1000, 16, rng=8) used to reach
     # log-scales of -inf and traces of 7e46 (exact path: about 201 at most)
@@ -333,7 +335,8 @@ def test_issue_17_reproducer_stays_finite_and_matches_exact():
     assert np.all(np.diff(sa.log_det, axis=1).max() < 40)  # no jump back from -inf
 
 
-@pytest.mark.parametrize("d, M, G, Rc", [(2, 3, 1500, 400), (5, 6, 1000, 200),
+@pytest.mark.parametrize("d, M, G, Rc", [pytest.param(2, 3, 1500, 400, marks=pytest.mark.slow),
+                                          pytest.param(5, 6, 1000, 200, marks=pytest.mark.slow),
                                           pytest.param(50, 52, 1000, 10, marks=pytest.mark.slow)])
 def test_dd_sample_path_matches_exact_in_deep_collapse(d, M, G, Rc):
     # KS on log det Sigma_t (far below 1e-300 at the end: deep, anisotropic collapse) and on the

@@ -199,6 +199,7 @@ def test_log_moments_against_quadrature(M):
 
 @settings(max_examples=12)
 @given(st.lists(st.integers(2, 40), min_size=1, max_size=6), st.sampled_from(["unbiased", "mle"]))
+@pytest.mark.slow
 def test_expected_w2_against_naive(sizes, estimator):
     sizes = np.array(sizes)
     ddof = 1 if estimator == "unbiased" else 0
@@ -222,6 +223,7 @@ def D():
 
 
 @given(st.integers(2, 500), st.integers(0, 50), st.floats(0.1, 3.0), st.data())
+@pytest.mark.slow
 def test_sympy_expressions_match_numeric(M, n, sigma0, data):
     D = th.derivations()
     Ms, ns, s0, k, r, Dd = sp.symbols("M n sigma_0 k r D", positive=True)
@@ -260,6 +262,7 @@ def test_sympy_fresh_stationary_matches_numeric(fresh_stationary_fns, M, gamma, 
 
 
 @given(st.integers(2, 100), st.floats(0.0, 1.0), st.integers(1, 6))
+@pytest.mark.slow
 def test_sympy_accumulate_step_matches_recursion(M, gamma, steps):
     D = th.derivations()
     path = th.moment_recursion(steps, M, mixing=ct.Mixing.accumulate(gamma))
@@ -330,6 +333,7 @@ def test_schedule_criterion(D):
     assert w1[1] - w1[0] > 0.15 * np.log(100) * 0.9
 
 
+@pytest.mark.slow
 def test_schedule_limit_against_simulation():
     # E W2^2 at generation 300 of M_t = 5 t^2 is within 1e-3 of the limit; 20000 replicates
     run = ct.GaussianChain(0.0, 1.0, ct.schedules.power(5, 2.0)).simulate(300, R, rng=6)
@@ -403,6 +407,7 @@ def test_workflow_moments_against_simulation(spec):
     ("accumulate-subsample", "subsample", {}),
     ("augment:1.5", "augment", {"ratio": 1.5}),
 ])
+@pytest.mark.slow
 def test_moment_recursion_against_naive_monte_carlo(spec, workflow, kw):
     # the naive chain of tests/naive_gaussian.py draws every point from the workflow's definition
     M, G, Rn = 6, 5, 800
@@ -526,6 +531,7 @@ def test_known_results_study_is_consistent():
     assert res.passed(), t
 
 
+@pytest.mark.slow
 def test_mitigation_study_every_workflow():
     for spec in ("fresh:0.3", "accumulate", "accumulate-subsample", "augment:1", "mixture:0.6,0.2,0.2"):
         res = ct.studies.mitigation(10, spec, 20, replicates=1500, rng=8)
@@ -588,3 +594,87 @@ def test_multivariate_workflows_against_simulation(spec):
         pv.append(z_test(run.trace[:, t], th.expected_trace(t, M, cov0, mixing=spec)))
         pv.append(z_test(np.sum((run.mean[:, t] - 1.0) ** 2, axis=-1), th.expected_mean_squared_error_mv(t, M, cov0, mixing=spec)))
     assert_consistent(pv, what=f"multivariate {spec}")
+
+
+# ----------------------------------------------------------------------------- the fast engine (session 3)
+def _full_binomial(M, g, n):
+    from scipy.stats import binom
+
+    ks = np.arange(M + 1)
+    w = binom.pmf(ks, M, g)
+    return ks, w, False
+
+
+@pytest.mark.parametrize("M, g, n", [(30, 0.1, 3), (60, 0.4, 5), (150, 0.05, 6)])
+def test_binomial_gauss_rule_is_exact(monkeypatch, M, g, n):
+    # the transition averaged with the r-node Gauss rule of Bin(M, g) at non-integer sizes equals the
+    # plain sum over all M + 1 integer sizes (the guarded, non-polynomial form)
+    _, T_rule = gm.fresh_transition(M, g, n, 1.0)
+    Ns = np.array([M, 3.0 * M, 50.0 * M])
+    _, A_rule = gm.accumulate_transitions(Ns, M, g, n, 1.0)
+    assert gm.binomial_rule(M, g, n)[2]  # the rule path is the one being tested
+    monkeypatch.setattr(gm, "binomial_rule", _full_binomial)
+    _, T_full = gm.fresh_transition(M, g, n, 1.0)
+    _, A_full = gm.accumulate_transitions(Ns, M, g, n, 1.0)
+    np.testing.assert_allclose(T_rule, T_full, rtol=0, atol=1e-12 * np.abs(T_full).max())
+    np.testing.assert_allclose(A_rule, A_full, rtol=0, atol=1e-12 * np.abs(A_full).max())
+
+
+@pytest.mark.parametrize("M, g, n, ddof", [(2, 0.0, 6, 1.0), (2, 0.3, 4, 1.0), (10, 0.2, 8, 1.0), (5, 0.0, 5, 0.0)])
+def test_interpolated_accumulation_steps_equal_direct_build(M, g, n, ddof):
+    G = 400
+    mons, L, Tj = gm.accumulate_step_matrices(G, M, g, n, ddof)
+    steps = np.array([1, 2, 3, 10, 97, G - 1])
+    _, direct = gm.accumulate_transitions(steps * float(M), M, g, n, ddof)
+    interp = np.einsum("sj,jab->sab", L[steps - 1], Tj)
+    scale = np.abs(direct).max(axis=2, keepdims=True)
+    assert np.max(np.abs(interp - direct) / scale) < 1e-12
+
+
+def test_accumulation_engine_against_scalar_first_moments_long_run():
+    # the interpolated engine at degree 1 against the scalar pool recursion, 1000 generations, with fresh data
+    mixing = ct.Mixing.accumulate(real=0.15)
+    mom = th._engine_moments(1000, 7, mixing, "unbiased", 2)
+    v, e, _ = th._first_moments(1000, 7, mixing, "unbiased")
+    np.testing.assert_allclose(mom["var"][:, 1], v, rtol=1e-10)
+    np.testing.assert_allclose(mom["msq"], e, rtol=1e-10)
+
+
+@pytest.mark.parametrize("M", [4, 10, 50])
+def test_compiled_brackets_enclose_the_exact_std_under_replacement(M):
+    # replacement: E sigma_t^{2j} and E sigma_t are products of closed forms; the moments overflow for
+    # small M and large t (heavy tails): the bracket must still hold, and be no wider than the
+    # Python reference's
+    n, order = 300, 8
+    gen = np.arange(n + 1)
+    with np.errstate(over="ignore"):
+        var = np.stack([th.expected_variance_power(gen, M, float(j), 1.0) for j in range(order + 1)], axis=1)
+    truth = th.expected_std(gen, M, 1.0)
+    lo, hi = gm.sqrt_brackets(np.ascontiguousarray(var))
+    ok = truth > 1e-300
+    assert np.all(lo[ok] <= truth[ok] * (1 + 1e-9)) and np.all(truth[ok] <= hi[ok] * (1 + 1e-9))
+    ref = np.array([gm.sqrt_bracket(v) for v in var[::25]])
+    assert np.all(hi[::25] - lo[::25] <= ref[:, 1] - ref[:, 0] + 1e-12)
+
+
+@pytest.mark.parametrize("lam", [0.5, 3.0])
+def test_augmentation_is_stable_on_both_sides_of_the_recalled_threshold(lam):
+    # Bertrand et al.'s condition (as recalled) covers lam < 1 in the well-specified case; the exact
+    # Gaussian chain contracts at lam / (1 + lam) and stays at the stationary spread for lam = 3 too
+    # (the condition is sufficient only). Slope of d_{t+1} on d_t, d_t = mu_t - (real-sample mean),
+    # pooled over replicates and generations 2..G-1; z-tested at the usual level
+    M, G, R = 40, 12, 4000
+    run = ct.GaussianChain(0.0, 1.0, M, mixing=ct.Mixing.augment(lam)).simulate(G, R, rng=31)
+    d = run.mean[:, 1:] - run.mean[:, [1]]  # generation 1 is the fit to D_0 alone
+    x, y = d[:, 1:-1].ravel(), d[:, 2:].ravel()
+    slope = np.sum(x * y) / np.sum(x * x)
+    resid = y - slope * x
+    se = np.sqrt(np.sum(resid**2) / (x.size - 1) / np.sum(x * x))
+    from scipy.stats import norm
+
+    p = 2 * norm.sf(abs(slope - th.augment_contraction(lam)) / se)
+    assert p > 1e-3 / 2, (slope, th.augment_contraction(lam), se)
+    stat = np.mean(d[:, -1] ** 2)
+    ref = th.augment_stationary_mean_variance(M, lam)  # first order in 1/M
+    assert 0.7 * ref < stat < 1.3 * ref
+    assert (lam < th.augment_stability_threshold()) == (lam == 0.5)

@@ -255,6 +255,7 @@ def _same_runs(a, b):
         assert ga.info["example"] == gb.info["example"]
 
 
+@pytest.mark.slow
 def test_ground_truth_run_is_reproducible_and_resumes(tmp_path):
     from collapse_theory.runs import GenerationalRun
 
@@ -303,6 +304,7 @@ def test_ground_truth_run_is_reproducible_and_resumes(tmp_path):
     assert not list((tmp_path / "out").rglob(".*.tmp"))
 
 
+@pytest.mark.slow
 def test_perplexity_on_real_data_rises_over_generations():
     """The paper's direction: a model fitted to its predecessor's text fits real text worse, generation after generation.
 
@@ -318,6 +320,7 @@ def test_perplexity_on_real_data_rises_over_generations():
     assert support[-1] < support[0], support
 
 
+@pytest.mark.slow
 def test_local_model_and_corpus_folders(tmp_path):
     from collapse_theory.cli import main
     from collapse_theory.runs import GenerationalRun

@@ -137,6 +137,7 @@ def test_given_design_vs_chain():
     assert_consistent(p, what="given design")
 
 
+@pytest.mark.slow
 def test_fresh_design_recursion_and_contamination_vs_chain():
     ws = np.zeros(D)
     p = []
@@ -173,6 +174,7 @@ def test_stationary_values():
     assert th.stationary_error(20, 3, design="fixed", design_matrix=X) == math.inf
 
 
+@pytest.mark.slow
 def test_stationary_vs_chain():
     run = ct.RegressionChain(D, T, design="fresh", mixing="fresh:0.3").simulate(60, 3000, rng=41)
     q = th.stationary_error(T, D, mixing="fresh:0.3")
@@ -194,6 +196,7 @@ def test_strong_collapse():
         assert_consistent([z_test(run.error[:, 1], vals[0])], what=f"strong collapse {design}")
 
 
+@pytest.mark.slow
 def test_accumulate_limit_vs_long_chain():
     # generation 300 plus the exact remaining tail sum_{i>300} 1/i^2 against the pi^2/6 limit
     run = ct.RegressionChain(D, T, mixing="accumulate").simulate(300, 3000, rng=71)
@@ -233,6 +236,7 @@ def test_downstream_vs_naive_chain():
     assert_consistent([z_test(down[:, n], exp[n]) for n in (0, 3)], what="downstream naive")
 
 
+@pytest.mark.slow
 def test_limits_vs_unrolled_naive():
     X = np.random.default_rng(8).standard_normal((6, 2))
     # accumulate, OLS, given X: exactly sigma^2 tr(A^-1) sum_{i<=n} 1/i^2, so path + tail = limit
@@ -247,6 +251,7 @@ def test_limits_vs_unrolled_naive():
         assert naive[-1] == pytest.approx(stat, rel=1e-6)  # geometric convergence: ~1e-8 left at 150
 
 
+@pytest.mark.slow
 def test_derivations():
     D_ = th.derivations()
     assert {"replace", "accumulate", "projection_moments", "fresh_design", "strong_collapse", "downstream",

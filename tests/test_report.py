@@ -307,6 +307,7 @@ def test_files_are_shareable_and_honour_the_umask(fake_sections, tmp_path):
             assert mode == (file_mode if p.is_file() else dir_mode), f"{p}: {oct(mode)}"
 
 
+@pytest.mark.slow
 def test_reused_sections_are_verified(fake_sections, tmp_path, capsys):
     """A tampered CSV, a truncated PNG or a file name leaving the report: the section is recomputed, not trusted."""
     fake_sections("alpha", "beta")
@@ -341,6 +342,7 @@ def test_reused_sections_are_verified(fake_sections, tmp_path, capsys):
     assert "SECRET-VALUE" not in (out / "index.html").read_text()
 
 
+@pytest.mark.slow
 def test_force_and_regenerate_recompute(fake_sections, tmp_path, monkeypatch):
     fake_sections("alpha", "beta")
     out = tmp_path / "r"
@@ -364,6 +366,7 @@ def test_force_and_regenerate_recompute(fake_sections, tmp_path, monkeypatch):
     assert cli.main(["reproduce", "--out", str(out), "--force", "nosuch"]) == 2
 
 
+@pytest.mark.slow
 def test_progress_heartbeat_and_page_while_running(fake_sections, tmp_path, monkeypatch, capsys):
     """A section that prints nothing still shows a heartbeat; the page can be read while it runs."""
     fake_sections("alpha", "slow", "beta")

@@ -101,6 +101,7 @@ def test_replicates_in_processes_equal_sequential(tmp_path):
     assert (tmp_path / "p" / "replicate-01" / "gen-000003" / "COMPLETE").is_file()
 
 
+@pytest.mark.slow
 def test_theory_and_fresh_data_bound_collapse():
     # One component, MLE fit (reg_covar=0; with init 'random' all responsibilities are 1, so EM is
     # exact from the start): E[Sigma_{i+1} | Sigma_i] =
@@ -217,6 +218,7 @@ def test_figures_and_tables():
     assert all(isinstance(caption, str) and len(caption) > 40 for _, caption in figs.values())
 
 
+@pytest.mark.slow
 def test_cli_writes_run_figures_and_summary(tmp_path, capsys):
     from collapse_theory.cli import main
 

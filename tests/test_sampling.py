@@ -315,6 +315,7 @@ def test_bradley_terry_raises_expected_reward(r, k, seed):
     assert q @ r <= lim @ r + 1e-9 or np.ptp(r) < 1e-12
 
 
+@pytest.mark.slow
 def test_bradley_terry_tends_to_the_tilted_law():
     p, r = zipf(10), np.linspace(-1, 1, 10)
     lim = ths.bradley_terry_limit(p, r)
@@ -398,6 +399,7 @@ def test_tail_test_error_chain_grows_under_top_p():
     assert np.all(np.diff(err) >= -1e-15) and err[-1] > err[0]
 
 
+@pytest.mark.slow
 def test_derivations_latex():
     d = ths.derivations()
     assert {"temperature", "top_p_support", "bradley_terry", "tale_of_tails", "top_k"} <= set(d)

@@ -82,6 +82,7 @@ def test_english_words_p0():
     np.testing.assert_array_equal(resolve_p0("english-words", 50), p)
 
 
+@pytest.mark.slow
 def test_section_builds_with_captions(tmp_path):
     from collapse_theory.report.sections import sampling
 

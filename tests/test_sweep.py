@@ -296,6 +296,7 @@ def test_failing_cell_records_its_error_and_others_finish(tmp_path, capsys):
     assert ds.attrs["failed_cells"] == 2
 
 
+@pytest.mark.slow
 def test_interrupted_sweep_resumes_to_the_same_store(tmp_path, reference):
     """Kill the CLI half-way (SIGKILL), start it again: finished cells are skipped, the store is identical."""
     marker = tmp_path / "calls"
@@ -569,7 +570,7 @@ def _damage(array_dir: Path, how: str):
         arr[...] = values
 
 
-@pytest.mark.parametrize("how", ["alter", "delete", "truncate"])
+@pytest.mark.parametrize("how", ["alter", pytest.param("delete", marks=pytest.mark.slow), pytest.param("truncate", marks=pytest.mark.slow)])
 def test_damaged_finished_cell_is_recomputed_not_published(tmp_path, reference, how):
     marker = tmp_path / "calls"
     grid = toy_grid(fixed={"marker": str(marker)})
@@ -586,7 +587,7 @@ def test_damaged_finished_cell_is_recomputed_not_published(tmp_path, reference, 
         xr.testing.assert_identical(got[["simulated", "mean"]].drop_attrs(), reference[["simulated", "mean"]].drop_attrs())
 
 
-@pytest.mark.parametrize("how", ["alter", "delete", "truncate"])
+@pytest.mark.parametrize("how", ["alter", pytest.param("delete", marks=pytest.mark.slow), pytest.param("truncate", marks=pytest.mark.slow)])
 def test_open_sweep_reports_a_damaged_store(tmp_path, reference, how):
     marker = tmp_path / "calls"
     grid = toy_grid(fixed={"marker": str(marker)})

@@ -178,6 +178,7 @@ class _EntryPoint:
         return self._obj
 
 
+@pytest.mark.slow
 def test_cli_runs_checks_declared_by_installed_packages(monkeypatch, tmp_path, capsys):
     from importlib import metadata
 

@@ -165,6 +165,7 @@ def test_latent_metric_known_answer():
 
 
 # ------------------------------------------------------------------- the judge and prdc
+@pytest.mark.slow
 def test_judge_recognises_held_out_digits_and_rejects_non_digits():
     # fitted on half of the digits, the judge must call most held-out real digits digits and
     # almost no pixel-shuffled digit or uniform noise (the controls a blurry sampler resembles)
@@ -229,6 +230,7 @@ def test_run_plumbing(tiny_images, tmp_path):
     assert list(vae.summary_table(loaded)["generation"]) == [0, 1, 2]
 
 
+@pytest.mark.slow
 def test_digits_run_has_judge_and_prdc():
     run = vae.run(1, rng=0, n_train=300, **TINY)
     for g in run.generations:
@@ -299,6 +301,7 @@ def test_bad_input(tiny_images, tmp_path):
         vae.run(1, data=tiny_images, mnist=tmp_path, **TINY)
 
 
+@pytest.mark.slow
 def test_cli(tmp_path, capsys):
     from collapse_theory.cli import main
 
@@ -337,6 +340,7 @@ def test_report_section_skipped_without_torch(monkeypatch):
     assert not sec.figures
 
 
+@pytest.mark.slow
 def test_report_section_tiny(monkeypatch):
     from collapse_theory.report.sections import vae as section
 

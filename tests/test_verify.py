@@ -56,6 +56,7 @@ def quick(tmp_path_factory):
     return verify.run("quick", out=out, rng=0, show_progress=False), out
 
 
+@pytest.mark.slow
 def test_quick_verification_passes_and_covers_every_theory_module(quick):
     res, _ = quick
     assert not res.errors, {k: res.status[k]["reason"] for k in res.errors}
@@ -71,6 +72,7 @@ def test_quick_verification_passes_and_covers_every_theory_module(quick):
     assert 0.3 < np.median(p) < 0.7
 
 
+@pytest.mark.slow
 def test_json_records_pvalues_correction_and_qq(quick):
     res, out = quick
     rec = json.loads((out / "verify.json").read_text())
@@ -94,6 +96,7 @@ def test_json_records_pvalues_correction_and_qq(quick):
         assert np.asarray(img.convert("L")).std() > 1.0
 
 
+@pytest.mark.slow
 def test_a_subset_reproduces_the_full_run(quick):
     """Each check's stream depends on the seed and its name only."""
     res, _ = quick
@@ -137,6 +140,7 @@ def test_off_by_one_heterozygosity_is_rejected(monkeypatch, tmp_path):
     assert rec["passed"] is False and rec["failed"] == ["discrete.heterozygosity"]
 
 
+@pytest.mark.slow
 def test_cli_exit_codes_and_files(monkeypatch, tmp_path):
     assert cli.main(["verify", "--out", str(tmp_path / "ok"), "--check", "discrete.fixation", "--correction", "bonferroni"]) == 0
     rec = json.loads((tmp_path / "ok" / "verify.json").read_text())

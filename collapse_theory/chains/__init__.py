@@ -13,6 +13,9 @@ Module map
                           their own labels) and its run result
 ``_kernels_discrete.py``  @njit kernels: xoshiro256** streams, binomials, alias tables
 ``_kernels_gaussian.py``  @njit kernels of the Gaussian chain
+``_kernels_regression.py``  @njit kernels of the regression chain
+``_kernels_sampling.py``  @njit kernels of the discrete chain under a sampler,
+                          curation, accumulate-subsample and augmentation
 """
 
 import importlib

@@ -23,6 +23,12 @@ simulation-vs-theory tests in its tables and those failing at adjusted
 p < 1e-3 (Holm within each table, see :data:`._html.P_ADJUSTMENT`). It shows
 every section on disk, so ``--only KEY`` re-runs one section and the page
 still holds the others; a footer gives provenance.
+
+Module map
+----------
+``_section.py``  :class:`Section`: what a section builder returns
+``_html.py``     ``index.html``: one self-contained page that works offline
+``sections/``    the section builders, one module per topic
 """
 
 from __future__ import annotations

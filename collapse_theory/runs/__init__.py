@@ -35,6 +35,17 @@ Every adapter module ``A`` provides the same four functions:
 Dependencies: ``evaluate`` imports NumPy, :mod:`collapse_theory.mixture`,
 :mod:`collapse_theory.wasserstein` and the record, never an adapter; no
 adapter imports another.
+
+Module map
+----------
+``record.py``     :class:`GenerationalRun`, :class:`GenerationRecord`: a run on disk
+``evaluate.py``   :func:`evaluate`: the toolkit's estimators on any run
+``gmm.py``        the paper's Gaussian-mixture run (scikit-learn)
+``vae.py``        the paper's VAE run (PyTorch, extra ``[vae]``)
+``lm/``           the paper's language-model run (extra ``[lm]``)
+``_torch.py``     torch helpers shared by ``vae`` and ``lm``
+``_language.py``  the ground-truth language of the ``lm`` run
+``_idx.py``       the IDX reader for MNIST files (``vae``)
 """
 
 import importlib

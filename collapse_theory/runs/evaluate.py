@@ -435,10 +435,32 @@ def log_density_histograms(run, *, generations=None, bins: int = 40, range=None,
         Number of common bins.
     range : (float, float), optional
         Bin range; default: from the 0.1% quantile of all scores to their maximum.
+    reference, n_mc, rng
+        The true distribution D_0 (default ``run.truth``) and the Monte Carlo
+        settings, as in :func:`evaluate`.
 
     Returns
     -------
     LogDensityHistograms
+        ``counts`` of shape (len(generations), bins); every sample value is counted.
+
+    Raises
+    ------
+    ValueError
+        If a generation has neither a sample nor stored scores.
+
+    Examples
+    --------
+    >>> import numpy as np, collapse_theory as ct
+    >>> from collapse_theory.runs.evaluate import log_density_histograms
+    >>> run = ct.runs.GenerationalRun.open(None, kind="demo", family="gaussian", seed=0)
+    >>> rng = np.random.default_rng(0)
+    >>> for t, s in enumerate([1.0, 0.5]):
+    ...     _ = run.append(ct.runs.GenerationRecord(t, params={"mean": np.zeros(1), "cov": np.eye(1) * s**2},
+    ...                                             sample=rng.normal(0.0, s, (500, 1))))
+    >>> h = log_density_histograms(run, bins=10, range=(-5.0, 0.0))
+    >>> h.counts.sum(axis=1).tolist(), h.counts[:, -1].tolist()  # log f_0 <= -log(2 pi) / 2 < -0.5
+    ([500, 500], [0, 0])
     """
     bins = check_int("bins", bins, min=1)
     ev = _evaluator_for(run, ["log_density_under_initial"], reference, n_mc=n_mc, rng=rng)

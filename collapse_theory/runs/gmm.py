@@ -138,6 +138,11 @@ def two_blobs_truth() -> dict:
     Means (-3, 0) and (3, 0) (six units apart, about six standard deviations),
     covariances ``[[1, .3], [.3, .6]]`` and ``[[.6, -.2], [-.2, 1]]``.
 
+    Returns
+    -------
+    dict
+        ``weights`` (2,), ``means`` (2, 2), ``covariances`` (2, 2, 2).
+
     Examples
     --------
     >>> two_blobs_truth()["means"].tolist()
@@ -597,6 +602,12 @@ def run_replicates(generations: int = 2000, sample_size=1000, n_components: int 
     Returns
     -------
     list of GenerationalRun, length ``R``
+
+    Examples
+    --------
+    >>> runs = run_replicates(2, sample_size=50, replicates=2, rng=0, max_workers=1, show_progress=False, metrics=())
+    >>> [len(r) for r in runs], runs[0].generations[1].params["means"].shape
+    ([3, 3], (2, 2))
     """
     R = check_int("replicates", replicates, min=1)
     if "callback" in kwargs:
@@ -647,6 +658,26 @@ def density_figure(runs, generations=SNAPSHOTS, *, grid: int = 150):
     the run reached (and the last); contours of the log-density at the same
     levels in every panel (generation 0's, at Mahalanobis radii 0.5 to 3 from
     its peak), component means as crosses, the stored sample as dots.
+
+    Parameters
+    ----------
+    runs : GenerationalRun or list of GenerationalRun
+        Replicates (the first three are drawn).
+    generations : sequence of int
+        Snapshot generations (those the run reached, and its last).
+    grid : int
+        Grid points per axis of the contour plot.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One row per replicate, one column per generation shown.
+
+    Examples
+    --------
+    >>> r = run(2, sample_size=50, rng=0, show_progress=False, metrics=())
+    >>> len(density_figure(r, generations=(0, 1), grid=40).axes)  # generations 0, 1 and the last, 2
+    3
     """
     from ..plotting import new_figure
 
@@ -704,7 +735,25 @@ _CURVES = (
 
 
 def metric_figure(runs):
-    """Metric curves against generation, one thin line per replicate (and per component for the s.d.)."""
+    """Metric curves against generation, one thin line per replicate (and per component for the s.d.).
+
+    Parameters
+    ----------
+    runs : GenerationalRun or list of GenerationalRun
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Six panels: W2^2 and L2 to generation 0, component s.d., tail mass,
+        quantiles of log f_0, seconds per generation (a metric the run did not
+        store leaves its panel empty).
+
+    Examples
+    --------
+    >>> r = run(2, sample_size=50, rng=0, show_progress=False, metrics=())
+    >>> len(metric_figure(r).axes)
+    6
+    """
     from ..plotting import SIM_COLOR, THEORY_COLOR, new_figure
 
     runs = _as_list(runs)
@@ -753,6 +802,22 @@ def std_figure(runs, *, paper: bool = True):
     followed); dotted: the square root of the smallest covariance eigenvalue
     of each; markers: the authors' 0.89 at the start and 0.01 after about
     2000 generations.
+
+    Parameters
+    ----------
+    runs : GenerationalRun or list of GenerationalRun
+    paper : bool
+        Mark the authors' values.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> r = run(2, sample_size=50, rng=0, show_progress=False, metrics=())
+    >>> std_figure(r).axes[0].get_yscale()
+    'log'
     """
     from ..plotting import SIM_COLOR, THEORY_COLOR, new_figure
 
@@ -784,6 +849,25 @@ def log_density_figure(run, generations=SNAPSHOTS, *, bins: int = 40):
     (:func:`collapse_theory.runs.evaluate.log_density_histograms`, common
     bins). Collapse moves mass towards the modes (high log f_0) and thins the
     low tail; drift away from the original adds a tail of low scores.
+
+    Parameters
+    ----------
+    run : GenerationalRun (or a list: its first run)
+        Its records must hold samples.
+    generations : sequence of int
+        Snapshot generations (those the run reached, and its last).
+    bins : int
+        Common bins of the histograms.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> r = run(2, sample_size=50, rng=0, show_progress=False, metrics=())
+    >>> len(log_density_figure(r, generations=(0,), bins=10).axes[0].lines)  # generation 0 and the last
+    2
     """
     from ..plotting import new_figure
     from .evaluate import log_density_histograms
@@ -823,6 +907,12 @@ def figures(runs) -> dict:
     Returns
     -------
     dict of str to (matplotlib Figure, str caption)
+
+    Examples
+    --------
+    >>> r = run(2, sample_size=50, rng=0, show_progress=False, metrics=())
+    >>> sorted(figures(r))
+    ['densities', 'log_density', 'metrics', 'std']
     """
     runs = _as_list(runs)
     s = _setting(runs[0]) + (f", {len(runs)} replicates" if len(runs) > 1 else "")
@@ -877,6 +967,12 @@ def summary_table(runs, generations=SNAPSHOTS):
     Returns
     -------
     pandas.DataFrame
+
+    Examples
+    --------
+    >>> r = run(3, sample_size=50, rng=0, show_progress=False, metrics=())
+    >>> summary_table(r, generations=(0, 2))["generation"].tolist()  # and the last, 3
+    [0, 2, 3]
     """
     import pandas as pd
 
@@ -914,7 +1010,24 @@ def summary_table(runs, generations=SNAPSHOTS):
 
 
 def timing_table(runs):
-    """Mean seconds per generation and their split (fit = EM, sample, metrics), per replicate."""
+    """Mean seconds per generation and their split (fit = EM, sample, metrics), per replicate.
+
+    Parameters
+    ----------
+    runs : GenerationalRun or list of GenerationalRun
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``replicate``, ``generations``, ``wall_per_generation_s``,
+        ``fit_s``, ``sample_s``, ``metrics_s``; one row per replicate.
+
+    Examples
+    --------
+    >>> r = run(2, sample_size=50, rng=0, show_progress=False, metrics=())
+    >>> timing_table(r)[["replicate", "generations"]].values.tolist()
+    [[0, 3]]
+    """
     import pandas as pd
 
     rows = []
@@ -941,6 +1054,14 @@ def write_outputs(runs, out, *, params: dict | None = None, summary=None) -> dic
     -------
     dict of str to Path
         ``<figure key>``, ``summary_csv``, ``timing_csv``, ``json``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> r = run(2, sample_size=50, rng=0, show_progress=False, metrics=())
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     sorted(p.name for p in write_outputs(r, d).values())
+    ['densities.png', 'log_density.png', 'metrics.png', 'std.png', 'summary.csv', 'summary.json', 'timing.csv']
     """
     from .._provenance import atomic_write, provenance, write_json
     from ..plotting import figure_png

@@ -112,6 +112,7 @@ import numpy as np
 
 from .._provenance import provenance as _provenance
 from .._provenance import read_json, to_jsonable, write_json
+from .._provenance import versions as _versions
 from .._rng import seed_sequence
 from .._validate import check_int
 
@@ -467,6 +468,16 @@ def _scan(path: Path, verify: bool):
     return records, bad, later
 
 
+def _package_names(names) -> tuple:
+    """``extra_packages`` checked: a tuple of non-empty distribution names."""
+    if isinstance(names, str) or not isinstance(names, (list, tuple, set, frozenset)):
+        raise TypeError(f"extra_packages must be a tuple of package names, e.g. ('torch',), got {names!r}")
+    bad = [n for n in names if not isinstance(n, str) or not n.strip()]
+    if bad:
+        raise TypeError(f"extra_packages must hold non-empty package names (str), got {bad!r}")
+    return tuple(dict.fromkeys(names))
+
+
 class GenerationalRun:
     """A learned generational run: configuration, provenance and per-generation records.
 
@@ -499,7 +510,8 @@ class GenerationalRun:
         Rows of each generation's sample kept (None: all).
     """
 
-    def __init__(self, *, kind, config, seed, family=None, truth=None, sample_keep=None, path=None, prov=None):
+    def __init__(self, *, kind, config, seed, family=None, truth=None, sample_keep=None, path=None, prov=None,
+                 extra_packages=()):
         if not isinstance(kind, str) or not kind:
             raise TypeError(f"kind must be a non-empty string, got {kind!r}")
         self.kind = kind
@@ -513,7 +525,10 @@ class GenerationalRun:
         self.truth = _arrays("truth", truth) or None
         self.sample_keep = None if sample_keep is None else check_int("sample_keep", sample_keep, min=0)
         self.path = None if path is None else Path(path)
-        self.provenance = prov if prov is not None else _provenance(self.config, seed=self.seed, kind=kind)
+        if prov is None:
+            prov = _provenance(self.config, seed=self.seed, kind=kind,
+                               extra_packages=_package_names(extra_packages))
+        self.provenance = prov
         self.resumes: list[str] = []
         self.generations: list[GenerationRecord] = []
         #: Valid generations found after a damaged or missing one, by index (see the module docstring).
@@ -533,6 +548,7 @@ class GenerationalRun:
         truth: dict | None = None,
         sample_keep: int | None = None,
         verify: bool = True,
+        extra_packages: tuple[str, ...] = (),
     ) -> GenerationalRun:
         """Start a run (in memory or in directory ``out``), or resume one.
 
@@ -552,6 +568,13 @@ class GenerationalRun:
             deleted so it is redone. If False, ``out`` must be absent or empty.
         verify : bool
             Check every file's checksum when reloading (sizes are always checked).
+        extra_packages : tuple of str
+            Distribution names (as ``pip`` knows them, e.g. ``("torch",
+            "transformers")``) of the packages the adapter imports, whose
+            versions go into ``provenance["versions"]`` beside the toolkit's
+            own (None for one that is not installed). On resume the stored
+            provenance is kept, and the versions found now are added under
+            ``provenance["resumed_versions"]``.
 
         Raises
         ------
@@ -559,11 +582,23 @@ class GenerationalRun:
             ``out`` is not empty and ``resume`` is False.
         ValueError
             On resume, the stored kind, family, config or seed differ.
+        TypeError
+            ``extra_packages`` is not a sequence of strings.
+
+        Examples
+        --------
+        >>> run = GenerationalRun.open(kind="demo", config={"n": 1}, seed=0,
+        ...                            extra_packages=("scipy", "not-installed-anywhere"))
+        >>> v = run.provenance["versions"]
+        >>> v["scipy"] is not None, v["not-installed-anywhere"]
+        (True, None)
         """
+        extra_packages = _package_names(extra_packages)
         if out is None:
             if resume:
                 raise ValueError("resume=True needs out=DIRECTORY to resume from")
-            return cls(kind=kind, config=config, seed=seed, family=family, truth=truth, sample_keep=sample_keep)
+            return cls(kind=kind, config=config, seed=seed, family=family, truth=truth, sample_keep=sample_keep,
+                       extra_packages=extra_packages)
         path = Path(out)
         if path.exists() and not path.is_dir():
             raise FileExistsError(f"out={str(path)!r} exists and is not a directory")
@@ -585,9 +620,12 @@ class GenerationalRun:
                     + "; ".join(diffs)
                 )
             run.resumes.append(_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+            if extra_packages:
+                run.provenance.setdefault("resumed_versions", []).append(_versions(extra_packages))
             run._write_manifest()
             return run
-        run = cls(kind=kind, config=config, seed=seed, family=family, truth=truth, sample_keep=sample_keep, path=path)
+        run = cls(kind=kind, config=config, seed=seed, family=family, truth=truth, sample_keep=sample_keep, path=path,
+                  extra_packages=extra_packages)
         path.mkdir(parents=True, exist_ok=True)
         if run.truth is not None:
             _save_npz(path / _TRUTH, run.truth)

@@ -17,6 +17,8 @@ Module map
     :func:`known_results` (Dey & Donoho, Bertrand et al., He, Xu & Cheng) (Gaussian chain, Theorem 3.1).
 ``regression.py``
     :func:`regression_error` (regression chain).
+``sampling.py``
+    :func:`sampling_curation` (discrete chain under samplers and curation).
 ``wasserstein.py``
     :func:`~collapse_theory.studies.wasserstein.w2_accuracy`: the W2^2
     estimators at collapsed variances against POT's defaults and exact values

@@ -15,7 +15,7 @@ Every function takes JSON-able keyword parameters (a sweep calls
 :meth:`Mixing.from_spec <collapse_theory.Mixing.from_spec>` reads: a
 :class:`~collapse_theory.Mixing`, a spec string (``"fresh:0.1"``,
 ``"accumulate"``, ``"mixture:0.6,0.3,0.1"``) or a dict of Mixing fields; the
-discrete studies accept the workflows in :data:`MIXING_WORKFLOWS`. Formulas:
+discrete studies accept the workflows in :data:`MIXING_WORKFLOWS` (``tail_loss``: every workflow). Formulas:
 :mod:`collapse_theory.theory.discrete`.
 """
 
@@ -28,7 +28,7 @@ import numpy as np
 
 from .._stats import mean_ci, proportion_test, z_test
 from .._validate import check_choice, check_float, check_int, check_probability_vector
-from ..process import check_mixing
+from ..process import WORKFLOWS, check_mixing
 from ._base import StudyResult, band as _band, checkpoints as _checkpoints, finish, generation_rows, make_row
 from ._base import seed_of as _seed_of  # noqa: F401  (studies.gaussian imports it from here until it switches to _base)
 
@@ -122,8 +122,8 @@ def english_words(K: int) -> tuple:
     return list(words), f / f.sum()
 
 
-def _study_mixing(mixing, real, where: str):
-    """The study's Mixing; ``real`` is the deprecated share argument (kept only for old grids)."""
+def _study_mixing(mixing, real, where: str, accepted=MIXING_WORKFLOWS):
+    """The study's Mixing (one of ``accepted``); ``real`` is the deprecated share argument (kept only for old grids)."""
     if real is not None:
         warnings.warn(
             f"studies.{where}: real= is deprecated; say where data come from with one Mixing spec, "
@@ -142,7 +142,7 @@ def _study_mixing(mixing, real, where: str):
                 mixing = f"{base}:{g!r}"
         elif check_mixing(base).real != g:
             raise ValueError(f"real = {g} contradicts mixing = {check_mixing(base).to_spec()!r}")
-    return check_mixing(mixing, MIXING_WORKFLOWS, where=f"studies.{where}")
+    return check_mixing(mixing, accepted, where=f"studies.{where}")
 
 
 # ----------------------------------------------------------------------------- absorption
@@ -303,8 +303,9 @@ def tail_loss(
     Under replacement each state's count is a two-type binomial chain, so the
     expected support :math:`\\sum_i P(X_i(t) > 0)` and the expected alive mass
     :math:`\\sum_i p_{0,i} P(X_i(t) > 0)` are exact
-    (:func:`~collapse_theory.theory.discrete.expected_support`). Other
-    workflows are simulated only (theory NaN).
+    (:func:`~collapse_theory.theory.discrete.expected_support`). Every other
+    workflow of :data:`~collapse_theory.process.WORKFLOWS` (fresh, mixture,
+    accumulate, accumulate-subsample, augment) is simulated only (theory NaN).
 
     Parameters
     ----------
@@ -313,8 +314,9 @@ def tail_loss(
     K, exponent : see :func:`resolve_p0`
     rng : None, int, SeedSequence or Generator
     mixing : Mixing, spec string or dict, optional
-        Where each generation's data come from (default replace); one of
-        :data:`MIXING_WORKFLOWS`, parsed by :meth:`~collapse_theory.Mixing.from_spec`.
+        Where each generation's data come from (default replace); any workflow
+        of :data:`~collapse_theory.process.WORKFLOWS`, parsed by
+        :meth:`~collapse_theory.Mixing.from_spec`.
     real : float, optional
         Deprecated (a DeprecationWarning): the fresh share, combined with a
         workflow name in ``mixing`` (``mixing="accumulate", real=0.1`` is
@@ -332,7 +334,7 @@ def tail_loss(
     Raises
     ------
     ValueError
-        On invalid parameters, or a ``mixing`` outside :data:`MIXING_WORKFLOWS`.
+        On invalid parameters, or a ``mixing`` that is not a workflow.
 
     Examples
     --------
@@ -350,7 +352,7 @@ def tail_loss(
     M = check_int("M", M, min=1)
     G = check_int("generations", generations, min=1)
     R = check_int("replicates", replicates, min=1)
-    mix = _study_mixing(mixing, real, "tail_loss")
+    mix = _study_mixing(mixing, real, "tail_loss", WORKFLOWS)
     run = DiscreteChain(p, sample_size=M, mixing=mix).simulate(
         G, R, rng=rng, record=("support", "alive_mass"), show_progress=show_progress
     )

@@ -55,8 +55,12 @@ of ``workers`` processes otherwise (default: the machine's cores), or on an
 existing cluster given by its scheduler address (``tcp://host:port``) or
 scheduler file. Extra ``[sweep]``: dask, distributed, xarray, zarr.
 
-Private modules: ``_grid`` (grid, registry, seeds), ``_store`` (Zarr store,
-checksums, gathering), ``_dask`` (clusters), ``_run`` (a cell, the sweep).
+Module map
+----------
+``_grid.py``   the grid, the study registry, cell seeds
+``_store.py``  the Zarr store, checksums, gathering
+``_dask.py``   Dask clusters (a LocalCluster, or an existing one)
+``_run.py``    one cell, and the whole sweep
 """
 
 

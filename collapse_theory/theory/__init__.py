@@ -7,6 +7,10 @@ compare the two independently. Each module exposes numeric functions and
 Module map
 ----------
 ``_derivation.py``  :class:`Derivation`: steps, result, source, ``.latex()``
+``_gaussian_moments.py``  private engine: exact joint moments of the 1-D
+                    Gaussian chain under every workflow (used by ``gaussian.py``)
+``_kernels_extinction.py``  private @njit kernels: the extinction recursion
+                    of one state's count (used by ``discrete.py``)
 ``discrete.py``     neutral Wright–Fisher: fixation, heterozygosity, exact
                     absorption time, survival, support
 ``gaussian.py``     Theorem 3.1: exact moments and E W2^2 for every workflow,

@@ -153,7 +153,26 @@ def temperature_map(p0, tau: float, t):
 
 
 def sampled_law(p, sampler) -> np.ndarray:
-    """The law the model ``p`` is sampled from: temperature and cuts (:meth:`Sampler.apply`), shape (K,)."""
+    """The law the model ``p`` is sampled from: temperature and cuts (:meth:`Sampler.apply`), shape (K,).
+
+    Parameters
+    ----------
+    p : array_like, shape (K,)
+        The model's probability vector.
+    sampler : Sampler or None
+        None: plain ancestral sampling (the law is ``p``).
+
+    Returns
+    -------
+    ndarray, shape (K,)
+
+    Examples
+    --------
+    >>> import collapse_theory as ct
+    >>> from collapse_theory.theory import sampling as ths
+    >>> ths.sampled_law([0.5, 0.3, 0.2], ct.Sampler(top_k=2)).round(3).tolist()
+    [0.625, 0.375, 0.0]
+    """
     return _sampler(sampler).apply(p)
 
 
@@ -231,6 +250,17 @@ def best_of_k_law(p, reward, k: int, choice: str = "bradley-terry") -> np.ndarra
 def bradley_terry_limit(p, reward) -> np.ndarray:
     """The ``K -> infinity`` limit of best-of-K Bradley–Terry curation, :math:`p e^r / Z` (shape (K,)).
 
+    Parameters
+    ----------
+    p : array_like, shape (K,)
+        The law of the candidates.
+    reward : array_like, shape (K,), finite
+        The reward ``r`` of each state.
+
+    Returns
+    -------
+    ndarray, shape (K,)
+
     References
     ----------
     Ferbach et al., NeurIPS 2024, arXiv 2407.09499.
@@ -251,7 +281,30 @@ def bradley_terry_limit(p, reward) -> np.ndarray:
 
 
 def verifier_law(p, accept) -> np.ndarray:
-    """Law of the kept samples under a verifier: :math:`p v / \\sum p v` (shape (K,)); ValueError if ``p v = 0``."""
+    """Law of the kept samples under a verifier: :math:`p v / \\sum p v` (shape (K,)).
+
+    Parameters
+    ----------
+    p : array_like, shape (K,)
+        The law of the candidates.
+    accept : array_like, shape (K,)
+        The verifier's acceptance probability ``v`` of each state, in [0, 1].
+
+    Returns
+    -------
+    ndarray, shape (K,)
+
+    Raises
+    ------
+    ValueError
+        If the verifier accepts none of the states ``p`` holds (``p v = 0``).
+
+    Examples
+    --------
+    >>> from collapse_theory.theory import sampling as ths
+    >>> ths.verifier_law([0.5, 0.25, 0.25], [1.0, 1.0, 0.0]).round(3).tolist()
+    [0.667, 0.333, 0.0]
+    """
     p = check_probability_vector("p", p)
     v = Verifier(accept).accept
     if v.size != p.size:
@@ -263,7 +316,28 @@ def verifier_law(p, accept) -> np.ndarray:
 
 
 def curated_law(p, sampler) -> np.ndarray:
-    """The law of one kept sample when the model is ``p``: the sampled law, then the curation (shape (K,))."""
+    """The law of one kept sample when the model is ``p``: the sampled law, then the curation (shape (K,)).
+
+    Parameters
+    ----------
+    p : array_like, shape (K,)
+        The model's probability vector.
+    sampler : Sampler or None
+        Temperature and cuts (:func:`sampled_law`), then its curation
+        (:func:`best_of_k_law` or :func:`verifier_law`), if any.
+
+    Returns
+    -------
+    ndarray, shape (K,)
+
+    Examples
+    --------
+    >>> import collapse_theory as ct
+    >>> from collapse_theory.theory import sampling as ths
+    >>> s = ct.Sampler(top_k=2, curation=ct.sampling.Verifier([0.0, 1.0, 1.0]))
+    >>> ths.curated_law([0.5, 0.3, 0.2], s).round(3).tolist()
+    [0.0, 1.0, 0.0]
+    """
     s = _sampler(sampler)
     q = s.apply(p)
     c = s.curation
@@ -276,7 +350,23 @@ def curated_law(p, sampler) -> np.ndarray:
 
 
 def expected_reward(p, reward) -> float:
-    """:math:`\\sum_i p_i r(i)`."""
+    """The expected reward of one sample from ``p``, :math:`\\sum_i p_i r(i)`.
+
+    Parameters
+    ----------
+    p : array_like, shape (K,)
+    reward : array_like, shape (K,)
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> from collapse_theory.theory import sampling as ths
+    >>> ths.expected_reward([0.5, 0.25, 0.25], [1.0, 2.0, 4.0])
+    2.0
+    """
     p = check_probability_vector("p", p)
     r = check_array("reward", reward, ndim=1)
     if r.size != p.size:
@@ -289,6 +379,17 @@ def infinite_population(p0, sampler, generations: int) -> np.ndarray:
 
     ``S`` is the sampler's temperature and cuts, ``C`` its curation; this is
     the ``M -> infinity`` limit of the replace chain with that sampler.
+
+    Parameters
+    ----------
+    p0 : array_like, shape (K,)
+    sampler : Sampler or None
+    generations : int, >= 0
+        ``G``.
+
+    Returns
+    -------
+    ndarray, shape (G + 1, K)
 
     Examples
     --------
@@ -319,6 +420,14 @@ def top_p_max_support(top_p: float) -> int:
     (0.9 is 9/10, not the nearest binary double). ``top_p = 1`` gives no
     bound: ``math.inf``.
 
+    Parameters
+    ----------
+    top_p : float in (0, 1]
+
+    Returns
+    -------
+    int (or ``math.inf`` for ``top_p = 1``)
+
     Examples
     --------
     >>> from collapse_theory.theory import sampling as ths
@@ -338,10 +447,24 @@ def top_p_max_support(top_p: float) -> int:
 def top_p_fixed_point(p0, top_p: float, *, max_generations: int = 10000) -> tuple:
     """Iterate the top-p map from ``p0`` to its fixed point.
 
+    Parameters
+    ----------
+    p0 : array_like, shape (K,)
+    top_p : float in (0, 1]
+    max_generations : int, >= 1
+        RuntimeError if no fixed point is reached in this many generations.
+
     Returns
     -------
     (ndarray shape (K,), int)
         The fixed point and the number of generations that reached it.
+
+    Examples
+    --------
+    >>> from collapse_theory.theory import sampling as ths
+    >>> q, t = ths.top_p_fixed_point([0.4, 0.3, 0.2, 0.1], 0.8)  # 0.4 + 0.3 < 0.8: three states stay
+    >>> q.round(3).tolist(), t
+    ([0.444, 0.333, 0.222, 0.0], 1)
     """
     p = check_probability_vector("p0", p0)
     s = Sampler(top_p=top_p)
@@ -363,6 +486,15 @@ def first_generation(p0, M: int, sampler=None, *, mixing: Mixing | None = None) 
               \\quad E\\,\\text{alive}_1 = \\sum_i p_{0,i} [1 - (1 - q_i)^M].
 
     With ``mixing=Mixing.fresh(real=g)`` the law is ``(1 - g) q + g p0``.
+
+    Parameters
+    ----------
+    p0 : array_like, shape (K,)
+    M : int, >= 1
+        Sample size of generation 1.
+    sampler : Sampler, optional
+    mixing : Mixing, optional
+        replace (default) or fresh.
 
     Returns
     -------
@@ -463,7 +595,24 @@ def fixed_truncation(p0, M: int, t, sampler) -> dict:
 
 
 def count_chain_states(K: int, M: int) -> np.ndarray:
-    """Every count vector of ``M`` samples over ``K`` states (compositions), shape (C(M+K-1, K-1), K)."""
+    """Every count vector of ``M`` samples over ``K`` states (compositions), shape (C(M+K-1, K-1), K).
+
+    Parameters
+    ----------
+    K, M : int, >= 1
+        ValueError above :data:`COUNT_CHAIN_MAX_STATES` states.
+
+    Returns
+    -------
+    ndarray of int64, shape (C(M+K-1, K-1), K)
+        Every row sums to ``M``.
+
+    Examples
+    --------
+    >>> from collapse_theory.theory import sampling as ths
+    >>> ths.count_chain_states(2, 2).tolist()
+    [[0, 2], [1, 1], [2, 0]]
+    """
     K = check_int("K", K, min=1)
     M = check_int("M", M, min=1)
     n = math.comb(M + K - 1, K - 1)
@@ -497,11 +646,27 @@ def count_chain_matrix(p0, M: int, sampler=None, *, mixing: Mixing | None = None
     samples); the next one is :math:`\\text{Multinomial}(M, (1-g)\\,C(S(c/M)) + g\\,p_0)`
     (``g`` the fresh share). Every row is computed from the multinomial pmf.
 
+    Parameters
+    ----------
+    p0 : array_like, shape (K,)
+    M : int, >= 1
+    sampler : Sampler, optional
+    mixing : Mixing, optional
+        replace (default) or fresh.
+
     Returns
     -------
     states : ndarray, shape (n, K)
+        :func:`count_chain_states`.
     P : ndarray, shape (n, n)
         Row-stochastic.
+
+    Examples
+    --------
+    >>> from collapse_theory.theory import sampling as ths
+    >>> states, P = ths.count_chain_matrix([0.5, 0.5], 2)
+    >>> P.round(3).tolist()  # the fixed counts [0, 2] and [2, 0] are absorbing
+    [[1.0, 0.0, 0.0], [0.25, 0.5, 0.25], [0.0, 0.0, 1.0]]
     """
     p = check_probability_vector("p0", p0)
     M = check_int("M", M, min=1)
@@ -630,6 +795,15 @@ def tail_cut_test_error(p, k: int, T):
 
     (ranks by decreasing ``p``, ties by index; Dohmatob et al. 2024).
 
+    Parameters
+    ----------
+    p : array_like, shape (K,)
+        Test distribution.
+    k : int, >= 1
+        The training data keep the ``k`` most probable states.
+    T : int or array_like of int
+        Training samples.
+
     Returns
     -------
     float or ndarray, shape of ``T``
@@ -658,6 +832,18 @@ def zipf_test_error_asymptotic(beta: float, T, k=None):
     :math:`y = T x^{-\\beta}/\\zeta` (:func:`derivations`, ``tale_of_tails``).
     Needs ``beta > 1``.
 
+    Parameters
+    ----------
+    beta : float, > 1
+    T : int or array_like of int
+        Training samples.
+    k : int, optional
+        Rank at which the training data's tail is cut (default: no cut).
+
+    Returns
+    -------
+    float or ndarray, shape of ``T``
+
     Examples
     --------
     >>> from collapse_theory.theory import sampling as ths
@@ -682,9 +868,25 @@ def tail_test_error_chain(p0, sampler, T, generations: int) -> np.ndarray:
     gives the tail-cut error from ``t = 1`` on and a top-p chain an error that
     grows as its support shrinks to the fixed point.
 
+    Parameters
+    ----------
+    p0 : array_like, shape (K,)
+    sampler : Sampler or None
+    T : int or array_like of int
+        Training samples per generation.
+    generations : int, >= 0
+        ``G``.
+
     Returns
     -------
     ndarray, shape (G + 1,) or (G + 1, len(T))
+
+    Examples
+    --------
+    >>> import collapse_theory as ct
+    >>> from collapse_theory.theory import sampling as ths
+    >>> ths.tail_test_error_chain([0.5, 0.3, 0.2], ct.Sampler(top_k=2), 10**6, 2).round(6).tolist()
+    [0.0, 0.2, 0.2]
     """
     p = check_probability_vector("p0", p0)
     chain = infinite_population(p, sampler, generations)
@@ -705,6 +907,13 @@ def derivations() -> dict:
         (the integral identity and the large-K limit), ``best_of_k_argmax``,
         ``verifier``, ``first_generation``, ``tale_of_tails`` (the Zipf
         integral and the tail mass).
+
+    Examples
+    --------
+    >>> from collapse_theory.theory import sampling as ths
+    >>> d = ths.derivations()
+    >>> type(d["top_p_support"]).__name__, "tale_of_tails" in d
+    ('Derivation', True)
     """
     import sympy as sp
 

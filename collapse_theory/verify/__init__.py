@@ -22,10 +22,15 @@ package under the ``collapse_theory.checks`` entry-point group, which
 the tests) or ``"full"`` (a larger grid and more replicates). Checks whose
 modules are not importable are reported as skipped, not failed.
 
-Module map: ``_framework.py`` (registry, outcomes, :func:`run`,
-:class:`VerifyResult`), ``_checks_discrete.py`` and ``_checks_gaussian.py``
-(the checks of each chain family; a new family adds
-``_checks_<family>.py`` and one import line below).
+Module map
+----------
+``_framework.py``         registry, outcomes, :func:`run`, :class:`VerifyResult`
+``_checks_discrete.py``   checks of :mod:`collapse_theory.theory.discrete`
+``_checks_gaussian.py``   checks of :mod:`collapse_theory.theory.gaussian`
+``_checks_sampling.py``   checks of :mod:`collapse_theory.theory.sampling`
+``_checks_regression.py`` checks of :mod:`collapse_theory.theory.regression`
+
+A new chain family adds ``_checks_<family>.py`` and one import line below.
 
 References
 ----------

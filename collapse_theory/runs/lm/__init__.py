@@ -32,6 +32,14 @@ Adapter contract (as ``gmm`` and ``vae``): :func:`run` returns a
 :class:`~collapse_theory.runs.GenerationalRun` (``kind="lm"``);
 :func:`summary_table`, :func:`figures` and :func:`write_outputs` read it.
 
+Module map
+----------
+``_pipeline.py``  configuration, set-up (new or resumed), one generation; :func:`run`
+``_decoding.py``  :class:`Decoding`: beam, greedy, sampling; :func:`generate`
+``_metrics.py``   perplexity, distinct-n, self-BLEU, lexical diversity, exact NLL
+``_models.py``    built-in and local models and corpora (nothing is downloaded)
+``_figures.py``   :func:`summary_table`, :func:`figures`, :func:`write_outputs`
+
 Examples
 --------
 >>> from collapse_theory.runs import lm

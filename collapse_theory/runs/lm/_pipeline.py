@@ -600,7 +600,8 @@ def run(generations: int = 5, *, model=None, corpus=None, mixing=None, decoding=
                                     train_layers=train_layers, prompt_tokens=prompt_tokens))
     cfg["save_checkpoints"] = bool(save_checkpoints)
     dev = resolve_device(device)
-    record = GenerationalRun.open(out, kind="lm", config=cfg, seed=rng, resume=resume, family="lm")
+    record = GenerationalRun.open(out, kind="lm", config=cfg, seed=rng, resume=resume, family="lm",
+                                  extra_packages=_PACKAGES)
     t0, G = record.next_generation, cfg["generations"]
     if t0 > G:
         return record
