@@ -212,6 +212,8 @@ CASES = [
     Case(tdisc.AbsorptionTime, _m(lambda: tdisc.absorption_time(P, 0)), ValueError, "M"),
     Case(tdisc.survival_probability, _m(lambda: tdisc.survival_probability(11, 10, 3)), ValueError, "count"),
     Case(tdisc.survival_probability, _m(lambda: tdisc.survival_probability(1, 10**9, 10**6)), ValueError, r"\bt = "),
+    Case(tdisc.survival_probability, _m(lambda: tdisc.survival_probability(0, 2**63, 0)), ValueError, r"\bM\b", label="M beyond 2^53"),
+    Case(tdisc.extinction_probability, _m(lambda: tdisc.extinction_probability([1.0], 1, 2**63)), ValueError, r"\bt\b", label="t beyond int64"),
     Case(tdisc.extinction_probability, _m(lambda: tdisc.extinction_probability(P, 10, "3")), TypeError, "t"),
     Case(tdisc.expected_support, _m(lambda: tdisc.expected_support(np.full(10**5, 1e-5), 10**9, 10**6)), ValueError, r"\bt\b"),
     Case(tdisc.expected_alive_mass, _m(lambda: tdisc.expected_alive_mass(P, True, 3)), TypeError, "M"),
@@ -222,6 +224,8 @@ CASES = [
     Case(tdisc.Derivation, _m(lambda: tdisc.Derivation()), TypeError, "name"),
     # ---------------------------------------------------------------- Gaussian theory (helper mitigation)
     Case(tgauss.c4, _m(lambda: tgauss.c4(1)), ValueError, "M"),
+    Case(tgauss.c4, _m(lambda: tgauss.c4("")), TypeError, r"\bM\b", label="string"),
+    Case(tgauss.expected_mean_squared_error_mv, _m(lambda: tgauss.expected_mean_squared_error_mv(353328128, 10, E2)), ValueError, r"\bn\b.*GiB", label="huge n"),
     Case(tgauss.moment_factor, _m(lambda: tgauss.moment_factor(10, r=float("nan"))), ValueError, "r"),
     Case(tgauss.moment_factor, _m(lambda: tgauss.moment_factor(1)), ValueError, "M", label="M=1"),
     Case(tgauss.moment_factor, _m(lambda: tgauss.moment_factor(2.5)), TypeError, "M", label="M float"),
