@@ -311,9 +311,12 @@ def expected_variance_power(n, M, r=1.0, sigma0=1.0, estimator="unbiased"):
     r = check_float("r", r)
     cum, n_arr = _cum_log_moment(n, M, r, estimator)
     # in log space: sigma0^(2r) may under- or overflow where the product does not (0 * inf = NaN)
-    with np.errstate(over="ignore", invalid="ignore"):
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        direct = np.power(np.float64(sigma0), 2.0 * r) * np.exp(cum)  # exact for n = 0 (variance_of_variance cancels)
+        # in log space where a factor under- or overflows and the product need not (0 * inf = NaN)
         log_out = 2.0 * r * np.log(sigma0) + cum
-    return _take(np.where(np.isposinf(cum), np.inf, np.exp(np.nan_to_num(log_out, nan=np.inf))), n_arr)
+        logspace = np.where(np.isposinf(cum), np.inf, np.exp(np.nan_to_num(log_out, nan=np.inf)))
+    return _take(np.where(np.isfinite(direct) & (direct > 0), direct, logspace), n_arr)
 
 
 def expected_variance(n, M, sigma0=1.0, estimator="unbiased"):
