@@ -704,3 +704,9 @@ def test_schedule_limit_sizes_beyond_float64():
     # M_t = 2 t^152 exceeds 1.8e308 from t = 108 on (was NaN); from t = 2 on M_t > 1e45, so the limit is
     # generation 1's E W2^2 at M = 2 to far below round-off
     assert th.schedule_limit(2, 152.0, terms=108) == pytest.approx(th.expected_w2_squared(1, 2), rel=1e-14)
+
+
+def test_variance_of_variance_zero_at_generation_zero():
+    # sigma_0 is fixed: Var sigma_0^2 = 0 exactly (a fuzz run found -6e-8 from E sigma^4 - (E sigma^2)^2 in log space)
+    for est in ("unbiased", "mle"):
+        assert th.variance_of_variance(0, 10, sigma0=144.0, estimator=est) == 0.0
