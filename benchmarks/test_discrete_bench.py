@@ -10,25 +10,11 @@ from __future__ import annotations
 
 import time
 
-import numba
 import numpy as np
 import pytest
 
 import collapse_theory as ct
-
-from conftest import median_time
-
-
-def _one_thread(fn) -> float:
-    """Wall time of ``fn()`` with Numba limited to one thread (on a loaded machine the per-core ratio is the stable figure)."""
-    before = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try:
-        t0 = time.perf_counter()
-        fn()
-        return time.perf_counter() - t0
-    finally:
-        numba.set_num_threads(before)
+from conftest import one_thread_time, user_call_ratio
 
 
 def numpy_absorb(p0, M, R, rng):
@@ -98,9 +84,8 @@ def test_absorb_k10_m1000(benchmark, ratio):
         f"({1 / ours_per_draw:.3g}/s)"
     )
     ratio("absorb K=10 uniform, M=1000, R=2000 vs NumPy multinomial loop", fast, naive, target=3, note=note)
-    user = median_time(lambda: chain.absorb(R, rng=1, show_progress=True), repeat=3)
-    ratio("  same, as a user calls it (progress bar on)", user, naive, target=3)
-    ratio("  same, kernel on one thread (per-core speed-up)", _one_thread(lambda: chain.absorb(R, rng=1)), naive)
+    user_call_ratio("absorb", lambda: chain.absorb(R, rng=1), naive, target=3)
+    ratio("  same, kernel on one thread (per-core speed-up)", one_thread_time(lambda: chain.absorb(R, rng=1)), naive)
 
 
 @pytest.fixture(scope="module")
@@ -121,6 +106,5 @@ def test_simulate_zipf_support(benchmark, ratio, zipf_p0):
     assert abs(run.support[:, G].mean() - sup[:, G].mean()) < 5 * se + 1e-9
     note = f"| {R * G / fast:.3g} replicate-generations/s"
     ratio("simulate K=10k Zipf(1.1), M=10k, G=200, R=100, support vs NumPy loop", fast, naive, target=10, note=note)
-    user = median_time(lambda: chain.simulate(G, R, rng=1, show_progress=True), repeat=3)
-    ratio("  same, as a user calls it (default record, progress bar on)", user, naive, target=10)
-    ratio("  same, kernel on one thread (per-core speed-up)", _one_thread(lambda: chain.simulate(G, R, rng=1, record=("support",))), naive)
+    user_call_ratio("simulate (default record)", lambda: chain.simulate(G, R, rng=1), naive, target=10)
+    ratio("  same, kernel on one thread (per-core speed-up)", one_thread_time(lambda: chain.simulate(G, R, rng=1, record=("support",))), naive)

@@ -22,7 +22,7 @@ import pytest
 from collapse_theory.theory import discrete as th
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
-import reference_extinction as ref  # noqa: E402
+import reference_extinction as ref
 
 
 def zipf(K, s=1.1):

@@ -14,7 +14,7 @@ import numpy as np
 
 import collapse_theory as ct
 from collapse_theory.chains import _kernels_gaussian
-from conftest import median_time, record_ratio
+from conftest import median_time, record_ratio, user_call_ratio
 
 
 def _naive_refit_1d(M, G, R, seed):
@@ -58,6 +58,7 @@ def test_exact_1d_speed(benchmark):
     bare = median_time(lambda: _bare_variates(M, G, R, 2), repeat=7, warmup=1)
     record_ratio("gaussian 1-D exact vs NumPy sample-and-refit (M=1000,R=1000,G=200)", fast, naive, target=300)
     record_ratio("gaussian 1-D exact vs bare variates (ratio >= 0.5 = within 2x)", fast, bare, target=0.5)
+    user_call_ratio("gaussian 1-D simulate", lambda: chain.simulate(G, R, rng=0), naive, target=300)
 
 
 def test_exact_wishart_speed(benchmark):
@@ -68,5 +69,6 @@ def test_exact_wishart_speed(benchmark):
     fast = benchmark.stats.stats.median
     naive = median_time(lambda: _naive_refit_nd(M, G, R, d, 1), repeat=1, warmup=0)
     record_ratio(f"gaussian d={d} exact (Bartlett) vs NumPy sample-and-refit (M=1000,R=200,G=20)", fast, naive, target=50)
+    user_call_ratio(f"gaussian d={d} simulate", lambda: chain.simulate(G, R, rng=0), naive, target=50)
 
 # (one mitigation-map cell's theory: benchmarks/test_mitigation_bench.py)

@@ -19,6 +19,7 @@ import numpy as np
 from sklearn.mixture import GaussianMixture
 
 from collapse_theory.runs import gmm
+from conftest import user_call_ratio
 
 G = 60
 M = 1000
@@ -63,4 +64,8 @@ def test_gmm_generation_time(benchmark, ratio, tmp_path):
         s = time.perf_counter()
         naive_loop()
         naive.append(time.perf_counter() - s)
-    ratio("gmm: notebook loop (fit + sample, no metrics) vs whole generation", whole, np.median(naive) / (G + 1))
+    naive_gen = np.median(naive) / (G + 1)
+    ratio("gmm: notebook loop (fit + sample, no metrics) vs whole generation", whole, naive_gen)
+    # the call a user writes: gmm.run(G, M, 2) with its defaults (nothing written, progress on), per generation
+    user_call_ratio("gmm: run(G, M, 2), per generation, vs notebook loop", lambda: gmm.run(G, M, 2, rng=0), naive_gen * (G + 1),
+                    repeat=3, warmup=1, note=f"(per generation: divide the times by {G + 1})")

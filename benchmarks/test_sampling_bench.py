@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import time
 
-import numba
 import numpy as np
 import pytest
 
 import collapse_theory as ct
+from conftest import one_thread_time, user_call_ratio
 
 
 def numpy_sampled_support(p0, M, G, R, rng, *, temperature=None, top_k=None, top_p=None, min_p=None):
@@ -52,17 +52,6 @@ def numpy_sampled_support(p0, M, G, R, rng, *, temperature=None, top_k=None, top
     return support
 
 
-def _one_thread(fn) -> float:
-    before = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try:
-        t0 = time.perf_counter()
-        fn()
-        return time.perf_counter() - t0
-    finally:
-        numba.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def zipf_p0():
     w = np.arange(1, 10_001, dtype=np.float64) ** -1.1
@@ -84,4 +73,5 @@ def test_sampled_chain_vs_numpy(benchmark, ratio, zipf_p0, kw):
     label = ct.Sampler(**kw).label()
     ratio(f"sampled chain ({label}) K=M=10k, G=200, R=100 vs NumPy", fast, naive, target=5,
           note=f"| {R * G / fast:.3g} replicate-generations/s")
-    ratio("  same, kernel on one thread (per-core speed-up)", _one_thread(lambda: chain.simulate(G, R, rng=1, record=("support",))), naive)
+    user_call_ratio("sampled chain simulate (default record)", lambda: chain.simulate(G, R, rng=1), naive, target=5)
+    ratio("  same, kernel on one thread (per-core speed-up)", one_thread_time(lambda: chain.simulate(G, R, rng=1, record=("support",))), naive)

@@ -12,12 +12,15 @@
 
 from __future__ import annotations
 
-import time
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 from collapse_theory import sweep
+from conftest import median_time, user_call_ratio
 
 distributed = pytest.importorskip("distributed")
 
@@ -49,6 +52,20 @@ LIGHT = {
 }
 
 
+def _user_script(grid_name: str):
+    """``sweep.run(grid)`` with its defaults, as a user's own script runs it (a fresh Python process).
+
+    Run apart from this session's clusters (a second LocalCluster started
+    beside them hung once); the time includes the imports and starting and
+    closing the local cluster of one worker per core.
+    """
+    code = (f"import sys; sys.path.insert(0, {os.path.dirname(__file__)!r}); import test_sweep_bench as b; "
+            f"from collapse_theory import sweep; sweep.run(b.{grid_name})")
+    env = {k: v for k, v in os.environ.items() if k != "COLLAPSE_THEORY_PROGRESS"}  # progress at its default (on)
+    return lambda: subprocess.run([sys.executable, "-c", code], check=True, timeout=600, env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def _cluster(n):
     cluster = distributed.LocalCluster(
         n_workers=n,
@@ -76,21 +93,15 @@ def clusters():
             cluster.close()
 
 
-def _median(fn, repeat=3):
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return sorted(times)[len(times) // 2]
-
-
 def test_two_workers_against_one(benchmark, clusters, ratio):
-    one = _median(lambda: sweep.run(HEAVY, None, scheduler=clusters[1], show_progress=False), repeat=2)
+    one = median_time(lambda: sweep.run(HEAVY, None, scheduler=clusters[1], show_progress=False), repeat=2, warmup=0)
     benchmark.pedantic(
         lambda: sweep.run(HEAVY, None, scheduler=clusters[2], show_progress=False), rounds=2, warmup_rounds=0
     )
     ratio("sweep: 8 heavy cells, 2 worker processes vs 1", benchmark.stats.stats.median, one, target=1.6)
+    # the user's call: sweep.run(grid) with the defaults (a local cluster of one worker per core, started by the call)
+    user_call_ratio("sweep: 8 heavy cells, run(grid) in a script vs 1 warm worker", _user_script("HEAVY"), one, repeat=1,
+                    note="(includes Python start, imports, starting and closing the local cluster)")
 
 
 def test_per_cell_overhead_against_plain_loop(benchmark, clusters, ratio):
@@ -102,10 +113,10 @@ def test_per_cell_overhead_against_plain_loop(benchmark, clusters, ratio):
             empty_study(**params, rng=sweep.cell_seed(grid.seed, index)).table()
 
     loop()
-    plain = _median(loop)
+    plain = median_time(loop, warmup=0)
     benchmark.pedantic(lambda: sweep.run(grid, None, scheduler=clusters[1], show_progress=False), rounds=3, warmup_rounds=1)
     dask_s = benchmark.stats.stats.median
-    in_process = _median(lambda: sweep.run(grid, None, workers=1, show_progress=False))
+    in_process = median_time(lambda: sweep.run(grid, None, workers=1, show_progress=False), warmup=0)
     per_cell = (dask_s - plain) / len(cells)
     ratio(
         "sweep overhead: 100 empty cells, 1-worker cluster vs plain loop",
@@ -113,3 +124,5 @@ def test_per_cell_overhead_against_plain_loop(benchmark, clusters, ratio):
         plain,
         note=f"(scheduler overhead {per_cell * 1e3:.1f} ms/cell; in-process engine {in_process * 1e3:.0f} ms total)",
     )
+    user_call_ratio("sweep overhead: 100 empty cells, run(grid) in a script vs plain loop", _user_script("LIGHT"), plain, repeat=1,
+                    note="(includes Python start, imports, starting and closing the local cluster)")

@@ -20,9 +20,12 @@ import ot
 import pytest
 
 from collapse_theory.studies.wasserstein import w2_accuracy
-from collapse_theory.wasserstein import w2_squared_empirical, w2_squared_gaussian, w2_squared_sliced
-
-from conftest import median_time
+from collapse_theory.wasserstein import (
+    w2_squared_empirical,
+    w2_squared_gaussian,
+    w2_squared_sliced,
+)
+from conftest import median_time, user_call_ratio
 
 
 def _fast(benchmark, fn):
@@ -38,6 +41,7 @@ def test_empirical_1d_million(benchmark, ratio):
     assert ours == pytest.approx(pot, rel=1e-9)
     naive = median_time(lambda: ot.wasserstein_1d(x, y, p=2), repeat=3)
     ratio("W2^2 1-D empirical n=1e6 vs ot.wasserstein_1d", fast, naive, target=1.0)
+    user_call_ratio("W2^2 1-D empirical n=1e6", lambda: w2_squared_empirical(x, y), naive, target=1.0)
 
 
 def test_empirical_1d_million_unequal_sizes(benchmark, ratio):
@@ -59,7 +63,9 @@ def test_empirical_1d_vs_exact_ot(benchmark, ratio):
         return ot.emd2([], [], ot.dist(x[:, None], y[:, None]), numItermax=10**7)
 
     assert ours == pytest.approx(float(naive()), rel=1e-9)
-    ratio("W2^2 1-D empirical n=2000 vs ot.emd2 (exact OT)", fast, median_time(naive, repeat=3), target=20)
+    naive_s = median_time(naive, repeat=3)
+    ratio("W2^2 1-D empirical n=2000 vs ot.emd2 (exact OT)", fast, naive_s, target=20)
+    user_call_ratio("W2^2 1-D empirical n=2000", lambda: w2_squared_empirical(x, y), naive_s, target=20)
 
 
 def test_sliced(benchmark, ratio):
@@ -82,6 +88,7 @@ def test_sliced(benchmark, ratio):
         naive,
         note=f"(ours {fast:.2f} s wall, {cpu:.2f} s CPU over all threads; goal < 1 s)",
     )
+    user_call_ratio("sliced W2^2 n=1e5 d=10 (default 100 projections, fresh rng)", lambda: w2_squared_sliced(x, y), naive)
 
 
 def test_gaussian_batched(benchmark, ratio):
@@ -100,7 +107,9 @@ def test_gaussian_batched(benchmark, ratio):
     def naive():
         return [float(ot.gaussian.bures_wasserstein_distance(m[r, g], m0, C[r, g], C0)) ** 2 for r in range(R) for g in range(G)]
 
-    ratio(f"W2^2 Gaussian batched ({R},{G},{d},{d}) vs loop of POT bures", fast, median_time(naive, repeat=1, warmup=0))
+    naive_s = median_time(naive, repeat=1, warmup=0)
+    ratio(f"W2^2 Gaussian batched ({R},{G},{d},{d}) vs loop of POT bures", fast, naive_s)
+    user_call_ratio(f"W2^2 Gaussian batched ({R},{G},{d},{d})", lambda: w2_squared_gaussian(m, C, m0, C0), naive_s)
 
 
 def test_w2_accuracy(capsys):

@@ -29,6 +29,9 @@ __all__ = [
     "check_path",
     "check_int_array",
     "check_runs",
+    "check_vector",
+    "check_contamination",
+    "check_count_array",
 ]
 
 
@@ -291,3 +294,32 @@ def check_runs(name: str, runs, *, kind: str | None = None, single: bool = False
             if getattr(r, "kind", None) != kind:
                 raise ValueError(f"{name} must be {what}; got a run of kind {getattr(r, 'kind', None)!r}")
     return runs
+def check_vector(name: str, value, d: int) -> np.ndarray:
+    """A finite float vector of shape ``(d,)``."""
+    arr = check_array(name, value, ndim=1)
+    if arr.shape != (d,):
+        raise ValueError(f"{name} must have shape ({d},), got {arr.shape}")
+    return arr
+
+
+def check_contamination(contamination, d: int):
+    """``None`` or a pair ``(p, w_s)``: a share ``p`` in [0, 1) of rows labelled by the wrong model ``w_s`` (shape (d,))."""
+    if contamination is None:
+        return None
+    try:
+        p, w_s = contamination
+    except (TypeError, ValueError):
+        raise TypeError(f"contamination must be None or a pair (share p, wrong model w_s), got {_short(contamination)}") from None
+    p = check_float("contamination share", p, min=0.0, max=1.0, max_inclusive=False)
+    return p, check_vector("contamination model w_s", w_s, d)
+
+
+def check_count_array(name: str, value):
+    """A non-negative int or int array (any shape; no bool) as int64, and its maximum (0 if empty)."""
+    arr = np.asarray(value)
+    if isinstance(value, bool) or arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer):
+        raise TypeError(f"{name} must be a non-negative int or an int array, got {_short(value)}")
+    arr = arr.astype(np.int64)
+    if arr.size and arr.min() < 0:
+        raise ValueError(f"{name} must be >= 0, got a minimum of {arr.min()}")
+    return arr, int(arr.max()) if arr.size else 0

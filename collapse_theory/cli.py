@@ -197,7 +197,7 @@ def _add_vae(sub):
     _add_mixing(p, accepts="replace and fresh:G (G = share of real images in each descendant batch)")
     p.add_argument("--architecture", default="auto", choices=("auto", "mlp", "conv"),
                    help="auto (default): the paper's conv VAE for MNIST, an MLP VAE for the 8x8 digits")
-    p.add_argument("--epochs", type=int, help="epochs per generation (default: 150 for the digits MLP, 30 for the conv VAE; 40 with --quick)")
+    p.add_argument("--epochs", type=int, help="epochs per generation (default: 150 for the digits MLP, 30 for the conv VAE; 20 with --quick)")
     p.add_argument("--batch-size", type=int, help="batch size (default: 64 MLP, 256 conv)")
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
     p.add_argument("--weight-decay", type=float, default=1e-5, help="Adam weight decay (default 1e-5)")
@@ -206,6 +206,11 @@ def _add_vae(sub):
     p.add_argument("--latent-draws", type=int, default=100, help="latent probe size per generation (default 100, as the paper)")
     p.add_argument("--probe", default="fresh", choices=("fresh", "fixed"), help="fresh latent draws per generation (default, the paper) or one fixed set")
     p.add_argument("--n-samples", type=int, help="decoded images per generation for the judge and prdc (default 1000)")
+    p.add_argument("--pixels", default="bernoulli", choices=("bernoulli", "mean"),
+                   help="descendants' training images: bernoulli (default) draws every pixel from the parent's "
+                        "decoder probabilities; mean uses the decoder means (smoother: collapse is much faster)")
+    p.add_argument("--n-synthetic", type=int,
+                   help="synthetic training images per descendant (default: as many as the real training set)")
     p.add_argument("--device", default="auto", help="torch device (default auto: cuda if available, else cpu)")
     p.add_argument("--threads", type=int, help="CPU threads for PyTorch (default: 1 for the MLP, 2 for the conv net)")
     p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
@@ -225,7 +230,7 @@ def _run_vae(args) -> int:
             architecture=args.architecture, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
             weight_decay=args.weight_decay, latent_dim=args.latent_dim, n_train=args.n_train,
             latent_draws=args.latent_draws, probe=args.probe, n_samples=args.n_samples, device=args.device,
-            threads=args.threads, quick=args.quick,
+            threads=args.threads, quick=args.quick, pixels=args.pixels, n_synthetic=args.n_synthetic,
         )
     except (FileNotFoundError, FileExistsError, ValueError, TypeError) as exc:
         print(f"collapse-theory vae: error: {exc}", file=sys.stderr)

@@ -156,3 +156,39 @@ def naive_e_sqrt_gamma(shape, scale):
     f = lambda x: np.sqrt(x) * stats.gamma.pdf(x, shape, scale=scale)
     hi = stats.gamma.ppf(1 - 1e-15, shape, scale=scale)
     return integrate.quad(f, 0, hi, limit=500, epsabs=0, epsrel=1e-12)[0]
+
+
+def naive_mixture_chain_1d(M, G, R, *, rng, synthetic, previous, real, ddof=1):
+    """1-D mixture workflow from its definition, vectorised over replicates (mu_0 = 0, sigma_0 = 1).
+
+    Dataset t+1 has M i.i.d. points from q_t = synthetic N(mu_t, s_t^2) + previous q_{t-1}
+    + real N(0, 1), q_0 = N(0, 1): each point's source is found by walking back one generation
+    at a time (probability ``previous`` each), stopping at the current generation's model
+    (``synthetic``) or at N(0, 1) (``real``, or on reaching q_0). The model is the sample mean
+    and the scatter divided by M - ddof. Returns (means, variances), shape (R, G+1).
+    """
+    gen = np.random.default_rng(rng)
+    means = np.zeros((R, G + 1))
+    variances = np.ones((R, G + 1))
+    rows = np.arange(R)[:, None]
+    for t in range(G):
+        s = np.full((R, M), t)
+        src = np.full((R, M), -2)  # -2 undecided, -1 real, else a generation
+        while np.any(src == -2):
+            und = src == -2
+            at0 = und & (s == 0)
+            src[at0] = -1
+            und &= ~at0
+            u = gen.random((R, M))
+            src[und & (u < real)] = -1
+            back = und & (u >= real) & (u < real + previous)
+            s[back] -= 1
+            take = und & (u >= real + previous)
+            src[take] = s[take]
+        g = np.where(src >= 0, src, 0)
+        mu = np.where(src >= 0, means[rows, g], 0.0)
+        sd = np.where(src >= 0, np.sqrt(variances[rows, g]), 1.0)
+        x = mu + sd * gen.standard_normal((R, M))
+        means[:, t + 1] = x.mean(axis=1)
+        variances[:, t + 1] = ((x - x.mean(axis=1, keepdims=True)) ** 2).sum(axis=1) / (M - ddof)
+    return means, variances

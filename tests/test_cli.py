@@ -85,3 +85,21 @@ def test_study_inconsistent_with_theory_exits_1_after_writing(p_values, code, mo
     assert ("INCONSISTENT with theory" in err) == (code == 1)
     if code == 1:
         assert "q1" in err and "q0" not in err  # the failing row is named
+
+
+def test_vae_pixels_and_n_synthetic_reach_the_run(monkeypatch, tmp_path):
+    pytest.importorskip("torch")
+    from collapse_theory.runs import vae
+
+    seen = {}
+
+    def fake_run(generations, **kwargs):
+        seen.update(kwargs)
+        raise ValueError("stop here")  # the CLI turns a ValueError into a message and exit code 2
+
+    monkeypatch.setattr(vae, "run", fake_run)
+    code = cli.main(["vae", "--generations", "1", "--pixels", "mean", "--n-synthetic", "50", "--out", str(tmp_path)])
+    assert code != 0
+    assert seen["pixels"] == "mean" and seen["n_synthetic"] == 50
+    with pytest.raises(SystemExit):
+        cli.get_parser().parse_args(["vae", "--pixels", "noise"])

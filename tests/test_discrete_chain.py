@@ -279,12 +279,12 @@ def test_studies_return_tables_figures_and_curves(tmp_path):
         ct.studies.heterozygosity(K=3, M=5, generations=2, replicates=5, mixing="pooled")
     with pytest.raises(ValueError, match="mixing: studies.heterozygosity cannot honour the 'augment' workflow"):
         ct.studies.heterozygosity(K=3, M=5, generations=2, replicates=5, mixing="augment:2")
-    # the old share argument still works, deprecated, and means the same Mixing
-    with pytest.warns(DeprecationWarning, match="real= is deprecated"):
-        old = ct.studies.heterozygosity(K=3, M=5, generations=2, replicates=5, rng=0, mixing="accumulate", real=0.2)
-    assert old.params["mixing"] == ct.Mixing.accumulate(0.2).to_dict()
-    with pytest.warns(DeprecationWarning), pytest.raises(ValueError, match="contradicts"):
-        ct.studies.heterozygosity(K=3, M=5, generations=2, replicates=5, mixing="fresh:0.3", real=0.2)
+    # the share is part of the Mixing spec; the old real= argument is gone
+    res = ct.studies.heterozygosity(K=3, M=5, generations=2, replicates=5, rng=0, mixing="accumulate:0.2")
+    assert res.params["mixing"] == ct.Mixing.accumulate(0.2).to_dict()
+    for study in (ct.studies.heterozygosity, ct.studies.tail_loss):
+        with pytest.raises(TypeError, match="real"):
+            study(K=3, M=5, generations=2, replicates=5, mixing="fresh", real=0.2)
 
 
 def test_cli_absorb_and_tails(tmp_path, capsys):

@@ -19,6 +19,7 @@ from helpers import assert_consistent
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from naive_gaussian import (
+    naive_mixture_chain_1d,
     naive_chi2_moment,
     naive_expected_w2_squared,
     naive_log_chi2_moments,
@@ -558,6 +559,7 @@ BAD_THEORY = [
     (lambda: th.moment_recursion(3, 2.5, mixing="fresh:0.1"), TypeError, "M"),
     (lambda: th.moment_recursion(3, 10, mixing=ct.schedules.linear(5, 1)), TypeError, "mixing"),
     (lambda: th.workflow_moments(3, 10, mixing="accumulate", order=1), ValueError, "order"),
+    (lambda: th.workflow_moments(3, 10, mixing="mixture:0.5,0.3,0.2", order=9), ValueError, "order"),
     (lambda: th.workflow_moments(3, 10, mixing="augment:0.01"), ValueError, "synthetic_ratio"),
     (lambda: th.stationary_moments(10, mixing=3), TypeError, "mixing"),
     (lambda: th.stationary_moments(10, mixing="fresh:1.5"), ValueError, "real"),
@@ -710,3 +712,69 @@ def test_variance_of_variance_zero_at_generation_zero():
     # sigma_0 is fixed: Var sigma_0^2 = 0 exactly (a fuzz run found -6e-8 from E sigma^4 - (E sigma^2)^2 in log space)
     for est in ("unbiased", "mle"):
         assert th.variance_of_variance(0, 10, sigma0=144.0, estimator=est) == 0.0
+# ----------------------------------------------------------------------------- mixture moment engine (issue 14.2)
+def test_mixture_engine_reduces_to_fresh_and_replace():
+    # previous = 0: the mixture engine (raw moments of q_t) against the fresh engine (Cochran split)
+    # and the closed forms of replacement, every moment E sigma^{2j} to order 6
+    from collapse_theory.theory import _gaussian_moments as gm
+
+    for M, a, g in ((10, 0.7, 0.3), (100, 0.8, 0.2), (7, 1.0, 0.0)):
+        parts, T, x0, E = gm.mixture_system(M, a, 0.0, g, 6, 1.0)
+        x, got = x0, []
+        for t in range(8):
+            got.append([E[0, j] @ x for j in range(7)] + [E[2, 0] @ x])
+            x = T @ x
+        got = np.array(got)
+        if g > 0:
+            ref = th.workflow_moments(8, M, mixing=ct.Mixing.fresh(g), order=6)
+            want, msq = ref.variance_moments[1:], ref.mean_squared_error[1:]
+        else:
+            want = np.stack([th.expected_variance_power(np.arange(1, 9), M, float(j)) for j in range(7)], axis=1)
+            msq = th.expected_mean_squared_error(np.arange(1, 9), M)
+        np.testing.assert_allclose(got[:, :7], want, rtol=1e-11)
+        np.testing.assert_allclose(got[:, 7], msq, rtol=1e-11)
+
+
+@pytest.mark.parametrize("estimator", ["unbiased", "mle"])
+def test_mixture_first_moments_unchanged(estimator):
+    # the engine's E sigma^2 and E(mu - mu0)^2 equal the scalar recursion that predates it
+    mixing = ct.Mixing.from_spec("mixture:0.5,0.3,0.2")
+    w = th.workflow_moments(300, 12, mixing=mixing, estimator=estimator)
+    v, e, _ = th._first_moments(300, 12, mixing, estimator)
+    np.testing.assert_allclose(w.variance, v, rtol=1e-10)
+    np.testing.assert_allclose(w.mean_squared_error, e, rtol=1e-10)
+    assert w.method == "moment bracket" and w.order == 6
+
+
+def test_mixture_moments_against_naive_monte_carlo():
+    # the higher moments E sigma^{2j} (j <= 3) and E(mu - mu0)^2 against the naive chain of
+    # tests/naive_gaussian.py (sources walked back one generation at a time); level 1e-3, Holm
+    M, G, R = 5, 6, 40000
+    means, variances = naive_mixture_chain_1d(M, G, R, rng=2024, synthetic=0.5, previous=0.3, real=0.2)
+    w = th.workflow_moments(G, M, mixing="mixture:0.5,0.3,0.2", order=6)
+    pv = []
+    for t in (1, 2, 4, G):
+        pv.append(z_test(means[:, t] ** 2, w.mean_squared_error[t]))
+        for j in (1, 2, 3):
+            pv.append(z_test(variances[:, t] ** j, w.variance_moments[t, j]))
+    assert_consistent(pv, what="mixture moments vs naive Monte Carlo")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("M, R", [(10, 4000), (100, 2000)])
+def test_mixture_band_contains_simulated_w2(M, R):
+    # E W2^2 at t = 100 from GaussianChain(mixture 0.5/0.3/0.2) against the two-sided band: the
+    # simulated mean must not be significantly outside [low, high] (level 1e-3)
+    G = 100
+    mixing = ct.Mixing.from_spec("mixture:0.5,0.3,0.2")
+    run = ct.GaussianChain(0.0, 1.0, M, mixing=mixing).simulate(G, R, rng=5)
+    w = th.workflow_moments(G, M, mixing=mixing)
+    lo, hi = w.w2_squared_low[G], w.w2_squared_high[G]
+    assert 0 < lo <= hi
+    x = run.w2_squared_to_initial[:, G]
+    m = x.mean()
+    p = 1.0 if lo <= m <= hi else z_test(x, lo if m < lo else hi)
+    assert_consistent([p], what=f"mixture band M={M}: [{lo}, {hi}] vs {m}")
+    # the band is much tighter than Jensen's (the old bounds-only band)
+    v, e = w.variance[G], w.mean_squared_error[G]
+    assert hi - lo < 0.5 * ((e + v + 1.0) - (e + (np.sqrt(v) - 1.0) ** 2))

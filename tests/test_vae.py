@@ -9,6 +9,8 @@ the format's definition, independently of the module's own writer.
 from __future__ import annotations
 
 import gzip
+import importlib.metadata
+import json
 import statistics
 import struct
 
@@ -141,6 +143,53 @@ def test_loss_matches_definition():
     assert float(vae.vae_loss(r, x, mu, logvar)) == pytest.approx(float(bce + kl), rel=1e-5)
 
 
+# ------------------------------------------------------------------- a descendant's training set
+def test_synthetic_set_bernoulli_pixels_are_draws_of_the_decoder():
+    # Bernoulli pixels: binary images whose pixel means are the decoder's mean image
+    # E_z[decoder(z)], estimated here directly from the decoder at independent latent draws.
+    # Each pixel mean has sd <= 0.5 / sqrt(n); the difference of two such means sd <= 0.5 * sqrt(2 / n);
+    # with Bonferroni over the 64 pixels at level 1e-3 the bound is 4.3 sd.
+    torch.manual_seed(0)
+    parent = vae.MLPVAE(latent_dim=3, hidden=(16,), image_size=8).eval()
+    n = 20000
+    x = vae.synthetic_set(parent, n, pixels="bernoulli")
+    assert x.shape == (n, 1, 8, 8) and set(torch.unique(x).tolist()) <= {0.0, 1.0}
+    with torch.no_grad():
+        reference = parent.decode(torch.randn(n, 3)).mean(0)
+    assert float((x.mean(0) - reference).abs().max()) < 4.3 * 0.5 * np.sqrt(2 / n)
+    # decoder means: exactly the decoder at the same latent draws
+    torch.manual_seed(1)
+    means = vae.synthetic_set(parent, 50, pixels="mean")
+    torch.manual_seed(1)
+    with torch.no_grad():
+        torch.testing.assert_close(means, parent.decode(torch.randn(50, 3)), rtol=0, atol=0)
+    # real_fraction 1: every image is one of the real ones
+    real = torch.rand(5, 1, 8, 8)
+    mixed = vae.synthetic_set(parent, 30, real=real, real_fraction=1.0)
+    assert all(any(torch.equal(m, r) for r in real) for m in mixed)
+    with pytest.raises(ValueError, match="real"):
+        vae.synthetic_set(parent, 30, real_fraction=0.5)
+    with pytest.raises(ValueError, match="pixels"):
+        vae.synthetic_set(parent, 30, pixels="gaussian")
+
+
+def test_descendant_trains_on_one_set_as_large_as_asked(monkeypatch):
+    # the descendant's data come from one call of synthetic_set with the configured size and pixels
+    calls = []
+    real_synthetic_set = vae.synthetic_set
+
+    def spy(parent, n, **kw):
+        calls.append((n, kw["pixels"]))
+        return real_synthetic_set(parent, n, **kw)
+
+    monkeypatch.setattr(vae, "synthetic_set", spy)
+    run = vae.run(2, rng=0, n_train=64, **TINY)
+    assert calls == [(64, "bernoulli")] * 2 and run.config["n_synthetic"] == 64 and run.config["pixels"] == "bernoulli"
+    calls.clear()
+    vae.run(1, rng=0, n_train=64, n_synthetic=100, pixels="mean", **TINY)
+    assert calls == [(100, "mean")]
+
+
 # ------------------------------------------------------------------- the latent metric
 def test_latent_metric_known_answer():
     # decoder_t(z) = a z, encoder_0 = identity on the mean: the codes are a z,
@@ -223,6 +272,10 @@ def test_run_plumbing(tiny_images, tmp_path):
     q = df[df.metric == "log_density_under_initial"].value.to_numpy()
     np.testing.assert_allclose(q, np.concatenate([g.metrics["log_density_under_initial"] for g in run.generations]))
     loaded = GenerationalRun.load(tmp_path / "run")
+    # run.json names the versions of the packages behind the numbers
+    versions = json.loads((tmp_path / "run" / "run.json").read_text())["provenance"]["versions"]
+    for name in ("torch", "scikit-learn", "prdc"):
+        assert versions[name] == importlib.metadata.version(name)
     np.testing.assert_array_equal(loaded.generations[1].arrays["latent_means"], run.generations[1].arrays["latent_means"])
     written = vae.write_outputs(loaded, tmp_path / "out")
     assert {"latent_std", "latent_density", "samples", "summary_csv", "json"} <= set(written)
@@ -295,6 +348,10 @@ def test_bad_input(tiny_images, tmp_path):
         vae.run(1, data=tiny_images, mixing=3, **TINY)
     with pytest.raises(ValueError, match="probe"):
         vae.run(1, data=tiny_images, probe="sometimes", **TINY)
+    with pytest.raises(ValueError, match="pixels"):
+        vae.run(1, data=tiny_images, pixels="gaussian", **TINY)
+    with pytest.raises(ValueError, match="n_synthetic"):
+        vae.run(1, data=tiny_images, n_synthetic=0, **TINY)
     with pytest.raises(ValueError, match="architecture"):
         vae.run(1, data=tiny_images, architecture="transformer", **TINY)
     with pytest.raises(ValueError, match="at most one"):
@@ -327,6 +384,20 @@ def test_generation_zero_draws_digits_and_descendants_contract():
     assert share[0] >= 0.7, f"judge share at generation 0: {share[0]:.3f}"
     std = run.metric("latent_std")
     assert std[-1] < std[0] and std[1:].mean() < std[0], std
+
+
+@pytest.mark.slow
+def test_direction_of_collapse_in_the_quick_setting():
+    # The paper's direction, in a small setting under a fixed seed (the report's quick run: 20
+    # epochs, 2 descendants, 300 samples): from generation 0 to the last, the latent means seen
+    # through the generation-0 encoder spread less, the independent judge calls fewer samples
+    # digits and the samples cover less of the real digits.
+    run = vae.run(2, rng=0, quick=True, show_progress=False)
+    assert run.config["epochs"] == 20 and run.config["pixels"] == "bernoulli"
+    std, share, coverage = (run.metric(k) for k in ("latent_std", "judge_share", "coverage"))
+    assert std[-1] < std[0], std
+    assert share[-1] < share[0], share
+    assert coverage[-1] < coverage[0], coverage
 
 
 # ------------------------------------------------------------------- report section

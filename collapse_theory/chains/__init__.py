@@ -16,6 +16,7 @@ Module map
 ``_kernels_regression.py``  @njit kernels of the regression chain
 ``_kernels_sampling.py``  @njit kernels of the discrete chain under a sampler,
                           curation, accumulate-subsample and augmentation
+``_result.py``            what the Gaussian and regression run results share
 """
 
 import importlib

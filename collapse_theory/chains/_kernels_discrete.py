@@ -209,6 +209,26 @@ def binomial_sample(seed, n, p, size):
     return out
 
 
+@njit(inline="always", error_model="numpy")
+def _chain_buffers(K):
+    """A replicate's counts, next counts, live-state list and live flags over ``K`` states.
+
+    Inlined, so the compiler still sees four fresh, unaliased allocations.
+    """
+    return (np.zeros(K, dtype=np.int64), np.zeros(K, dtype=np.int64), np.empty(K, dtype=np.int64),
+            np.zeros(K, dtype=np.bool_))
+
+
+@njit(inline="always", error_model="numpy")
+def _alias_push(i, scaled, small, ns, large, nl):
+    """Put index ``i`` on the alias table's small or large stack; returns the stack sizes."""
+    if scaled[i] < 1.0:
+        small[ns] = i
+        return ns + 1, nl
+    large[nl] = i
+    return ns, nl + 1
+
+
 @njit(cache=True, error_model="numpy")
 def build_alias(w):
     """Walker/Vose alias table for the probability vector ``w`` (positive entries)."""
@@ -221,12 +241,7 @@ def build_alias(w):
     ns = 0
     nl = 0
     for i in range(n):
-        if scaled[i] < 1.0:
-            small[ns] = i
-            ns += 1
-        else:
-            large[nl] = i
-            nl += 1
+        ns, nl = _alias_push(i, scaled, small, ns, large, nl)
     while ns > 0 and nl > 0:
         ns -= 1
         a = small[ns]
@@ -235,12 +250,7 @@ def build_alias(w):
         prob[a] = scaled[a]
         alias[a] = g
         scaled[g] = (scaled[g] + scaled[a]) - 1.0
-        if scaled[g] < 1.0:
-            small[ns] = g
-            ns += 1
-        else:
-            large[nl] = g
-            nl += 1
+        ns, nl = _alias_push(g, scaled, small, ns, large, nl)
     while nl > 0:
         nl -= 1
         prob[large[nl]] = 1.0
@@ -372,30 +382,65 @@ def _draw_float(n, q, out, xs):
 
 
 @njit(cache=True, error_model="numpy")
-def _record(t, cur, total, live, nlive, p0, rs, sup, ent, het, mass, probs, r):
+def _record(t, cur, total, live, nlive, p0, reward, rs, sup, ent, het, mass, probs, rew, r):
+    """Write generation ``t`` of replicate ``r`` into the outputs that ``rs`` selects.
+
+    ``rs`` (bool, 5 or 6): support, entropy, heterozygosity, alive mass, probs
+    and, with a sixth entry, the mean reward (``reward`` per state into
+    ``rew``); without it ``reward`` and ``rew`` are not read (0-size dummies).
+    """
     inv = 1.0 / total
+    want_rew = rs.size > 5 and rs[5]
     if rs[0]:
         sup[r, t] = nlive
-    if rs[1] or rs[2] or rs[3]:
+    if rs[1] or rs[2] or rs[3] or want_rew:
         e = 0.0
         s2 = 0.0
         pm = 0.0
+        rw = 0.0
         for j in range(nlive):
             k = live[j]
             x = cur[k] * inv
             e -= x * np.log(x)
             s2 += x * x
             pm += p0[k]
+            if want_rew:
+                rw += x * reward[k]
         if rs[1]:
             ent[r, t] = e
         if rs[2]:
             het[r, t] = 1.0 - s2
         if rs[3]:
             mass[r, t] = pm
+        if want_rew:
+            rew[r, t] = rw
     if rs[4]:
         for j in range(nlive):
             k = live[j]
             probs[r, t, k] = cur[k] * inv
+
+
+@njit(cache=True, error_model="numpy")
+def _replace_step(cur, nxt, live, nlive, inlive, gone, t):
+    """The replace step over the live states: ``cur <- nxt``, ``nxt <- 0``; returns the new ``nlive``.
+
+    States that received no sample leave ``live`` (order kept) and ``inlive``;
+    where ``gone`` has room (shape (K,)) it records ``t`` for them, the
+    generation they went extinct (a 0-size ``gone`` records nothing).
+    """
+    keep = 0
+    for j in range(nlive):
+        k = live[j]
+        cur[k] = nxt[k]
+        nxt[k] = 0
+        if cur[k] > 0:
+            live[keep] = k
+            keep += 1
+        else:
+            inlive[k] = False
+            if gone.size > 0:
+                gone[k] = t
+    return keep
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -416,13 +461,13 @@ def simulate_kernel(p0, order, suffix, aprob, alias, sizes, alpha, beta, gamma, 
     if not pooled:
         for t in range(G):
             nlab = max(nlab, sizes[t])
+    no_reward = np.empty(0)  # rs has no reward entry: never read
+    no_rew = np.empty((0, 0))
     for r in prange(R):
         xs = _xoshiro_seed(seeds[r])
         labels = np.empty(nlab, dtype=np.int64)
-        cur = np.zeros(K, dtype=np.int64)
-        nxt = np.zeros(K, dtype=np.int64)
-        live = np.empty(K, dtype=np.int64)
-        inlive = np.zeros(K, dtype=np.bool_)
+        cur, nxt, live, inlive = _chain_buffers(K)
+        no_gone = np.empty(0, dtype=np.int64)
         q = np.empty(0, dtype=np.float64)
         if beta > 0.0:
             q = p0.copy()
@@ -430,7 +475,7 @@ def simulate_kernel(p0, order, suffix, aprob, alias, sizes, alpha, beta, gamma, 
         nlive = _draw_p0(sizes[0], p0, order, suffix, aprob, alias, xs, cur, live, 0, inlive)
         total = sizes[0]
         if G >= 1:
-            _record(1, cur, total, live, nlive, p0, rs, sup, ent, het, mass, probs, r)
+            _record(1, cur, total, live, nlive, p0, no_reward, rs, sup, ent, het, mass, probs, no_rew, r)
         for t in range(1, G):
             M = sizes[t]
             if beta > 0.0:
@@ -460,19 +505,9 @@ def simulate_kernel(p0, order, suffix, aprob, alias, sizes, alpha, beta, gamma, 
                         nxt[k] = 0
                     total += M
                 else:
-                    keep = 0
-                    for j in range(nlive):
-                        k = live[j]
-                        cur[k] = nxt[k]
-                        nxt[k] = 0
-                        if cur[k] > 0:
-                            live[keep] = k
-                            keep += 1
-                        else:
-                            inlive[k] = False
-                    nlive = keep
+                    nlive = _replace_step(cur, nxt, live, nlive, inlive, no_gone, t)
                     total = M
-            _record(t + 1, cur, total, live, nlive, p0, rs, sup, ent, het, mass, probs, r)
+            _record(t + 1, cur, total, live, nlive, p0, no_reward, rs, sup, ent, het, mass, probs, no_rew, r)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -497,10 +532,7 @@ def absorb_kernel(p0, order, suffix, aprob, alias, sizes, seeds, time, state, ex
             time[r] = 0
             state[r] = order[0]
             continue
-        cur = np.zeros(K, dtype=np.int64)
-        nxt = np.zeros(K, dtype=np.int64)
-        live = np.empty(K, dtype=np.int64)
-        inlive = np.zeros(K, dtype=np.bool_)
+        cur, nxt, live, inlive = _chain_buffers(K)
         labels = np.empty(nlab, dtype=np.int64)
         t = 0
         nlive = 0
@@ -524,17 +556,7 @@ def absorb_kernel(p0, order, suffix, aprob, alias, sizes, seeds, time, state, ex
             else:
                 _draw_counts(M, cur, total, live, nlive, nxt, xs, labels)
             t += 1
-            keep = 0
-            for j in range(nlive):
-                k = live[j]
-                cur[k] = nxt[k]
-                nxt[k] = 0
-                if cur[k] > 0:
-                    live[keep] = k
-                    keep += 1
-                else:
-                    extinction[r, k] = t
-            nlive = keep
+            nlive = _replace_step(cur, nxt, live, nlive, inlive, extinction[r], t)
             total = M
         time[r] = t
         state[r] = live[0] if nlive == 1 else -1

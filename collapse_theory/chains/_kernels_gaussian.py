@@ -68,6 +68,28 @@ def _combine_1d(n1, m1, ls1, n2, m2, ls2):
     return n, m, ls
 
 
+@njit(cache=True)
+def _part_1d(n, mean, lv, z, c):
+    """(n, mean, log scatter) of ``n`` points from N(mean, e^lv), given their standard normal ``z`` and chi2_{n-1} ``c``.
+
+    An empty part (``n = 0``) is (0, 0, -inf).
+    """
+    if n <= 0:
+        return 0.0, 0.0, _NEG_INF
+    nf = float(n)
+    return nf, mean + np.exp(0.5 * lv) * z / np.sqrt(nf), lv + np.log(c) if c > 0.0 else _NEG_INF
+
+
+@njit(cache=True)
+def _pool_1d(pool, r, n, m, ls):
+    """Pool a batch's (n, mean, log scatter) into replicate ``r``'s running pool (B, 3); returns the pool."""
+    n, m, ls = _combine_1d(pool[r, 0], pool[r, 1], pool[r, 2], n, m, ls)
+    pool[r, 0] = n
+    pool[r, 1] = m
+    pool[r, 2] = ls
+    return n, m, ls
+
+
 @njit(cache=True, parallel=True)
 def mixed_1d(mu, lv, pool, k, zr, cr, zs, cs, sizes, ddof_denom, mu0, lv0, pooled, t0):
     """Fresh data and/or accumulation, 1-D, exact sufficient statistics, in place.
@@ -84,27 +106,11 @@ def mixed_1d(mu, lv, pool, k, zr, cr, zs, cs, sizes, ddof_denom, mu0, lv0, poole
             t = t0 + j
             m = sizes[t]
             kr = k[r, j]
-            ks = m - kr
-            n1 = 0.0
-            m1 = 0.0
-            l1 = _NEG_INF
-            if kr > 0:
-                n1 = float(kr)
-                m1 = mu0 + np.exp(0.5 * lv0) * zr[r, j] / np.sqrt(n1)
-                l1 = lv0 + np.log(cr[r, j])
-            n2 = 0.0
-            m2 = 0.0
-            l2 = _NEG_INF
-            if ks > 0:
-                n2 = float(ks)
-                m2 = mu[r, t] + np.exp(0.5 * lv[r, t]) * zs[r, j] / np.sqrt(n2)
-                l2 = lv[r, t] + np.log(cs[r, j])
+            n1, m1, l1 = _part_1d(kr, mu0, lv0, zr[r, j], cr[r, j])
+            n2, m2, l2 = _part_1d(m - kr, mu[r, t], lv[r, t], zs[r, j], cs[r, j])
             nb, mb, lb = _combine_1d(n1, m1, l1, n2, m2, l2)
             if pooled:
-                nb, mb, lb = _combine_1d(pool[r, 0], pool[r, 1], pool[r, 2], nb, mb, lb)
-                pool[r, 0] = nb
-                pool[r, 1] = mb
-                pool[r, 2] = lb
+                nb, mb, lb = _pool_1d(pool, r, nb, mb, lb)
             mu[r, t + 1] = mb
             lv[r, t + 1] = lb - np.log(nb - ddof_denom)
 
@@ -252,6 +258,62 @@ def _from_scaled(c, l, half_log_denom, lc_out, s_out):
                 lc_out[i, j] = 1.0 if i == j else 0.0
 
 
+@njit(cache=True)
+def _ldl_scratch(d):
+    """Per-replicate scratch of the LDL refit: the factor ``A`` (d, d), ``e`` (d,) and ``B`` (d, d)."""
+    return np.empty((d, d)), np.empty(d), np.empty((d, d))
+
+
+@njit(cache=True)
+def _mean_step(mu_t, lc_t, ls_t, z, mult, div, e, mu_next):
+    """``mu_next = mu_t + C diag(e^s) z * mult / div``: model t's mean moved by its own scaled normals.
+
+    Fills ``e`` with ``e^s`` (which may underflow: it only scales the step).
+    """
+    d = mu_t.size
+    for q in range(d):
+        e[q] = np.exp(ls_t[q])
+    for i in range(d):
+        acc = 0.0
+        for q in range(i + 1):
+            acc += lc_t[i, q] * e[q] * z[q]
+        mu_next[i] = mu_t[i] + acc * mult / div
+
+
+@njit(cache=True)
+def _part_nd(n, mean, lhat, s, z, chi, off, a, m_out, l_out):
+    """Mean and scatter factor of ``n`` points from N(mean, e^{2s} lhat lhat^T) (``n >= 1``).
+
+    ``z``: the standard normal of the mean; ``chi``, ``off``: the Bartlett
+    variates of the scatter (chi2_{n-1-j} and normals). Writes the mean into
+    ``m_out`` and the normalised factor into ``l_out``; returns its log scale.
+    """
+    d = m_out.size
+    sc = np.exp(s) / np.sqrt(float(n))
+    for i in range(d):
+        acc = 0.0
+        for q in range(i + 1):
+            acc += lhat[i, q] * z[q]
+        m_out[i] = mean[i] + sc * acc
+    _bartlett(chi, off, n - 1, a)
+    _lower_matmul(lhat, a, l_out)
+    return s + _normalise(l_out)
+
+
+@njit(cache=True)
+def _pool_nd(pool_n, pool_m, pool_s, pool_l, r, n, m, s, l, m_new, l_new, work):
+    """Pool a batch (n, mean, log scale, factor) into replicate ``r``'s running pool.
+
+    The pooled mean and factor go to ``m_new``, ``l_new`` and the pool; returns (n, log scale).
+    """
+    n, s = _combine_nd(pool_n[r], pool_m[r], pool_s[r], pool_l[r], n, m, s, l, m_new, l_new, work)
+    pool_n[r] = n
+    pool_s[r] = s
+    pool_m[r, :] = m_new
+    pool_l[r, :, :] = l_new
+    return n, s
+
+
 @njit(cache=True, parallel=True)
 def replace_nd(mu, lc, ls, z, chi, off, inv_sqrt_m, half_log_denom, kdof, t0):
     """Replace workflow, d-D: mean and LDL^T factor of Sigma via Bartlett, in place.
@@ -266,18 +328,10 @@ def replace_nd(mu, lc, ls, z, chi, off, inv_sqrt_m, half_log_denom, kdof, t0):
     """
     B, gc, d = z.shape
     for r in prange(B):
-        a = np.empty((d, d))
-        bm = np.empty((d, d))
-        e = np.empty(d)
+        a, e, bm = _ldl_scratch(d)
         for j in range(gc):
             t = t0 + j
-            for q in range(d):
-                e[q] = np.exp(ls[r, t, q])  # may underflow: only scales the mean step
-            for i in range(d):
-                acc = 0.0
-                for q in range(i + 1):
-                    acc += lc[r, t, i, q] * e[q] * z[r, j, q]
-                mu[r, t + 1, i] = mu[r, t, i] + acc * inv_sqrt_m[t]
+            _mean_step(mu[r, t], lc[r, t], ls[r, t], z[r, j], inv_sqrt_m[t], 1.0, e, mu[r, t + 1])
             _bartlett(chi[r, j], off[r, j], kdof[t], a)
             _ldl_step(lc[r, t], ls[r, t], a, half_log_denom[t], lc[r, t + 1], ls[r, t + 1], e, bm)
 
@@ -293,7 +347,7 @@ def mixed_nd(mu, lc, ls, pool_n, pool_m, pool_s, pool_l, k, zr, chir, offr, zs, 
     """
     B, gc, d = zr.shape
     for r in prange(B):
-        a = np.empty((d, d))
+        a, e, bm = _ldl_scratch(d)
         lr = np.empty((d, d))
         lsy = np.empty((d, d))
         mr = np.empty(d)
@@ -304,8 +358,6 @@ def mixed_nd(mu, lc, ls, pool_n, pool_m, pool_s, pool_l, k, zr, chir, offr, zs, 
         m_new = np.empty(d)
         l_new = np.empty((d, d))
         lmod = np.empty((d, d))
-        e = np.empty(d)
-        bm = np.empty((d, d))
         for j in range(gc):
             t = t0 + j
             m = sizes[t]
@@ -314,13 +366,7 @@ def mixed_nd(mu, lc, ls, pool_n, pool_m, pool_s, pool_l, k, zr, chir, offr, zs, 
             if kr == 0 and not pooled:
                 # the whole batch comes from the model: the LDL step keeps every direction
                 # finite however anisotropic the collapse (as replace_nd)
-                for q in range(d):
-                    e[q] = np.exp(ls[r, t, q])
-                for i in range(d):
-                    acc = 0.0
-                    for q in range(i + 1):
-                        acc += lc[r, t, i, q] * e[q] * zs[r, j, q]
-                    mu[r, t + 1, i] = mu[r, t, i] + acc / np.sqrt(float(m))
+                _mean_step(mu[r, t], lc[r, t], ls[r, t], zs[r, j], 1.0, np.sqrt(float(m)), e, mu[r, t + 1])
                 _bartlett(chis[r, j], offs[r, j], m - 1, a)
                 _ldl_step(lc[r, t], ls[r, t], a, 0.5 * np.log(m - ddof_denom), lc[r, t + 1], ls[r, t + 1], e, bm)
                 continue
@@ -329,15 +375,7 @@ def mixed_nd(mu, lc, ls, pool_n, pool_m, pool_s, pool_l, k, zr, chir, offr, zs, 
             s1 = _NEG_INF
             if kr > 0:
                 n1 = float(kr)
-                sc = np.exp(ls0) / np.sqrt(n1)
-                for i in range(d):
-                    acc = 0.0
-                    for q in range(i + 1):
-                        acc += lhat0[i, q] * zr[r, j, q]
-                    mr[i] = mu0[i] + sc * acc
-                _bartlett(chir[r, j], offr[r, j], kr - 1, a)
-                _lower_matmul(lhat0, a, lr)
-                s1 = ls0 + _normalise(lr)
+                s1 = _part_nd(kr, mu0, lhat0, ls0, zr[r, j], chir[r, j], offr[r, j], a, mr, lr)
             else:
                 mr[:] = 0.0
                 lr[:, :] = 0.0
@@ -345,25 +383,13 @@ def mixed_nd(mu, lc, ls, pool_n, pool_m, pool_s, pool_l, k, zr, chir, offr, zs, 
             s2 = _NEG_INF
             if ks > 0:
                 n2 = float(ks)
-                sc = np.exp(smod) / np.sqrt(n2)
-                for i in range(d):
-                    acc = 0.0
-                    for q in range(i + 1):
-                        acc += lmod[i, q] * zs[r, j, q]
-                    msy[i] = mu[r, t, i] + sc * acc
-                _bartlett(chis[r, j], offs[r, j], ks - 1, a)
-                _lower_matmul(lmod, a, lsy)
-                s2 = smod + _normalise(lsy)
+                s2 = _part_nd(ks, mu[r, t], lmod, smod, zs[r, j], chis[r, j], offs[r, j], a, msy, lsy)
             else:
                 msy[:] = 0.0
                 lsy[:, :] = 0.0
             nb, sb = _combine_nd(n1, mr, s1, lr, n2, msy, s2, lsy, mb, lb, work)
             if pooled:
-                nb, sb = _combine_nd(pool_n[r], pool_m[r], pool_s[r], pool_l[r], nb, mb, sb, lb, m_new, l_new, work)
-                pool_n[r] = nb
-                pool_s[r] = sb
-                pool_m[r, :] = m_new
-                pool_l[r, :, :] = l_new
+                nb, sb = _pool_nd(pool_n, pool_m, pool_s, pool_l, r, nb, mb, sb, lb, m_new, l_new, work)
                 mb[:] = m_new
                 lb[:, :] = l_new
             mu[r, t + 1, :] = mb
@@ -376,10 +402,7 @@ def pool_update_1d(pool, nb, mb, lb, pooled, ddof_denom, mu_out, lv_out):
     for r in prange(nb.shape[0]):
         n, m, ls = nb[r], mb[r], lb[r]
         if pooled:
-            n, m, ls = _combine_1d(pool[r, 0], pool[r, 1], pool[r, 2], n, m, ls)
-            pool[r, 0] = n
-            pool[r, 1] = m
-            pool[r, 2] = ls
+            n, m, ls = _pool_1d(pool, r, n, m, ls)
         mu_out[r] = m
         lv_out[r] = ls - np.log(n - ddof_denom)
 
@@ -397,11 +420,7 @@ def pool_update_nd(pool_n, pool_m, pool_s, pool_l, nb, mb, sb, lb, pooled, ddof_
         m_new[:] = mb[r]
         l_new[:, :] = lb[r]
         if pooled:
-            n, s = _combine_nd(pool_n[r], pool_m[r], pool_s[r], pool_l[r], nb[r], mb[r], sb[r], lb[r], m_new, l_new, work)
-            pool_n[r] = n
-            pool_s[r] = s
-            pool_m[r, :] = m_new
-            pool_l[r, :, :] = l_new
+            n, s = _pool_nd(pool_n, pool_m, pool_s, pool_l, r, nb[r], mb[r], sb[r], lb[r], m_new, l_new, work)
         mu_out[r, :] = m_new
         _from_scaled(s, l_new, 0.5 * np.log(n - ddof_denom), lc_out[r], ls_out[r])
 
@@ -520,9 +539,7 @@ def refit_model_points_nd(mu, lc, ls, z, half_log_denom, t):
     for r in prange(B):
         zbar = np.zeros(d)
         w = np.zeros((d, d))
-        a = np.empty((d, d))
-        e = np.empty(d)
-        bm = np.empty((d, d))
+        a, e, bm = _ldl_scratch(d)
         for p in range(m):
             for i in range(d):
                 zbar[i] += z[r, p, i]
@@ -537,13 +554,7 @@ def refit_model_points_nd(mu, lc, ls, z, half_log_denom, t):
             for j in range(i):
                 w[j, i] = w[i, j]
         _cholesky(w, a)
-        for q in range(d):
-            e[q] = np.exp(ls[r, t, q])
-        for i in range(d):
-            acc = 0.0
-            for q in range(i + 1):
-                acc += lc[r, t, i, q] * e[q] * zbar[q]
-            mu[r, t + 1, i] = mu[r, t, i] + acc
+        _mean_step(mu[r, t], lc[r, t], ls[r, t], zbar, 1.0, 1.0, e, mu[r, t + 1])
         _ldl_step(lc[r, t], ls[r, t], a, half_log_denom, lc[r, t + 1], ls[r, t + 1], e, bm)
 
 
@@ -561,9 +572,7 @@ def augment_1d(mu, lv, fixed, zs, cs, m, ddof_denom, t0):
             if t == 0:
                 nb, mb, lb = fixed[r, 0], fixed[r, 1], fixed[r, 2]
             else:
-                n2 = float(m)
-                m2 = mu[r, t] + np.exp(0.5 * lv[r, t]) * zs[r, j] / np.sqrt(n2)
-                l2 = lv[r, t] + np.log(cs[r, j]) if cs[r, j] > 0.0 else _NEG_INF
+                n2, m2, l2 = _part_1d(m, mu[r, t], lv[r, t], zs[r, j], cs[r, j])
                 nb, mb, lb = _combine_1d(fixed[r, 0], fixed[r, 1], fixed[r, 2], n2, m2, l2)
             mu[r, t + 1] = mb
             lv[r, t + 1] = lb - np.log(nb - ddof_denom)
@@ -590,17 +599,8 @@ def augment_nd(mu, lc, ls, fix_n, fix_m, fix_s, fix_l, zs, chis, offs, m, ddof_d
                 lb[:, :] = fix_l[r]
             else:
                 smod = _to_scaled(lc[r, t], ls[r, t], lmod)
-                n2 = float(m)
-                sc = np.exp(smod) / np.sqrt(n2)
-                for i in range(d):
-                    acc = 0.0
-                    for q in range(i + 1):
-                        acc += lmod[i, q] * zs[r, j, q]
-                    msy[i] = mu[r, t, i] + sc * acc
-                _bartlett(chis[r, j], offs[r, j], m - 1, a)
-                _lower_matmul(lmod, a, lsy)
-                s2 = smod + _normalise(lsy)
-                nb, sb = _combine_nd(fix_n[r], fix_m[r], fix_s[r], fix_l[r], n2, msy, s2, lsy, mb, lb, work)
+                s2 = _part_nd(m, mu[r, t], lmod, smod, zs[r, j], chis[r, j], offs[r, j], a, msy, lsy)
+                nb, sb = _combine_nd(fix_n[r], fix_m[r], fix_s[r], fix_l[r], float(m), msy, s2, lsy, mb, lb, work)
             mu[r, t + 1, :] = mb
             _from_scaled(sb, lb, 0.5 * np.log(nb - ddof_denom), lc[r, t + 1], ls[r, t + 1])
 

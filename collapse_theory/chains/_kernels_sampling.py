@@ -33,7 +33,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ._kernels_discrete import _binomial, _bounded, _uniform, _xoshiro_seed, build_alias
+from ._kernels_discrete import _binomial, _bounded, _chain_buffers, _record, _uniform, _xoshiro_seed, build_alias
 
 __all__ = ["sampled_kernel", "sampler_map_kernel", "warm"]
 
@@ -294,34 +294,21 @@ def _draw_curated(n, ks, wt, nk, W, cur_kind, cur_k, reward, bt_w, accept, vbuf,
 
 
 @njit(cache=True, error_model="numpy")
-def _record6(t, cur, total, live, nlive, p0, reward, rs, sup, ent, het, mass, probs, rew, r):
-    inv = 1.0 / total
-    if rs[0]:
-        sup[r, t] = nlive
-    if rs[1] or rs[2] or rs[3] or rs[5]:
-        e = 0.0
-        s2 = 0.0
-        pm = 0.0
-        rw = 0.0
-        for j in range(nlive):
-            k = live[j]
-            x = cur[k] * inv
-            e -= x * np.log(x)
-            s2 += x * x
-            pm += p0[k]
-            rw += x * reward[k]
-        if rs[1]:
-            ent[r, t] = e
-        if rs[2]:
-            het[r, t] = 1.0 - s2
-        if rs[3]:
-            mass[r, t] = pm
-        if rs[5]:
-            rew[r, t] = rw
-    if rs[4]:
-        for j in range(nlive):
-            k = live[j]
-            probs[r, t, k] = cur[k] * inv
+def _add_touched(cur, nxt, touched, nt, live, nlive, inlive):
+    """Add the new samples ``nxt`` of the states ``touched[:nt]`` to ``cur`` (``nxt`` back to 0).
+
+    A touched state that was not live joins ``live`` (in touched order);
+    returns the new ``nlive``.
+    """
+    for j in range(nt):
+        k = touched[j]
+        cur[k] += nxt[k]
+        nxt[k] = 0
+        if not inlive[k]:
+            inlive[k] = True
+            live[nlive] = k
+            nlive += 1
+    return nlive
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -357,10 +344,7 @@ def sampled_kernel(
         pool_cap = 0
     for r in prange(R):
         xs = _xoshiro_seed(seeds[r])
-        cur = np.zeros(K, dtype=np.int64)
-        nxt = np.zeros(K, dtype=np.int64)
-        live = np.empty(K, dtype=np.int64)
-        inlive = np.zeros(K, dtype=np.bool_)
+        cur, nxt, live, inlive = _chain_buffers(K)
         touched = np.empty(K, dtype=np.int64)
         mark = np.zeros(K, dtype=np.bool_)
         ks = np.empty(K, dtype=np.int64)
@@ -397,15 +381,9 @@ def sampled_kernel(
                                    nxt, touched, nt, mark, xs)
             if n_real > 0:
                 nt = _draw_list(n_real, order, p0w, nord, 1.0, nxt, touched, nt, mark, xs)
-        nlive = 0
         for j in range(nt):
-            k = touched[j]
-            mark[k] = False
-            cur[k] = nxt[k]
-            nxt[k] = 0
-            inlive[k] = True
-            live[nlive] = k
-            nlive += 1
+            mark[touched[j]] = False
+        nlive = _add_touched(cur, nxt, touched, nt, live, 0, inlive)
         total = M
         if subsample:
             for j in range(nlive):
@@ -422,7 +400,7 @@ def sampled_kernel(
         if not ok:
             status[r] = 1
         elif G >= 1:
-            _record6(1, cur, total, live, nlive, p0, reward, rs, sup, ent, het, mass, probs, rew, r)
+            _record(1, cur, total, live, nlive, p0, reward, rs, sup, ent, het, mass, probs, rew, r)
         for t in range(1, G if ok else 0):
             M = sizes[t]
             n_new = n_aug if n_aug >= 0 else M
@@ -458,14 +436,7 @@ def sampled_kernel(
             for j in range(nt):
                 mark[touched[j]] = False
             if pooled and not subsample:
-                for j in range(nt):
-                    k = touched[j]
-                    cur[k] += nxt[k]
-                    nxt[k] = 0
-                    if not inlive[k]:
-                        inlive[k] = True
-                        live[nlive] = k
-                        nlive += 1
+                nlive = _add_touched(cur, nxt, touched, nt, live, nlive, inlive)
                 total += n_new
             else:
                 for j in range(nlive):
@@ -500,25 +471,12 @@ def sampled_kernel(
                         inlive[k] = True
                         live[nlive] = k
                         nlive += 1
-                    for j in range(nt):
-                        k = touched[j]
-                        cur[k] += nxt[k]
-                        nxt[k] = 0
-                        if not inlive[k]:
-                            inlive[k] = True
-                            live[nlive] = k
-                            nlive += 1
+                    nlive = _add_touched(cur, nxt, touched, nt, live, nlive, inlive)
                     total = sizes[0] + n_new
                 else:
-                    for j in range(nt):
-                        k = touched[j]
-                        cur[k] = nxt[k]
-                        nxt[k] = 0
-                        inlive[k] = True
-                        live[nlive] = k
-                        nlive += 1
+                    nlive = _add_touched(cur, nxt, touched, nt, live, nlive, inlive)
                     total = M
-            _record6(t + 1, cur, total, live, nlive, p0, reward, rs, sup, ent, het, mass, probs, rew, r)
+            _record(t + 1, cur, total, live, nlive, p0, reward, rs, sup, ent, het, mass, probs, rew, r)
 
 
 def warm() -> None:

@@ -45,6 +45,7 @@ from .._validate import check_array, check_choice, check_covariance, check_int
 from ..process import WORKFLOWS, Mixing, Schedule, as_schedule, check_mixing
 from ..wasserstein import _w2_squared_logvar_core, w2_squared_gaussian_factors
 from . import _kernels_gaussian as _k
+from ._result import _Paths
 
 __all__ = ["ACCEPTED_WORKFLOWS", "BLOCK", "EXACT_WORKFLOWS", "MEMORY_LIMIT_BYTES", "POOL_LIMIT_BYTES", "GaussianChain", "GaussianChainResult"]
 
@@ -55,7 +56,7 @@ _CHUNK_DOUBLES = 2**21
 
 
 @dataclass
-class GaussianChainResult:
+class GaussianChainResult(_Paths):
     """Paths of a Gaussian refit chain.
 
     Generation 0 is the reference model ``N(mean, cov)`` given to
@@ -92,6 +93,8 @@ class GaussianChainResult:
     reference_mean, reference_cov : ndarray
         Generation 0's mean and covariance.
     """
+
+    _PATHS = "mean"
 
     method: str
     estimator: str
@@ -153,14 +156,6 @@ class GaussianChainResult:
                     L = self.cholesky[r, t]
                     out[r, j] = w2_squared_to_gaussian(x, self.mean[r, t], L @ L.T)
         return out
-
-    @property
-    def replicates(self) -> int:
-        return self.mean.shape[0]
-
-    @property
-    def generations(self) -> int:
-        return self.mean.shape[1] - 1
 
     @property
     def dim(self) -> int:
@@ -376,6 +371,12 @@ class GaussianChain:
                              "generation; use a ratio of at least 0.5 / |D_0|")
         return m
 
+    def _scaled_factor0(self):
+        """``(L0, s0, L0 / e^s0)``: the Cholesky factor of ``cov0``, its log scale and the normalised factor."""
+        l0 = np.linalg.cholesky(self.cov0)
+        s0 = float(np.log(np.abs(l0).max()))
+        return l0, s0, l0 / np.exp(s0)
+
     def _sizes(self, generations):
         sizes = self.sample_size.sizes(generations).copy()
         if self._initial_data is not None and generations > 0:
@@ -478,7 +479,7 @@ class GaussianChain:
         else:
             run = {"augment": self._run_augment_sample, "accumulate-subsample": self._run_subsample}.get(wf, self._run_sample)
         bar = progress(total=nblocks * max(G, 1), desc=f"gaussian chain ({self.method})", show=bool(show_progress))
-        for b in range(nblocks):
+        for b in range(nblocks if G > 0 else 0):
             rows = slice(b * BLOCK, min(R, (b + 1) * BLOCK))
             run(gens[b], [s[rows] for s in state], sizes, ddof_denom, bar)
         bar.close()
@@ -497,17 +498,11 @@ class GaussianChain:
         gc = max(1, min(G, _CHUNK_DOUBLES // (B * per_gen)))
         if d == 1:
             mu, lv = state
-            pool = np.zeros((B, 3))
-            pool[:, 2] = -np.inf
+            pool = _empty_pool_1d(B)
         else:
             mu, lc, ls = state
-            l0 = np.linalg.cholesky(self.cov0)
-            s0 = float(np.log(np.abs(l0).max()))
-            l0 = l0 / np.exp(s0)
-            pool_n = np.zeros(B)
-            pool_m = np.zeros((B, d))
-            pool_s = np.full(B, -np.inf)
-            pool_l = np.zeros((B, d, d))
+            _, s0, l0 = self._scaled_factor0()
+            pool_n, pool_m, pool_s, pool_l = _empty_pool_nd(B, d)
             jj = np.arange(d)
             noff = d * (d - 1) // 2
         for t0 in range(0, G, gc):
@@ -653,19 +648,10 @@ class GaussianChain:
         non_gaussian = self._initial_data is not None or self._initial_fn is not None
         if d == 1:
             mu, lv = state
-            pool = np.zeros((B, 3))
-            pool[:, 2] = -np.inf
+            pool = _empty_pool_1d(B)
         else:
             mu, lc, ls = state
-            pool_n = np.zeros(B)
-            pool_m = np.zeros((B, d))
-            pool_s = np.full(B, -np.inf)
-            pool_l = np.zeros((B, d, d))
-            mean_y = np.empty((B, d))
-            lb = np.empty((B, d, d))
-            sb = np.empty(B)
-            lmod = np.empty((B, d, d))
-            cmod = np.empty(B)
+            pool_nd = _empty_pool_nd(B, d)
         for t in range(G):
             n = int(sizes[t])
             if t == 0 and non_gaussian:  # generation 1 is fitted to D_0 itself
@@ -673,30 +659,38 @@ class GaussianChain:
             else:
                 src = self._sources(gen, B, n, t)
             if d == 1:
-                y = self._points_1d(gen, mu, lv, src, t, n)
-                ybar = y.mean(axis=1)
-                sc = ((y - ybar[:, None]) ** 2).sum(axis=1)
-                with np.errstate(divide="ignore"):
-                    lb1 = lv[:, t] + np.log(sc)
-                mb = mu[:, t] + np.exp(0.5 * lv[:, t]) * ybar
-                _k.pool_update_1d(pool, np.full(B, float(n)), mb, lb1, pooled, ddof_denom, mu[:, t + 1], lv[:, t + 1])
+                _refit_1d(self._points_1d(gen, mu, lv, src, t, n), mu, lv, t, pool, pooled, ddof_denom)
             elif src is None and not pooled:
                 # every point from the model: refit in the model's own basis (no underflow, issue 17.1)
                 z = gen.standard_normal((B, n, d))
                 _k.refit_model_points_nd(mu, lc, ls, z, 0.5 * np.log(n - ddof_denom), t)
             else:
-                y = self._points_nd(gen, mu, lc, ls, src, t, n, lmod, cmod)
-                _k.scatter_factor(np.ascontiguousarray(y), cmod, mean_y, lb, sb)
-                mb = mu[:, t] + np.exp(cmod)[:, None] * mean_y
-                mu_next = np.empty((B, d))
-                lc_next = np.empty((B, d, d))
-                ls_next = np.empty((B, d))
-                _k.pool_update_nd(pool_n, pool_m, pool_s, pool_l, np.full(B, float(n)), mb, sb, lb, pooled,
-                                  ddof_denom, mu_next, lc_next, ls_next)
-                mu[:, t + 1] = mu_next
-                lc[:, t + 1] = lc_next
-                ls[:, t + 1] = ls_next
+                self._refit_nd(gen, state, src, t, n, pool_nd, pooled, ddof_denom)
             bar.update(1)
+
+    def _refit_nd(self, gen, state, src, t, n, pool, pooled, ddof_denom):
+        """Fit model t+1 to the ``n`` points of dataset t+1 (sources ``src``), d-D, pooled into ``pool`` if ``pooled``.
+
+        The points are drawn in units of model t's scale (:meth:`_points_nd`);
+        ``pool`` is (n, mean, log scale, factor) per replicate.
+        """
+        mu, lc, ls = state
+        B, _, d = mu.shape
+        lmod = np.empty((B, d, d))
+        cmod = np.empty(B)
+        mean_y = np.empty((B, d))
+        lb = np.empty((B, d, d))
+        sb = np.empty(B)
+        y = self._points_nd(gen, mu, lc, ls, src, t, n, lmod, cmod)
+        _k.scatter_factor(np.ascontiguousarray(y), cmod, mean_y, lb, sb)
+        mb = mu[:, t] + np.exp(cmod)[:, None] * mean_y
+        mu_next = np.empty((B, d))
+        lc_next = np.empty((B, d, d))
+        ls_next = np.empty((B, d))
+        _k.pool_update_nd(*pool, np.full(B, float(n)), mb, sb, lb, pooled, ddof_denom, mu_next, lc_next, ls_next)
+        mu[:, t + 1] = mu_next
+        lc[:, t + 1] = lc_next
+        ls[:, t + 1] = ls_next
 
     # ---------------------------------------------------------------- augment
     def _d0_points(self, gen, B, n0):
@@ -705,14 +699,13 @@ class GaussianChain:
             return np.broadcast_to(self._initial_data, (B,) + self._initial_data.shape)
         return self._real_points(gen, (B, n0), 1)
 
-    def _run_augment_exact(self, gen, state, sizes, ddof_denom, bar):
-        G = sizes.size
-        if G == 0:
-            return
-        d = self.dim
-        B = state[0].shape[0]
+    def _augment_sizes(self, state, sizes):
+        """(G, d, B, |D_0|, synthetic draws per generation) of an augmentation block."""
         n0 = int(sizes[0])
-        m = self._synthetic_count(n0)
+        return sizes.size, self.dim, state[0].shape[0], n0, self._synthetic_count(n0)
+
+    def _run_augment_exact(self, gen, state, sizes, ddof_denom, bar):
+        G, d, B, n0, m = self._augment_sizes(state, sizes)
         if d == 1:
             mu, lv = state
             fixed = np.empty((B, 3))
@@ -722,9 +715,7 @@ class GaussianChain:
                 fixed[:, 2] = np.log(self.cov0) + np.log(_chisq(gen, np.full(B, n0 - 1)))
         else:
             mu, lc, ls = state
-            l0 = np.linalg.cholesky(self.cov0)
-            s0 = float(np.log(np.abs(l0).max()))
-            l0n = l0 / np.exp(s0)
+            l0, s0, l0n = self._scaled_factor0()
             jj = np.arange(d)
             noff = d * (d - 1) // 2
             fix_n = np.full(B, float(n0))
@@ -757,72 +748,31 @@ class GaussianChain:
             bar.update(n)
 
     def _run_augment_sample(self, gen, state, sizes, ddof_denom, bar):
-        G = sizes.size
-        if G == 0:
-            return
-        d = self.dim
-        B = state[0].shape[0]
-        n0 = int(sizes[0])
-        m = self._synthetic_count(n0)
+        G, d, B, n0, m = self._augment_sizes(state, sizes)
         x0 = self._d0_points(gen, B, n0)
         if d == 1:
             mu, lv = state
-            xbar = x0.mean(axis=1)
             fixed = np.empty((B, 3))
             fixed[:, 0] = n0
-            fixed[:, 1] = xbar
-            with np.errstate(divide="ignore"):
-                fixed[:, 2] = np.log(((x0 - xbar[:, None]) ** 2).sum(axis=1))
-            mu[:, 1] = xbar
-            lv[:, 1] = fixed[:, 2] - np.log(n0 - ddof_denom)
+            fixed[:, 1], fixed[:, 2] = _fit_1d(x0, mu, lv, 0, ddof_denom)
             bar.update(1)
             for t in range(1, G):
-                y = gen.standard_normal((B, m))
-                ybar = y.mean(axis=1)
-                with np.errstate(divide="ignore"):
-                    lb1 = lv[:, t] + np.log(((y - ybar[:, None]) ** 2).sum(axis=1))
-                mb = mu[:, t] + np.exp(0.5 * lv[:, t]) * ybar
-                pool = fixed.copy()  # pooled with D_0, which stays fixed
-                _k.pool_update_1d(pool, np.full(B, float(m)), mb, lb1, True, ddof_denom, mu[:, t + 1], lv[:, t + 1])
+                # pooled with D_0, which stays fixed
+                _refit_1d(gen.standard_normal((B, m)), mu, lv, t, fixed.copy(), True, ddof_denom)
                 bar.update(1)
             return
-        mu, lc, ls = state
         fix_n = np.full(B, float(n0))
-        fix_m = np.empty((B, d))
-        fix_l = np.empty((B, d, d))
-        fix_s = np.empty(B)
-        _k.scatter_factor(np.ascontiguousarray(x0), np.zeros(B), fix_m, fix_l, fix_s)
-        lc1 = np.empty((B, d, d))
-        ls1 = np.empty((B, d))
-        _k.from_scaled_batch(fix_s, fix_l, 0.5 * np.log(n0 - ddof_denom), lc1, ls1)
-        lc[:, 1] = lc1
-        ls[:, 1] = ls1
-        mu[:, 1] = fix_m
+        fix_m, fix_l, fix_s = _fit_nd(x0, state, 0, ddof_denom)
         bar.update(1)
-        lmod = np.empty((B, d, d))
-        cmod = np.empty(B)
-        mean_y = np.empty((B, d))
-        lb = np.empty((B, d, d))
-        sb = np.empty(B)
         for t in range(1, G):
-            y = self._points_nd(gen, mu, lc, ls, None, t, m, lmod, cmod)
-            _k.scatter_factor(np.ascontiguousarray(y), cmod, mean_y, lb, sb)
-            mb = mu[:, t] + np.exp(cmod)[:, None] * mean_y
-            mu_next = np.empty((B, d))
-            lc_next = np.empty((B, d, d))
-            ls_next = np.empty((B, d))
-            _k.pool_update_nd(fix_n.copy(), fix_m.copy(), fix_s.copy(), fix_l.copy(), np.full(B, float(m)), mb, sb, lb,
-                              True, ddof_denom, mu_next, lc_next, ls_next)
-            mu[:, t + 1] = mu_next
-            lc[:, t + 1] = lc_next
-            ls[:, t + 1] = ls_next
+            # pooled with D_0, which stays fixed
+            self._refit_nd(gen, state, None, t, m, (fix_n.copy(), fix_m.copy(), fix_s.copy(), fix_l.copy()), True,
+                           ddof_denom)
             bar.update(1)
 
     # ------------------------------------------------------ accumulate-subsample
     def _run_subsample(self, gen, state, sizes, ddof_denom, bar):
         G = sizes.size
-        if G == 0:
-            return
         d = self.dim
         B = state[0].shape[0]
         total = int(sizes.sum())
@@ -858,24 +808,10 @@ class GaussianChain:
                 idx = np.empty((B, m), dtype=np.int64)
                 _k.floyd_subset(u, N, marker, t, idx)
             x = pool[rows, idx]
-            xbar = x.mean(axis=1)
             if d == 1:
-                mu, lv = state
-                mu[:, t + 1] = xbar
-                with np.errstate(divide="ignore"):
-                    lv[:, t + 1] = np.log(((x - xbar[:, None]) ** 2).sum(axis=1)) - np.log(m - ddof_denom)
+                _fit_1d(x, state[0], state[1], t, ddof_denom)
             else:
-                mu, lc, ls = state
-                mean_y = np.empty((B, d))
-                lb = np.empty((B, d, d))
-                sb = np.empty(B)
-                _k.scatter_factor(np.ascontiguousarray(x), np.zeros(B), mean_y, lb, sb)
-                mu[:, t + 1] = mean_y
-                lc_next = np.empty((B, d, d))
-                ls_next = np.empty((B, d))
-                _k.from_scaled_batch(sb, lb, 0.5 * np.log(m - ddof_denom), lc_next, ls_next)
-                lc[:, t + 1] = lc_next
-                ls[:, t + 1] = ls_next
+                _fit_nd(x, state, t, ddof_denom)
             bar.update(1)
 
     # ----------------------------------------------------------------- result
@@ -901,6 +837,55 @@ class GaussianChain:
         with np.errstate(under="ignore"):
             res.trace = np.einsum("rtij,rtj->rt", lc * lc, np.exp(2.0 * ls))
         return res
+
+
+def _empty_pool_1d(B):
+    """An empty running pool (n, mean, log scatter) per replicate, shape (B, 3)."""
+    pool = np.zeros((B, 3))
+    pool[:, 2] = -np.inf
+    return pool
+
+
+def _empty_pool_nd(B, d):
+    """An empty running pool per replicate: n (B,), mean (B, d), log scale (B,), factor (B, d, d)."""
+    return np.zeros(B), np.zeros((B, d)), np.full(B, -np.inf), np.zeros((B, d, d))
+
+
+def _refit_1d(y, mu, lv, t, pool, pooled, ddof_denom):
+    """Fit model t+1 to points ``y`` (B, n) given in units of sigma_t around mu_t, pooled into ``pool`` if ``pooled``."""
+    B, n = y.shape
+    ybar = y.mean(axis=1)
+    with np.errstate(divide="ignore"):
+        lb = lv[:, t] + np.log(((y - ybar[:, None]) ** 2).sum(axis=1))
+    mb = mu[:, t] + np.exp(0.5 * lv[:, t]) * ybar
+    _k.pool_update_1d(pool, np.full(B, float(n)), mb, lb, pooled, ddof_denom, mu[:, t + 1], lv[:, t + 1])
+
+
+def _fit_1d(x, mu, lv, t, ddof_denom):
+    """Fit model t+1 to the points ``x`` (B, n) alone; returns their mean and log scatter, each (B,)."""
+    xbar = x.mean(axis=1)
+    with np.errstate(divide="ignore"):
+        log_scatter = np.log(((x - xbar[:, None]) ** 2).sum(axis=1))
+    mu[:, t + 1] = xbar
+    lv[:, t + 1] = log_scatter - np.log(x.shape[1] - ddof_denom)
+    return xbar, log_scatter
+
+
+def _fit_nd(x, state, t, ddof_denom):
+    """Fit model t+1 to the points ``x`` (B, n, d) alone; returns their mean, normalised scatter factor and its log scale."""
+    mu, lc, ls = state
+    B, n, d = x.shape
+    mean = np.empty((B, d))
+    lhat = np.empty((B, d, d))
+    s = np.empty(B)
+    _k.scatter_factor(np.ascontiguousarray(x), np.zeros(B), mean, lhat, s)
+    lc_next = np.empty((B, d, d))
+    ls_next = np.empty((B, d))
+    _k.from_scaled_batch(s, lhat, 0.5 * np.log(n - ddof_denom), lc_next, ls_next)
+    mu[:, t + 1] = mean
+    lc[:, t + 1] = lc_next
+    ls[:, t + 1] = ls_next
+    return mean, lhat, s
 
 
 def _no_bool_or_str(name, value):

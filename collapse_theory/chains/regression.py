@@ -57,11 +57,14 @@ from .._rng import child, seed_sequence
 from .._validate import (
     check_array,
     check_choice,
+    check_contamination,
     check_covariance,
     check_float,
     check_int,
+    check_vector,
 )
 from ..process import check_mixing
+from ._result import _Paths
 
 __all__ = ["BLOCK", "DESIGNS", "WORKFLOWS", "RegressionChain", "RegressionRun"]
 
@@ -76,7 +79,7 @@ _GCHUNK = 128
 
 
 @dataclass
-class RegressionRun:
+class RegressionRun(_Paths):
     """Paths of :meth:`RegressionChain.simulate`.
 
     Attributes
@@ -96,6 +99,8 @@ class RegressionRun:
     params : dict
     """
 
+    _PATHS = "error"
+
     error: np.ndarray
     test_error: np.ndarray
     method: str
@@ -104,14 +109,6 @@ class RegressionRun:
     weights: np.ndarray | None = None
     downstream_error: np.ndarray | None = None
     params: dict = field(default_factory=dict)
-
-    @property
-    def replicates(self) -> int:
-        return self.error.shape[0]
-
-    @property
-    def generations(self) -> int:
-        return self.error.shape[1] - 1
 
 
 @dataclass(frozen=True, eq=False)
@@ -209,20 +206,11 @@ class RegressionChain:
         if self.w_star is None:
             w = np.full(d, 1.0 / math.sqrt(d))
         else:
-            w = check_array("w_star", self.w_star, ndim=1)
-            if w.shape != (d,):
-                raise ValueError(f"w_star must have shape ({d},), got {w.shape}")
+            w = check_vector("w_star", self.w_star, d)
         w.setflags(write=False)
         put("w_star", w)
         if self.contamination is not None:
-            try:
-                p, ws = self.contamination
-            except (TypeError, ValueError):
-                raise TypeError(f"contamination must be None or a pair (share p, wrong model w_s), got {self.contamination!r}") from None
-            p = check_float("contamination share", p, min=0.0, max=1.0, max_inclusive=False)
-            ws = check_array("contamination model w_s", ws, ndim=1)
-            if ws.shape != (d,):
-                raise ValueError(f"contamination model w_s must have shape ({d},), got {ws.shape}")
+            p, ws = check_contamination(self.contamination, d)
             ws.setflags(write=False)
             put("contamination", (p, ws))
         if self.design_matrix is not None:

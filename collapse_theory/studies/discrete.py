@@ -22,7 +22,6 @@ discrete studies accept the workflows in :data:`MIXING_WORKFLOWS` (``tail_loss``
 from __future__ import annotations
 
 import time
-import warnings
 
 import numpy as np
 
@@ -122,27 +121,30 @@ def english_words(K: int) -> tuple:
     return list(words), f / f.sum()
 
 
-def _study_mixing(mixing, real, where: str, accepted=MIXING_WORKFLOWS):
-    """The study's Mixing (one of ``accepted``); ``real`` is the deprecated share argument (kept only for old grids)."""
-    if real is not None:
-        warnings.warn(
-            f"studies.{where}: real= is deprecated; say where data come from with one Mixing spec, "
-            "e.g. mixing='fresh:0.1' or 'accumulate:0.1'",
-            DeprecationWarning,
-            stacklevel=3,
-        )
-        g = check_float("real", real, min=0.0, max=1.0)
-        base = "fresh" if mixing is None else mixing
-        if isinstance(base, str) and ":" not in base:
-            if base.strip().lower() == "replace":
-                if g > 0:
-                    raise ValueError(f"mixing='replace' has no fresh data, got real = {g}")
-                mixing = "replace"
-            else:
-                mixing = f"{base}:{g!r}"
-        elif check_mixing(base).real != g:
-            raise ValueError(f"real = {g} contradicts mixing = {check_mixing(base).to_spec()!r}")
-    return check_mixing(mixing, accepted, where=f"studies.{where}")
+def _p0_param(p0, p) -> object:
+    """How a study records ``p0``: the name (or None) it was given, else the vector."""
+    return p0 if isinstance(p0, str) or p0 is None else p.tolist()
+
+
+def _generational_run(where, p0, K, exponent, M, generations, replicates, mixing, rng, record, show_progress,
+                      accepted=MIXING_WORKFLOWS):
+    """Check a generational study's parameters and run its chain.
+
+    Returns ``(p, mix, run, params)``: the initial distribution, the Mixing
+    (one of ``accepted``), the :class:`DiscreteRun` and the
+    parameters every such study records.
+    """
+    from ..chains.discrete import DiscreteChain
+
+    p = resolve_p0(p0, K, exponent)
+    M = check_int("M", M, min=1)
+    G = check_int("generations", generations, min=1)
+    R = check_int("replicates", replicates, min=1)
+    mix = check_mixing(mixing, accepted, where=f"studies.{where}")
+    run = DiscreteChain(p, sample_size=M, mixing=mix).simulate(G, R, rng=rng, record=record, show_progress=show_progress)
+    params = {"p0": _p0_param(p0, p), "K": int(p.size), "exponent": exponent, "M": M, "generations": G,
+              "replicates": R, "mixing": mix.to_dict()}
+    return p, mix, run, params
 
 
 # ----------------------------------------------------------------------------- absorption
@@ -253,7 +255,7 @@ def absorption(
         "mean_theory": np.asarray(theory.mean),
         "mean_diffusion": np.asarray(diff.mean),
     }
-    params = {"p0": p0 if isinstance(p0, str) or p0 is None else p.tolist(), "K": int(p.size), "exponent": exponent,
+    params = {"p0": _p0_param(p0, p), "K": int(p.size), "exponent": exponent,
               "M": M, "replicates": R, "max_generations": ab.max_generations}
     return finish("absorption", rows, curves, params, rng, t0, _plot_absorption)
 
@@ -295,7 +297,6 @@ def tail_loss(
     rng=None,
     mixing=None,
     checkpoints=None,
-    real: float | None = None,
     show_progress: bool = False,
 ) -> StudyResult:
     """Loss of the tails: surviving states and the original mass they carry.
@@ -316,12 +317,8 @@ def tail_loss(
     mixing : Mixing, spec string or dict, optional
         Where each generation's data come from (default replace); any workflow
         of :data:`~collapse_theory.process.WORKFLOWS`, parsed by
-        :meth:`~collapse_theory.Mixing.from_spec`.
-    real : float, optional
-        Deprecated (a DeprecationWarning): the fresh share, combined with a
-        workflow name in ``mixing`` (``mixing="accumulate", real=0.1`` is
-        ``mixing="accumulate:0.1"``). Kept only for grids written before the
-        one Mixing vocabulary.
+        :meth:`~collapse_theory.Mixing.from_spec` (a fresh share is part of the
+        spec: ``"fresh:0.1"``, ``"accumulate:0.1"``).
     checkpoints : sequence of int, optional
         Generations tabulated (default 1, G/10, G/2, G).
 
@@ -335,6 +332,8 @@ def tail_loss(
     ------
     ValueError
         On invalid parameters, or a ``mixing`` that is not a workflow.
+    TypeError
+        An unknown keyword, e.g. the removed ``real=`` (say ``mixing="fresh:0.1"``).
 
     Examples
     --------
@@ -342,20 +341,14 @@ def tail_loss(
     >>> res.curves["support_theory"].shape, res.passed()
     ((6,), True)
     """
-    from ..chains.discrete import DiscreteChain
     from ..theory import discrete as th
 
     t0 = time.perf_counter()
     if p0 is None and K is not None:
         p0 = "zipf"
-    p = resolve_p0(p0, K, exponent)
-    M = check_int("M", M, min=1)
-    G = check_int("generations", generations, min=1)
-    R = check_int("replicates", replicates, min=1)
-    mix = _study_mixing(mixing, real, "tail_loss", WORKFLOWS)
-    run = DiscreteChain(p, sample_size=M, mixing=mix).simulate(
-        G, R, rng=rng, record=("support", "alive_mass"), show_progress=show_progress
-    )
+    p, mix, run, params = _generational_run("tail_loss", p0, K, exponent, M, generations, replicates, mixing, rng,
+                                            ("support", "alive_mass"), show_progress, WORKFLOWS)
+    M, G = params["M"], params["generations"]
     gens = np.arange(G + 1)
     if mix.workflow == "replace":
         alive = 1.0 - th.extinction_probability(p, M, gens)  # (K, G + 1)
@@ -375,8 +368,7 @@ def tail_loss(
         "alive_mass_mean": mb["mean"], "alive_mass_low": mb["low"], "alive_mass_high": mb["high"],
         "alive_mass_theory": nan if mass_th is None else mass_th,
     }
-    params = {"p0": p0 if isinstance(p0, str) or p0 is None else p.tolist(), "K": int(p.size), "exponent": exponent,
-              "M": M, "generations": G, "replicates": R, "mixing": mix.to_dict(), "checkpoints": pts}
+    params["checkpoints"] = pts
     return finish("tail_loss", rows, curves, params, rng, t0, _plot_tail_loss)
 
 
@@ -413,7 +405,6 @@ def heterozygosity(
     rng=None,
     mixing=None,
     checkpoints=None,
-    real: float | None = None,
     show_progress: bool = False,
 ) -> StudyResult:
     """Heterozygosity :math:`1 - \\sum_i p_i^2` against its exact expectation.
@@ -432,12 +423,8 @@ def heterozygosity(
     rng : None, int, SeedSequence or Generator
     mixing : Mixing, spec string or dict, optional
         Where each generation's data come from (default replace); one of
-        :data:`MIXING_WORKFLOWS`, parsed by :meth:`~collapse_theory.Mixing.from_spec`.
-    real : float, optional
-        Deprecated (a DeprecationWarning): the fresh share, combined with a
-        workflow name in ``mixing`` (``mixing="accumulate", real=0.1`` is
-        ``mixing="accumulate:0.1"``). Kept only for grids written before the
-        one Mixing vocabulary.
+        :data:`MIXING_WORKFLOWS`, parsed by :meth:`~collapse_theory.Mixing.from_spec`
+        (a fresh share is part of the spec: ``"fresh:0.1"``, ``"accumulate:0.1"``).
     checkpoints : sequence of int, optional
 
     Returns
@@ -449,6 +436,8 @@ def heterozygosity(
     ------
     ValueError
         On invalid parameters, or a ``mixing`` outside :data:`MIXING_WORKFLOWS`.
+    TypeError
+        An unknown keyword, e.g. the removed ``real=`` (say ``mixing="fresh:0.1"``).
 
     Examples
     --------
@@ -456,18 +445,12 @@ def heterozygosity(
     >>> res.params["mixing"]["workflow"], res.passed()
     ('fresh', True)
     """
-    from ..chains.discrete import DiscreteChain
     from ..theory import discrete as th
 
     t0 = time.perf_counter()
-    p = resolve_p0(p0, K, exponent)
-    M = check_int("M", M, min=1)
-    G = check_int("generations", generations, min=1)
-    R = check_int("replicates", replicates, min=1)
-    mix = _study_mixing(mixing, real, "heterozygosity")
-    run = DiscreteChain(p, sample_size=M, mixing=mix).simulate(
-        G, R, rng=rng, record=("heterozygosity",), show_progress=show_progress
-    )
+    p, mix, run, params = _generational_run("heterozygosity", p0, K, exponent, M, generations, replicates, mixing,
+                                            rng, ("heterozygosity",), show_progress)
+    M, G = params["M"], params["generations"]
     gens = np.arange(G + 1)
     theory = th.heterozygosity(p, M, gens, mixing=mix)
     rows = generation_rows("E heterozygosity", run.heterozygosity, theory, _checkpoints(G, checkpoints))
@@ -483,8 +466,6 @@ def heterozygosity(
             rows.append(make_row("stationary heterozygosity (limit)", m, lo, hi, stationary))
     b = _band(run.heterozygosity)
     curves = {"generation": gens, "mean": b["mean"], "low": b["low"], "high": b["high"], "theory": theory, "stationary": np.asarray(stationary)}
-    params = {"p0": p0 if isinstance(p0, str) or p0 is None else p.tolist(), "K": int(p.size), "exponent": exponent,
-              "M": M, "generations": G, "replicates": R, "mixing": mix.to_dict()}
     return finish("heterozygosity", rows, curves, params, rng, t0, _plot_heterozygosity)
 
 

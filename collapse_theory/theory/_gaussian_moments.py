@@ -19,7 +19,12 @@ the binomial split ``k ~ Bin(M, gamma)`` where there is fresh data.
 States: replace / fresh: :math:`(\delta, \sigma^2)`; accumulate: the pool's
 :math:`(f, F)` (mean offset and scatter, ``N_t`` points, model
 :math:`\sigma^2 = F/(N_t - \mathrm{ddof})`); augment: :math:`(\delta, f_0,
-\sigma^2, F_0)` with ``D_0``'s fixed mean offset and scatter.
+\sigma^2, F_0)` with ``D_0``'s fixed mean offset and scatter; mixture: the
+moments :math:`E\prod_j c_j^{e_j}` of the sampling distribution's raw moments
+:math:`c_j = E_{q_t} x^j` (one per partition of weight ``<= 2n``; the
+fitted mean and variance of ``M`` i.i.d. draws from ``q_t`` have conditional
+moments polynomial in the :math:`c_j`, from :math:`E e^{sP_1 + uP_2} =
+\phi(s, u)^M`; :func:`mixture_system`).
 
 From the moments :math:`m_j = E\sigma_t^{2j}`, ``j <= n``, :func:`sqrt_bracket`
 bounds :math:`E\sigma_t = E\sqrt{\sigma_t^2}` on both sides: the Gauss rule of
@@ -716,3 +721,203 @@ def moment_path_interp(L, Tj, x, deg, cols, n, t0):
         for c in range(cols.size):
             out[t, c] = x[cols[c]]
     return out
+
+
+# --------------------------------------------------------------------------- mixture (previous > 0)
+# The mixture workflow samples dataset t+1 i.i.d. from q_t = a N(theta_t) + b q_{t-1} + g p0 (q_0 = p0):
+# a geometric mixture of every earlier model. The state is the vector of raw moments
+# c_j = E_{q_t} x^j, j <= 2n (random through the models): the fitted (mean, variance) of M i.i.d.
+# draws from q_t have conditional joint moments that are polynomials in c (E exp(s P1 + u P2) =
+# phi(s, u)^M with phi = sum c_{i+2j} s^i u^j / (i! j!)), and c_j(q_{t+1}) = a G_j(theta_{t+1})
+# + b c_j(q_t) + g h_j (G_j: the Gaussian raw moments, h_j = c_j(p0)). A monomial prod c_j^{e_j}
+# is a partition (e_j parts of size j); its weight sum j e_j scales as x^weight, and every map keeps
+# weight <= 2n: the moments of weight <= 2n follow an exact linear recursion on the partitions.
+def _partitions(W):
+    """All partitions of weight <= W as descending tuples, ordered by weight (the empty one first)."""
+    out = []
+
+    def rec(prefix, rest, maxpart):
+        if rest == 0:
+            out.append(prefix)
+            return
+        for p in range(min(rest, maxpart), 0, -1):
+            rec(prefix + (p,), rest - p, p)
+
+    for w in range(W + 1):
+        rec((), w, w)
+    return out
+
+
+_MIX_TABLES = {}
+
+
+def _mixture_tables(n):
+    """Order-n tables (cached): partitions, union table, extended monomials, the series K_k of psi^k."""
+    if n in _MIX_TABLES:
+        return _MIX_TABLES[n]
+    from math import factorial
+
+    W = 2 * n
+    parts = _partitions(W)
+    P = len(parts)
+    pidx = {lam: i for i, lam in enumerate(parts)}
+    wt = np.array([sum(lam) for lam in parts], dtype=np.int64)
+    U = -np.ones((P, P), dtype=np.int64)  # index of lam u mu (weight <= W), else -1
+    for i, a in enumerate(parts):
+        for j, b in enumerate(parts):
+            if wt[i] + wt[j] <= W:
+                U[i, j] = pidx[tuple(sorted(a + b, reverse=True))]
+    single = np.array([pidx[(j,)] if j >= 1 else 0 for j in range(W + 1)], dtype=np.int64)
+    # extended monomials xbar^p (sigma^2)^q c^mu, weight p + 2q + |mu| <= W
+    ext = -np.ones((W + 1, n + 1, P), dtype=np.int64)
+    ne = 0
+    for p in range(W + 1):
+        for q in range((W - p) // 2 + 1):
+            for i in range(P):
+                if p + 2 * q + wt[i] <= W:
+                    ext[p, q, i] = ne
+                    ne += 1
+    ext_pq = np.zeros((ne, 3), dtype=np.int64)
+    for p in range(W + 1):
+        for q in range(n + 1):
+            for i in range(P):
+                if ext[p, q, i] >= 0:
+                    ext_pq[ext[p, q, i]] = (p, q, i)
+    # parent of each partition (one largest part removed) and that part
+    parent = np.zeros(P, dtype=np.int64)
+    lead = np.zeros(P, dtype=np.int64)
+    for i, lam in enumerate(parts[1:], start=1):
+        parent[i] = pidx[lam[1:]]
+        lead[i] = lam[0]
+    # K[k, A, B, :] = [s^A u^B] psi^k as a polynomial in c (homogeneous of weight A + 2B)
+    K = np.zeros((W + 1, W + 1, n + 1, P))
+    K[0, 0, 0, 0] = 1.0
+    terms = [(i, j) for j in range(n + 1) for i in range(W + 1 - 2 * j) if (i, j) != (0, 0)]
+    for k in range(W):
+        src = K[k]
+        for (i2, j2) in terms:
+            col = single[i2 + 2 * j2]
+            f = 1.0 / (factorial(i2) * factorial(j2))
+            for A in range(W + 1 - i2):
+                for B in range((W - A - i2) // 2 + 1 - j2):
+                    v = src[A, B]
+                    nz = np.flatnonzero(v)
+                    if nz.size == 0:
+                        continue
+                    tgt = U[nz, col]
+                    np.add.at(K[k + 1, A + i2, B + j2], tgt, f * v[nz])
+    h = _dfact(np.arange(W + 1))
+    x0 = np.array([np.prod(h[list(lam)]) for lam in parts])
+    out = dict(parts=parts, P=P, wt=wt, U=U, single=single, ext=ext, ext_pq=ext_pq, parent=parent, lead=lead,
+               K=K, h=h, x0=x0)
+    _MIX_TABLES[n] = out
+    return out
+
+
+def mixture_fit_moments(M, n, ddof, tabs=None):
+    r"""E[xbar^p (sigma^2)^q | c] for M i.i.d. points, ``p + 2q <= 2n``, as vectors over the partitions.
+
+    :math:`\bar x^p S^q = \sum_k \binom{q}{k}(-1)^k M^{-p-k} P_1^{p+2k} P_2^{q-k}` with the power sums
+    :math:`P_1, P_2`, and :math:`E P_1^A P_2^B = A!\,B! \sum_k \binom{M}{k} [s^A u^B] \psi^k`.
+    Returns an array (2n+1, n+1, P).
+    """
+    from math import comb, factorial
+
+    from scipy.special import binom as gbinom
+
+    t = _mixture_tables(n) if tabs is None else tabs
+    W = 2 * n
+    K = t["K"]
+    bM = gbinom(float(M), np.arange(W + 1))
+    EP = np.tensordot(bM, K, axes=(0, 0))  # [A, B, P]: sum_k C(M, k) K_k
+    for A in range(W + 1):
+        for B in range(n + 1):
+            EP[A, B] *= factorial(A) * factorial(B)
+    E = np.zeros((W + 1, n + 1, t["P"]))
+    for p in range(W + 1):
+        for q in range((W - p) // 2 + 1):
+            acc = np.zeros(t["P"])
+            for k in range(q + 1):
+                acc += comb(q, k) * (-1.0) ** k * float(M) ** (-p - k) * EP[p + 2 * k, q - k]
+            E[p, q] = acc / (M - ddof) ** q
+    return E
+
+
+def mixture_system(M, a, b, g, n, ddof):
+    r"""Order-n moment system of the mixture workflow (synthetic ``a``, previous ``b``, real ``g``).
+
+    Returns ``(parts, T, x0, E)``: the even-weight partitions (the state's monomials
+    :math:`\prod_j c_j^{e_j}` of q_t's raw moments), the transition ``T`` (state at t to t + 1),
+    the state at t = 0 (:math:`q_0 = N(0, 1)`) and ``E`` (2n+1, n+1, len(parts)): the fit
+    moments :math:`E[\bar x^p (\sigma^2)^q \mid c]` of generation t + 1 as functionals of the state at t.
+    """
+    t = _mixture_tables(n)
+    E = mixture_fit_moments(M, n, ddof, t)
+    ne = int(t["ext_pq"].shape[0])
+    Q = _mixture_rows(float(a), float(b), float(g), n, t["h"], t["ext"], t["ext_pq"], t["parent"], t["lead"],
+                      t["U"], t["single"], ne)
+    T = _mixture_apply(Q, E, t["ext_pq"], t["U"])
+    # the chain is symmetric about mu_0 = 0: odd-weight moments are 0 at t = 0 and T keeps the weight's
+    # parity (the only weight change is g h_j with h_j = 0 for odd j), so they stay 0 and are dropped
+    keep = np.flatnonzero(t["wt"] % 2 == 0)
+    parts = [t["parts"][i] for i in keep]
+    return parts, np.ascontiguousarray(T[np.ix_(keep, keep)]), t["x0"][keep], np.ascontiguousarray(E[:, :, keep])
+
+
+@njit(cache=True)
+def _mixture_rows(a, b, g, n, h, ext, ext_pq, parent, lead, U, single, ne):
+    """Q[lam] = Q[parent] * (a G_j(xbar, s2) + b c_j + g h_j), j the removed part (extended monomials)."""
+    P = parent.size
+    Q = np.zeros((P, ne))
+    Q[0, ext[0, 0, 0]] = 1.0
+    for i in range(1, P):
+        pi = parent[i]
+        j = lead[i]
+        cj = single[j]
+        for e in range(ne):
+            val = Q[pi, e]
+            if val == 0.0:
+                continue
+            p = ext_pq[e, 0]
+            q = ext_pq[e, 1]
+            mu = ext_pq[e, 2]
+            # a G_j: sum_l C(j, 2l) (2l-1)!! xbar^(j-2l) s2^l
+            c = 1.0  # C(j, 2l) (2l - 1)!!
+            for l in range(j // 2 + 1):
+                if l > 0:
+                    c = c * (j - 2 * l + 2) * (j - 2 * l + 1) / (2.0 * l)  # C(j,2l)(2l-1)!! from l-1
+                Q[i, ext[p + j - 2 * l, q + l, mu]] += a * c * val
+            if b != 0.0:
+                Q[i, ext[p, q, U[mu, cj]]] += b * val
+            if g != 0.0 and h[j] != 0.0:
+                Q[i, e] += g * h[j] * val
+    return Q
+
+
+@njit(cache=True)
+def _mixture_apply(Q, E, ext_pq, U):
+    """T[lam, :] = sum_e Q[lam, e] E[p_e, q_e] c^(mu_e): the conditional fit moments, times the carried monomial."""
+    P, ne = Q.shape
+    W1, N1 = E.shape[0], E.shape[1]
+    # nonzero support of every E[p, q]
+    cnt = np.zeros((W1, N1), dtype=np.int64)
+    sup = np.zeros((W1, N1, P), dtype=np.int64)
+    for p in range(W1):
+        for q in range(N1):
+            for v in range(P):
+                if E[p, q, v] != 0.0:
+                    sup[p, q, cnt[p, q]] = v
+                    cnt[p, q] += 1
+    T = np.zeros((P, P))
+    for i in range(P):
+        for e in range(ne):
+            val = Q[i, e]
+            if val == 0.0:
+                continue
+            p = ext_pq[e, 0]
+            q = ext_pq[e, 1]
+            mu = ext_pq[e, 2]
+            for k in range(cnt[p, q]):
+                v = sup[p, q, k]
+                T[i, U[v, mu]] += val * E[p, q, v]
+    return T

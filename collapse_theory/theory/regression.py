@@ -77,10 +77,13 @@ import numpy as np
 from .._validate import (
     check_array,
     check_choice,
+    check_contamination,
+    check_count_array,
     check_covariance,
     check_float,
     check_int,
     check_int_array,
+    check_vector,
 )
 from ..process import check_mixing
 from ._derivation import Derivation
@@ -137,9 +140,7 @@ class _Setting:
         if w_star is None:
             self.w_star = np.full(d, 1.0 / math.sqrt(d))
         else:
-            self.w_star = check_array("w_star", w_star, ndim=1)
-            if self.w_star.shape != (d,):
-                raise ValueError(f"w_star must have shape ({d},), got {self.w_star.shape}")
+            self.w_star = check_vector("w_star", w_star, d)
         self.p, self.w_s, self.m_c = _contamination(contamination, d, self.T)
         self.delta = None if self.w_s is None else self.w_s - self.w_star
         self.delta_sq = 0.0 if self.w_s is None else float(self.delta @ self.cov @ self.delta)
@@ -175,27 +176,15 @@ class _Setting:
 
 def _contamination(contamination, d, T):
     """``None`` or ``(p, w_s)``: share ``p`` in [0, 1) of every dataset's rows labelled by ``w_s``."""
-    if contamination is None:
+    checked = check_contamination(contamination, d)
+    if checked is None:
         return 0.0, None, 0
-    try:
-        p, w_s = contamination
-    except (TypeError, ValueError):
-        raise TypeError(f"contamination must be None or a pair (share p, wrong model w_s), got {contamination!r}") from None
-    p = check_float("contamination share", p, min=0.0, max=1.0, max_inclusive=False)
-    w_s = check_array("contamination model w_s", w_s, ndim=1)
-    if w_s.shape != (d,):
-        raise ValueError(f"contamination model w_s must have shape ({d},), got {w_s.shape}")
+    p, w_s = checked
     return p, w_s, round(p * T)
 
 
 def _generations(generations):
-    arr = np.asarray(generations)
-    if isinstance(generations, bool) or arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer):
-        raise TypeError(f"generations must be a non-negative int or an int array, got {generations!r}")
-    arr = arr.astype(np.int64)
-    if arr.size and arr.min() < 0:
-        raise ValueError(f"generations must be >= 0, got a minimum of {arr.min()}")
-    return arr, int(arr.max()) if arr.size else 0
+    return check_count_array("generations", generations)
 
 
 def _take(path, n):
@@ -380,6 +369,24 @@ def _fixed_design_average(s: _Setting, n_max: int):
 
 
 # --------------------------------------------------------------------------- given the design
+def _second_moment(lead, m_mu, b, *extra):
+    """E[e' e'^T] for e' = M e + b + noise: ``lead`` (E[M e e^T M^T]) + the shift's terms + ``extra``.
+
+    The shift adds ``(M mu) b^T + b (M mu)^T + b b^T``; ``extra`` are the noise
+    terms, added in order. The stationary equations pass ``lead = 0``.
+    """
+    cross = np.outer(m_mu, b)
+    out = lead + cross + cross.T + np.outer(b, b)
+    for term in extra:
+        out = out + term
+    return out
+
+
+def _unstable(M) -> bool:
+    """True if the linear map ``M`` has spectral radius 1 or more (no stationary law: the error diverges)."""
+    return bool(np.max(np.abs(np.linalg.eigvals(M))) >= 1 - 1e-12)
+
+
 class _Conditional:
     """Exact first and second moments of e_t given the fixed design X (any ridge)."""
 
@@ -401,10 +408,12 @@ class _Conditional:
         # e' = R A_c delta + R A_syn e - T lam R w* + R g,  g ~ N(0, sigma^2 A)
         self.b = self.R @ (self.Ac @ delta) - T * lam * (self.R @ s.w_star)
         self.Q = s.sigma**2 * self.R @ self.A @ self.R
-        g = s.gamma
-        self.EM = (1 - g) * self.R @ self.Au
         # E[M S M^T] = R [(1-g)^2 Au S Au + g(1-g) sum_i x_i x_i^T S x_i x_i^T] R
-        self.g = g
+        self.g = s.gamma
+
+    def _EM(self, gamma):
+        """E[M] for a share ``gamma`` of real rows: (1 - gamma) R A_u."""
+        return (1 - gamma) * self.R @ self.Au
 
     def EMSM(self, S, gamma):
         R, Au = self.R, self.Au
@@ -415,11 +424,10 @@ class _Conditional:
         return R @ out @ R
 
     def _step(self, mu, S, gamma):
-        EM = (1 - gamma) * self.R @ self.Au
+        EM = self._EM(gamma)
         b = self.b
         mu2 = EM @ mu + b
-        cross = np.outer(EM @ mu, b)
-        S2 = self.EMSM(S, gamma) + cross + cross.T + np.outer(b, b) + self.Q
+        S2 = _second_moment(self.EMSM(S, gamma), EM @ mu, b, self.Q)
         return mu2, S2
 
     def path(self, n_max):
@@ -439,8 +447,7 @@ class _Conditional:
                 # e_{t+1} = (t e_t + v_t) / (t + 1), v_t = M e_t + b + R g: Markov in e_t
                 k = t + 1
                 mu_v, S_v = self._step(mu, S, gamma)  # moments of v alone
-                EM = (1 - gamma) * self.R @ self.Au
-                EvE = EM @ S + np.outer(self.b, mu)  # E[v e^T]
+                EvE = self._EM(gamma) @ S + np.outer(self.b, mu)  # E[v e^T]
                 mu = (t * mu + mu_v) / k
                 S = (t * t * S + t * (EvE + EvE.T) + S_v) / (k * k)
             else:
@@ -466,25 +473,29 @@ class _Conditional:
         K = Ra  # coefficient of the persistent real noise g_0
         Qz = s.sigma**2 * Ra @ AB @ Ra
         Sg = s.sigma**2 * self.A
-        beta0 = self.R @ (self.Ac @ self.delta) - T * lam * (self.R @ s.w_star)
-        return M, beta, K, Qz, Sg, beta0
+        return M, beta, K, Qz, Sg
+
+    @staticmethod
+    def _augment_extra(M, C, K, Sg, Qz):
+        """The terms of E[e e^T] that the persistent real noise ``g_0`` and the fresh noise add (augmentation)."""
+        MCK = M @ C @ K.T
+        return MCK, MCK.T, K @ Sg @ K.T, Qz
 
     def _augment_path(self, n_max):
-        M, beta, K, Qz, Sg, beta0 = self._augment_parts()
+        M, beta, K, Qz, Sg = self._augment_parts()
         cov = self.s.cov
         out = np.zeros(n_max + 1)
         if n_max == 0:
             return out
         R0 = self.R
+        beta0 = self.b  # generation 1 is the fit to the real data alone
         mu = beta0.copy()
         C = R0 @ Sg  # E[e g0^T]
         S = R0 @ Sg @ R0 + np.outer(beta0, beta0)
         out[1] = float(np.trace(cov @ S))
         for t in range(1, n_max):
             Mmu = M @ mu
-            cross = np.outer(Mmu, beta)
-            MCK = M @ C @ K.T
-            S = M @ S @ M.T + cross + cross.T + np.outer(beta, beta) + MCK + MCK.T + K @ Sg @ K.T + Qz
+            S = _second_moment(M @ S @ M.T, Mmu, beta, *self._augment_extra(M, C, K, Sg, Qz))
             C = M @ C + K @ Sg
             mu = Mmu + beta
             out[t + 1] = float(np.trace(cov @ S))
@@ -498,22 +509,20 @@ class _Conditional:
         if wf == "augment":
             from scipy.linalg import solve_discrete_lyapunov
 
-            M, beta, K, Qz, Sg, _ = self._augment_parts()
-            if np.max(np.abs(np.linalg.eigvals(M))) >= 1 - 1e-12:
+            M, beta, K, Qz, Sg = self._augment_parts()
+            if _unstable(M):
                 return math.inf
             I = np.eye(d)
             mu = np.linalg.solve(I - M, beta)
             C = np.linalg.solve(I - M, K @ Sg)
-            rhs = np.outer(M @ mu, beta)
-            MCK = M @ C @ K.T
-            Q = rhs + rhs.T + np.outer(beta, beta) + MCK + MCK.T + K @ Sg @ K.T + Qz
+            Q = _second_moment(np.zeros((d, d)), M @ mu, beta, *self._augment_extra(M, C, K, Sg, Qz))
             S = solve_discrete_lyapunov(M, Q)
             return float(np.trace(cov @ S))
         if wf == "accumulate":
             raise ValueError("stationary_error: under accumulation use accumulate_limit (the pooled fit converges)")
         g = self.g
-        EM = (1 - g) * self.R @ self.Au
-        if np.max(np.abs(np.linalg.eigvals(EM))) >= 1 - 1e-12:
+        EM = self._EM(g)
+        if _unstable(EM):
             return math.inf
         I = np.eye(d)
         mu = np.linalg.solve(I - EM, self.b)
@@ -525,10 +534,9 @@ class _Conditional:
             for i in range(self.Xu.shape[0]):
                 P = np.outer(RX[i], self.Xu[i])
                 L += g * (1 - g) * np.kron(P, P)
-        if np.max(np.abs(np.linalg.eigvals(L))) >= 1 - 1e-12:
+        if _unstable(L):
             return math.inf
-        cross = np.outer(EM @ mu, self.b)
-        Q = cross + cross.T + np.outer(self.b, self.b) + self.Q
+        Q = _second_moment(np.zeros((d, d)), EM @ mu, self.b, self.Q)
         S = np.linalg.solve(np.eye(d * d) - L, Q.reshape(-1)).reshape(d, d)
         return float(np.trace(cov @ S))
 

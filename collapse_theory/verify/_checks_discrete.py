@@ -33,12 +33,14 @@ _P0 = {
 def _check_heterozygosity(level, rng):
     # R = 4000 (quick): relative s.e. of the mean about 1-2% for t <= M, so a
     # wrong decay rate such as (1 - 1/(M+1))^t at M = 10, t = 10 (5% off) is
-    # found with power > 0.9.
+    # found with power > 0.9. R = 10000 (full) halves the s.e. again (0.5-1%);
+    # the added M = 5 is where an off-by-one is largest ((4/5)^10 against
+    # (5/6)^10: 34% apart at t = 10).
     from ..chains.discrete import DiscreteChain
     from ..process import schedules
     from ..theory import discrete as th
 
-    R = _sizes(level, 4000, 20000)
+    R = _sizes(level, 4000, 10000)
     Ms = _sizes(level, (10, 50), (5, 10, 50, 200))
     ts = np.array(_sizes(level, (1, 3, 10, 30), (1, 2, 5, 10, 30, 100)))
     out = []
@@ -62,12 +64,13 @@ def _check_heterozygosity(level, rng):
 def _check_heterozygosity_mixing(level, rng):
     # Fresh data holds H near H* instead of 0: a recursion with the wrong
     # weight (e.g. gamma instead of 1 - (1 - gamma)^2) is 10-40% off, far
-    # beyond the ~1-2% standard error at R = 2000.
+    # beyond the ~1-2% standard error at R = 2000 (quick); R = 10000 (full):
+    # 0.5-1%, so an error of 3% is found too.
     from ..chains.discrete import DiscreteChain
     from ..process import Mixing
     from ..theory import discrete as th
 
-    R = _sizes(level, 2000, 20000)
+    R = _sizes(level, 2000, 10000)
     M = 20
     ts = np.array(_sizes(level, (1, 5, 20), (1, 2, 5, 10, 20, 50)))
     tstat = 100  # distance to H*: [(1 - 1/M)(1 - gamma)^2]^t < 1e-11 at gamma >= 0.1
@@ -221,11 +224,12 @@ def _check_survival(level, rng):
 )
 def _check_support(level, rng):
     # Support of the ten-type law falls from 10 to ~2 within 50 generations at
-    # M = 20; R = 3000 gives a s.e. of about 0.02 states, so a 1% error is found.
+    # M = 20; R = 3000 gives a s.e. of about 0.02 states, so a 1% error is found
+    # (R = 10000 at the full level: 0.01 states).
     from ..chains.discrete import DiscreteChain
     from ..theory import discrete as th
 
-    R = _sizes(level, 3000, 20000)
+    R = _sizes(level, 3000, 10000)
     ts = np.array(_sizes(level, (1, 5, 20, 50), (1, 2, 5, 10, 20, 50, 100)))
     out = []
     # Grid points where (nearly) every replicate keeps every state, e.g.
