@@ -582,6 +582,12 @@ def _w2_empirical(x, y, wx, wy) -> float:
 def _directions(projections, d: int, rng) -> np.ndarray:
     if isinstance(projections, (int, np.integer)) and not isinstance(projections, bool):
         P = check_int("projections", projections, min=1)
+        need = 8 * 3 * P * d  # the directions, their norms and the normalised copy
+        if need > MAX_OT_BYTES:
+            raise ValueError(
+                f"projections = {P} directions in {d}-D need about {need / 2**30:.1f} GiB, more than the "
+                f"{MAX_OT_BYTES / 2**30:.1f} GiB allowed (collapse_theory.wasserstein.MAX_OT_BYTES); use fewer"
+            )
         theta = default_rng(rng).standard_normal((P, d))
     else:
         theta = check_array("projections", projections, ndim=2, min_size=1)

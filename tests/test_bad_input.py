@@ -352,6 +352,7 @@ CASES = [
     Case(wasserstein.w2_squared_empirical, _m(lambda: wasserstein.w2_squared_empirical(OK_SAMPLE, np.zeros((5, 3)))), ValueError, "x and y"),
     Case(wasserstein.w2_squared_empirical, _m(lambda: wasserstein.w2_squared_empirical([0.0, 1.0], [1.0], x_weights=[0.7, 0.7])), ValueError, "x_weights"),
     Case(wasserstein.w2_squared_sliced, _m(lambda: wasserstein.w2_squared_sliced(OK_SAMPLE, OK_SAMPLE, projections=0)), ValueError, "projections"),
+    Case(wasserstein.w2_squared_sliced, _m(lambda: wasserstein.w2_squared_sliced(OK_SAMPLE, OK_SAMPLE, projections=10**12)), ValueError, r"projections.*GiB", label="huge projections"),
     Case(wasserstein.w2_squared_to_gaussian, _m(lambda: wasserstein.w2_squared_to_gaussian(OK_SAMPLE, np.zeros(2), E2, method="guess")), ValueError, "method"),
     Case(wasserstein.w2_squared_gmm, _m(lambda: wasserstein.w2_squared_gmm([0.5, 0.6], [0.0, 1.0], [1.0, 1.0], [1.0], [0.0], [1.0])), ValueError, "w1"),
     # ---------------------------------------------------------------- studies (the discrete ones: helper vocab; gaussian: mitigation)
