@@ -332,7 +332,7 @@ def variance_of_variance(n, M, sigma0=1.0, estimator="unbiased"):
     """
     e2 = expected_variance_power(n, M, 2.0, sigma0, estimator)
     e1 = expected_variance_power(n, M, 1.0, sigma0, estimator)
-    return e2 - np.square(e1)
+    return np.maximum(e2 - np.square(e1), 0.0)  # a variance: round-off in E s^4 - (E s^2)^2 (both sigma0^4 at n = 0) is not below 0
 
 
 def expected_std(n, M, sigma0=1.0, estimator="unbiased"):
