@@ -712,6 +712,7 @@ def test_variance_of_variance_zero_at_generation_zero():
     # sigma_0 is fixed: Var sigma_0^2 = 0 exactly (a fuzz run found -6e-8 from E sigma^4 - (E sigma^2)^2 in log space)
     for est in ("unbiased", "mle"):
         assert th.variance_of_variance(0, 10, sigma0=144.0, estimator=est) == 0.0
+        assert th.variance_of_variance(0, 10, sigma0=181.9082699327264, estimator=est) == 0.0  # rounded to -2e-7
 # ----------------------------------------------------------------------------- mixture moment engine (issue 14.2)
 def test_mixture_engine_reduces_to_fresh_and_replace():
     # previous = 0: the mixture engine (raw moments of q_t) against the fresh engine (Cochran split)
