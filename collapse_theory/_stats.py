@@ -210,7 +210,9 @@ def bonferroni(pvalues) -> np.ndarray:
     >>> bonferroni([0.01, 0.2]).tolist()
     [0.02, 0.4]
     """
-    p = np.asarray(pvalues, dtype=np.float64)
+    from ._validate import check_pvalues
+
+    p = check_pvalues("pvalues", pvalues)
     return np.minimum(p * p.size, 1.0)
 
 
@@ -227,7 +229,9 @@ def holm(pvalues) -> np.ndarray:
     >>> holm([0.01, 0.04, 0.03]).tolist()
     [0.03, 0.06, 0.06]
     """
-    p = np.asarray(pvalues, dtype=np.float64)
+    from ._validate import check_pvalues
+
+    p = check_pvalues("pvalues", pvalues)
     flat = p.ravel()
     m = flat.size
     if m == 0:
@@ -268,8 +272,10 @@ def adjust(pvalues, correction: str = "holm") -> np.ndarray:
     """
     from ._validate import check_choice
 
+    from ._validate import check_pvalues
+
     correction = check_choice("correction", correction, CORRECTIONS)
-    p = np.asarray(pvalues, dtype=np.float64)
+    p = check_pvalues("pvalues", pvalues, allow_nan=True)
     out = np.full(p.shape, np.nan)
     has = ~np.isnan(p)
     if has.any():

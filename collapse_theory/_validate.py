@@ -22,6 +22,13 @@ __all__ = [
     "check_probability_vector",
     "check_weights",
     "check_covariance",
+    "finite_result",
+    "check_pvalues",
+    "check_str",
+    "check_instance",
+    "check_path",
+    "check_int_array",
+    "check_runs",
     "check_vector",
     "check_contamination",
     "check_count_array",
@@ -192,13 +199,101 @@ def check_covariance(name: str, C, *, d: int | None = None, rtol: float = 1e-10)
     scale = np.max(np.abs(arr)) if arr.size else 0.0
     if not np.allclose(arr, arr.T, rtol=1e-8, atol=1e-12 * scale):
         raise ValueError(f"{name} must be symmetric")
-    sym = 0.5 * (arr + arr.T)
-    ev = np.linalg.eigvalsh(sym)
+    sym = 0.5 * arr + 0.5 * arr.T  # not 0.5 * (arr + arr.T): entries near 1.8e308 would overflow
+    # eigenvalues of the matrix scaled to unit size (LAPACK's squares over- or underflow otherwise)
+    ev = np.linalg.eigvalsh(sym / scale) if scale > 0 else np.zeros(arr.shape[0])
     if ev.size and ev[0] < -rtol * max(abs(ev[-1]), np.finfo(float).tiny):
-        raise ValueError(f"{name} must be positive semidefinite, smallest eigenvalue {ev[0]:.3g}")
+        raise ValueError(f"{name} must be positive semidefinite, smallest eigenvalue {ev[0] * scale:.3g}")
     return sym
 
 
+def finite_result(where: str, out, names: str):
+    """``out`` (a float, or an array left as it is) if finite; else ValueError naming ``names``.
+
+    For functions that compute without cancellation or intermediate overflow,
+    so that a non-finite result from finite, validated input means the true
+    value exceeds float64 (about 1.8e308).
+    """
+    if np.all(np.isfinite(out)):
+        return float(out) if np.ndim(out) == 0 else out
+    raise ValueError(
+        f"{where}: the result for these {names} exceeds the largest float64 ({np.finfo(float).max:.3g}); "
+        "express them in a larger unit"
+    )
+
+
+def check_pvalues(name: str, p, *, allow_nan: bool = False) -> np.ndarray:
+    """An array of p-values in [0, 1] (NaN allowed, meaning "no p-value", if ``allow_nan``)."""
+    arr = check_array(name, p, finite=False)
+    if np.any(np.isinf(arr)) or (not allow_nan and np.any(np.isnan(arr))):
+        raise ValueError(f"{name} must be p-values in [0, 1]{' or NaN' if allow_nan else ''}, got non-finite values")
+    have = arr[~np.isnan(arr)]
+    if have.size and (have.min() < 0 or have.max() > 1):
+        raise ValueError(f"{name} must be p-values in [0, 1], got values from {float(have.min()):g} to {float(have.max()):g}")
+    return arr
+
+
+def check_str(name: str, value, *, empty: bool = True) -> str:
+    """A string (non-empty unless ``empty``)."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, got {_short(value)} of type {type(value).__name__}")
+    if not empty and not value:
+        raise ValueError(f"{name} must be a non-empty string")
+    return value
+
+
+def check_instance(name: str, value, types, what: str):
+    """``value`` if it is an instance of ``types``; TypeError naming ``name`` and ``what`` is accepted otherwise."""
+    if not isinstance(value, types):
+        raise TypeError(f"{name} must be {what}, got {_short(value)} of type {type(value).__name__}")
+    return value
+
+
+def check_path(name: str, value):
+    """A filesystem path: ``str`` or ``os.PathLike`` (returned as given)."""
+    import os
+
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a path (str or os.PathLike), got {_short(value)} of type {type(value).__name__}")
+    return value
+
+
+def check_int_array(name: str, value, *, min: int | None = None, max: int | None = None) -> np.ndarray:
+    """Integer-valued numbers (an int or an array of them; 3.0 is accepted, 1.5 is not) within [min, max], as float64."""
+    arr = check_array(name, value)
+    if arr.size and np.any(arr != np.round(arr)):
+        raise TypeError(f"{name} must hold integers, got {_short(value)}")
+    if min is not None and arr.size and arr.min() < min:
+        raise ValueError(f"{name} must be >= {min}, got a minimum of {float(arr.min()):g}")
+    if max is not None and arr.size and arr.max() > max:
+        raise ValueError(f"{name} must be <= {max}, got a maximum of {float(arr.max()):g}")
+    return arr
+
+
+def check_runs(name: str, runs, *, kind: str | None = None, single: bool = False) -> list:
+    """A :class:`~collapse_theory.runs.record.GenerationalRun` or a non-empty sequence of them, as a list.
+
+    ``kind`` (e.g. ``"gmm"``) is checked when given; ``single`` accepts one run only.
+    """
+    from .runs.record import GenerationalRun
+
+    what = f"a GenerationalRun{f' of kind {kind!r}' if kind else ''}" + ("" if single else " or a sequence of them")
+    if isinstance(runs, GenerationalRun):
+        runs = [runs]
+    elif single or isinstance(runs, (str, bytes, dict)) or not hasattr(runs, "__iter__"):
+        raise TypeError(f"{name} must be {what}, got {_short(runs)} of type {type(runs).__name__}")
+    else:
+        runs = list(runs)
+        if not runs:
+            raise ValueError(f"{name} must hold at least one run")
+        for r in runs:
+            if not isinstance(r, GenerationalRun):
+                raise TypeError(f"{name} must be {what}; it holds {_short(r)} of type {type(r).__name__}")
+    if kind is not None:
+        for r in runs:
+            if getattr(r, "kind", None) != kind:
+                raise ValueError(f"{name} must be {what}; got a run of kind {getattr(r, 'kind', None)!r}")
+    return runs
 def check_vector(name: str, value, d: int) -> np.ndarray:
     """A finite float vector of shape ``(d,)``."""
     arr = check_array(name, value, ndim=1)

@@ -28,10 +28,24 @@ from __future__ import annotations
 import numpy as np
 
 from ._rng import default_rng
+from ._validate import check_array, check_probability_vector
 
 __all__ = ["GMMDensity", "gmm_log_density", "gmm_sample", "l2_squared_gmm", "component_std", "component_min_eigen_std"]
 
 _LOG2PI = np.log(2.0 * np.pi)
+
+
+def _mixture_args(wn, mn, Cn, w, m, C):
+    """Validated mixture parameters: weights (K,) summing to 1, means (K, d), symmetric covariances (K, d, d)."""
+    w = check_probability_vector(wn, w, atol=1e-6)
+    m = check_array(mn, m, ndim=2)
+    C = check_array(Cn, C, ndim=3)
+    K, d = m.shape
+    if K != w.size or C.shape != (K, d, d):
+        raise ValueError(f"{wn}, {mn}, {Cn} must have shapes (K,), (K, d), (K, d, d); got {w.shape}, {m.shape}, {C.shape}")
+    if not np.allclose(C, np.swapaxes(C, 1, 2), rtol=1e-8, atol=1e-12 * float(np.max(np.abs(C), initial=0.0))):
+        raise ValueError(f"{Cn} must be symmetric")
+    return w, m, C
 
 
 def _chol(C: np.ndarray) -> np.ndarray:
@@ -65,8 +79,12 @@ class GMMDensity:
     """
 
     def __init__(self, weights, means, covariances):
-        self.means = np.asarray(means, float)
-        L = np.linalg.cholesky(np.asarray(covariances, float))
+        weights, means, covariances = _mixture_args("weights", "means", "covariances", weights, means, covariances)
+        self.means = means
+        try:
+            L = np.linalg.cholesky(covariances)
+        except np.linalg.LinAlgError:
+            raise ValueError("covariances must be positive definite (a Cholesky factor failed)") from None
         d = self.means.shape[1]
         eye = np.broadcast_to(np.eye(d), L.shape)
         self.linv_t = np.swapaxes(np.linalg.solve(L, eye), -1, -2)  # (L^{-1})^T per component
@@ -75,7 +93,9 @@ class GMMDensity:
         self.const = logw - np.log(np.diagonal(L, axis1=1, axis2=2)).sum(axis=1) - 0.5 * d * _LOG2PI
 
     def __call__(self, x) -> np.ndarray:
-        x = np.asarray(x, float)
+        x = check_array("x", x, ndim=2)
+        if x.shape[1] != self.means.shape[1]:
+            raise ValueError(f"x must have shape (n, {self.means.shape[1]}) (the means' dimension), got {x.shape}")
         comp = np.empty((len(x), len(self.means)))
         for k in range(len(self.means)):
             z = (x - self.means[k]) @ self.linv_t[k]
@@ -190,7 +210,10 @@ def l2_squared_gmm(w1, m1, C1, w2, m2, C2) -> float:
     >>> bool(np.isclose(v, 2 * (1 - np.exp(-0.25)) / np.sqrt(4 * np.pi)))
     True
     """
-    w1, m1, C1, w2, m2, C2 = (np.asarray(a, float) for a in (w1, m1, C1, w2, m2, C2))
+    w1, m1, C1 = _mixture_args("w1", "m1", "C1", w1, m1, C1)
+    w2, m2, C2 = _mixture_args("w2", "m2", "C2", w2, m2, C2)
+    if m1.shape[1] != m2.shape[1]:
+        raise ValueError(f"m1 and m2 must have the same dimension, got {m1.shape[1]} and {m2.shape[1]}")
     ff = w1 @ _overlaps(m1, C1, m1, C1) @ w1
     gg = w2 @ _overlaps(m2, C2, m2, C2) @ w2
     fg = w1 @ _overlaps(m1, C1, m2, C2) @ w2
@@ -217,7 +240,7 @@ def component_std(covariances) -> np.ndarray:
     >>> component_std([[[1.0, 0.5], [0.5, 0.44]]]).round(3).tolist()
     [0.849]
     """
-    C = np.asarray(covariances, float)
+    C = check_array("covariances", covariances)
     if C.ndim != 3 or C.shape[1] != C.shape[2]:
         raise ValueError(f"covariances must have shape (K, d, d), got {C.shape}")
     return np.sqrt(np.clip(np.trace(C, axis1=1, axis2=2) / C.shape[1], 0.0, None))
@@ -239,7 +262,7 @@ def component_min_eigen_std(covariances) -> np.ndarray:
     >>> component_min_eigen_std([[[4.0, 0.0], [0.0, 0.25]]]).tolist()
     [0.5]
     """
-    C = np.asarray(covariances, float)
+    C = check_array("covariances", covariances)
     if C.ndim != 3 or C.shape[1] != C.shape[2]:
         raise ValueError(f"covariances must have shape (K, d, d), got {C.shape}")
     return np.sqrt(np.clip(np.linalg.eigvalsh(C)[:, 0], 0.0, None))

@@ -20,6 +20,10 @@ THEORY_COLOR = "#d62728"
 
 def new_figure(nrows: int = 1, ncols: int = 1, *, width: float = 5.0, height: float = 3.6, **subplot_kw):
     """A Figure and its axes (squeezed like ``pyplot.subplots``)."""
+    from ._validate import check_float, check_int
+
+    nrows, ncols = check_int("nrows", nrows, min=1), check_int("ncols", ncols, min=1)
+    width, height = check_float("width", width, min=0.0, min_inclusive=False), check_float("height", height, min=0.0, min_inclusive=False)
     fig = Figure(figsize=(width * ncols, height * nrows), layout="constrained")
     axes = fig.subplots(nrows, ncols, squeeze=True, **subplot_kw)
     return fig, axes
@@ -27,6 +31,10 @@ def new_figure(nrows: int = 1, ncols: int = 1, *, width: float = 5.0, height: fl
 
 def figure_png(fig: Figure, dpi: int = 110) -> bytes:
     """The figure as PNG bytes."""
+    from ._validate import check_instance, check_int
+
+    check_instance("fig", fig, Figure, "a matplotlib Figure")
+    dpi = check_int("dpi", dpi, min=1)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
     return buf.getvalue()
@@ -34,6 +42,13 @@ def figure_png(fig: Figure, dpi: int = 110) -> bytes:
 
 def band(ax, x, mean, low, high, *, label=None, color=SIM_COLOR):
     """A simulated mean with its confidence band."""
-    x = np.asarray(x)
+    from ._validate import check_array
+
+    x = check_array("x", x, ndim=1, finite=False)
+    for name, v in (("mean", mean), ("low", low), ("high", high)):
+        if np.shape(check_array(name, v, finite=False)) != x.shape:
+            raise ValueError(f"{name} must have the shape of x {x.shape}, got {np.shape(v)}")
+    if not hasattr(ax, "plot") or not hasattr(ax, "fill_between"):
+        raise TypeError(f"ax must be a matplotlib Axes, got {type(ax).__name__}")
     ax.plot(x, mean, color=color, label=label)
     ax.fill_between(x, low, high, color=color, alpha=0.25, linewidth=0)

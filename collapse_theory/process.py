@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validate import check_array, check_float, check_int
+from ._validate import check_array, check_choice, check_float, check_int
 
 __all__ = ["Mixing", "WORKFLOWS", "check_mixing", "Schedule", "schedules", "as_schedule"]
 
@@ -301,6 +301,19 @@ class Schedule:
     slope: float = 0.0
     exponent: float = 0.0
     values: tuple = ()
+
+    def __post_init__(self):
+        kind = check_choice("kind", self.kind, ("constant", "linear", "power", "array"))
+        if kind == "array":
+            vals = self.values
+            if isinstance(vals, (str, bytes)) or not isinstance(vals, (tuple, list, np.ndarray)):
+                raise TypeError(f"values must be a sequence of sample sizes (int >= 1), got {type(vals).__name__}")
+            # each an int >= 1: 1.5 would be truncated silently by an int conversion
+            object.__setattr__(self, "values", tuple(check_int("values", v, min=1) for v in np.ravel(np.asarray(vals, dtype=object))))
+        else:
+            object.__setattr__(self, "m0", check_int("m0", self.m0, min=1))
+            object.__setattr__(self, "slope", check_float("slope", self.slope))
+            object.__setattr__(self, "exponent", check_float("exponent", self.exponent))
 
     def sizes(self, generations: int) -> np.ndarray:
         """``M_1, ..., M_G`` as an int64 array of shape ``(generations,)``."""

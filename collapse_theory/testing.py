@@ -315,6 +315,8 @@ def samplers(*, temperature=(0.25, 4.0), top_k=(1, 50), top_p=(0.05, 1.0), min_p
     ...     assert s.top_k is None or 1 <= s.top_k <= 3
     >>> test_t()
     """
+    for name, rng_ in (("temperature", temperature), ("top_k", top_k), ("top_p", top_p), ("min_p", min_p)):
+        _range(name, rng_, integer=name == "top_k")
     try:
         from .sampling import Sampler
     except ImportError as exc:
@@ -334,6 +336,24 @@ def samplers(*, temperature=(0.25, 4.0), top_k=(1, 50), top_p=(0.05, 1.0), min_p
 
 
 # ----------------------------------------------------------------------------- assertions
+
+
+def _range(name, pair, *, integer=False):
+    """A closed range ``(low, high)`` with ``low <= high``: ValueError/TypeError naming ``name`` otherwise."""
+    from ._validate import check_float, check_int
+
+    if isinstance(pair, (str, bytes)) or not hasattr(pair, "__len__") or len(pair) != 2:
+        raise TypeError(f"{name} must be a (low, high) pair, got {pair!r}")
+    lo, hi = ((check_int if integer else check_float)(name, v) for v in pair)
+    if lo > hi:
+        raise ValueError(f"{name} must be a (low, high) range with low <= high, got {tuple(pair)!r}")
+    return lo, hi
+
+
+def _level(level):
+    from ._validate import check_float
+
+    return check_float("level", level, min=0.0, max=1.0, min_inclusive=False, max_inclusive=False)
 
 
 def _columns(simulated) -> np.ndarray:
@@ -448,7 +468,11 @@ def assert_pvalues(pvalues, *, level: float = LEVEL, correction: str = "holm", w
     ...
     AssertionError: demo: simulation and theory disagree: adjusted p = 2e-06 < 0.001 (comparison 0 of 2, raw p = 1e-06, holm)
     """
-    p = np.atleast_1d(np.asarray(pvalues, dtype=np.float64)).ravel()
+    from ._validate import check_choice, check_pvalues
+
+    level = _level(level)
+    correction = check_choice("correction", correction, _stats.CORRECTIONS)
+    p = np.atleast_1d(check_pvalues("pvalues", pvalues, allow_nan=True)).ravel()
     if p.size == 0:
         raise AssertionError(f"{what}: no p-values to test")
     if np.any(np.isnan(p)):
@@ -505,6 +529,7 @@ def assert_consistent(
     >>> from scipy import stats
     >>> assert_consistent(rng.standard_normal(2000), stats.norm.cdf, test="ks")
     """
+    level = _level(level)
     p = consistency_pvalues(simulated, theory, test=test, bounds=bounds)
     assert_pvalues(p, level=level, correction=correction, what=what or f"{test}-test")
 

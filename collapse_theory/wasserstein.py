@@ -59,6 +59,7 @@ from ._validate import (
     check_int,
     check_probability_vector,
     check_weights,
+    finite_result,
 )
 
 __all__ = [
@@ -116,7 +117,7 @@ def _check_cov_batch(name: str, C: np.ndarray) -> np.ndarray:
     if np.any(bad):
         where = np.argwhere(np.any(bad, axis=(-2, -1)))[0]
         raise ValueError(f"{name} must be symmetric; the matrix at batch index {tuple(int(i) for i in where)} is not")
-    return 0.5 * (C + CT)
+    return 0.5 * C + 0.5 * CT  # not 0.5 * (C + CT), which overflows near 1.8e308
 
 
 def _sqrtm_psd(name: str, C: np.ndarray) -> np.ndarray:
@@ -165,7 +166,8 @@ def _bures_squared_factors(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     U = np.swapaxes(P @ QT, -1, -2)
     R = A - B @ U
     out = np.sum(R * R, axis=(-2, -1))
-    return out * (safe[..., 0, 0] ** 2)
+    s = safe[..., 0, 0]
+    return out * s * s  # not out * s**2: s**2 overflows (inf * 0 = NaN) where the product does not
 
 
 def _broadcast(where: str, **arrays) -> tuple:
@@ -175,6 +177,19 @@ def _broadcast(where: str, **arrays) -> tuple:
     except ValueError:
         shapes = ", ".join(f"{k} {np.shape(a)}" for k, a in arrays.items())
         raise ValueError(f"{where}: the batch shapes of {', '.join(arrays)} do not broadcast together ({shapes})") from None
+
+
+def _unit(*arrays) -> float:
+    """A power of two at least the largest magnitude in ``arrays`` (1.0 for all zeros).
+
+    Dividing by it is exact (bar underflow of subnormals), so a problem that
+    overflowed can be solved in this unit and its W2^2 multiplied back by
+    ``unit * unit``.
+    """
+    top = max((float(np.max(np.abs(a))) for a in arrays if np.size(a)), default=0.0)
+    if not top > 0.0:
+        return 1.0
+    return float(np.ldexp(1.0, min(int(np.frexp(top)[1]), 1023)))  # 2^1024 is inf: top / unit < 2 then
 
 
 def _gaussian_args(m1, C1, m2, C2):
@@ -254,22 +269,29 @@ def w2_squared_gaussian(m1, C1, m2, C2) -> np.ndarray | float:
     >>> float(w2_squared_gaussian([0, 0], [[1e-12, 0], [0, 0]], [0, 0], [[1e-12, 0], [0, 0]]))
     0.0
     """
+    return _w2_squared_gaussian(m1, C1, m2, C2, "w2_squared_gaussian")
+
+
+def _w2_squared_gaussian(m1, C1, m2, C2, where: str):
+    """:func:`w2_squared_gaussian`, its overflow error naming the public function ``where``."""
     mode, m1, C1, m2, C2 = _gaussian_args(m1, C1, m2, C2)
     if mode == "scalar":
         for name, C in (("C1", C1), ("C2", C2)):
             if np.any(C < 0):
                 raise ValueError(f"{name} (variances) must be non-negative, got a minimum of {float(C.min()):g}")
-        dm = m1 - m2
-        ds = np.sqrt(C1) - np.sqrt(C2)
-        out = dm * dm + ds * ds
-        return float(out) if out.ndim == 0 else out
+        with np.errstate(over="ignore"):
+            dm = m1 - m2
+            ds = np.sqrt(C1) - np.sqrt(C2)
+            out = dm * dm + ds * ds
+        return finite_result(where, out, "m1, C1, m2, C2")
     C1 = _check_cov_batch("C1", C1)
     C2 = _check_cov_batch("C2", C2)
     A = _sqrtm_psd("C1", C1)
     B = A if (C2 is C1) else _sqrtm_psd("C2", C2)
-    dm = m1 - m2
-    out = np.sum(dm * dm, axis=-1) + _bures_squared_factors(A, B)
-    return float(out) if out.ndim == 0 else out
+    with np.errstate(over="ignore", invalid="ignore"):
+        dm = m1 - m2
+        out = np.sum(dm * dm, axis=-1) + _bures_squared_factors(A, B)
+    return finite_result(where, out, "m1, C1, m2, C2")
 
 
 def w2_squared_gaussian_factors(m1, L1, m2, L2) -> np.ndarray | float:
@@ -312,9 +334,10 @@ def w2_squared_gaussian_factors(m1, L1, m2, L2) -> np.ndarray | float:
     if m1.shape[-1] != m2.shape[-1]:
         raise ValueError(f"m1 has dimension {m1.shape[-1]} but m2 has dimension {m2.shape[-1]}")
     _broadcast("w2_squared_gaussian_factors", m1=m1[..., 0], L1=L1[..., 0, 0], m2=m2[..., 0], L2=L2[..., 0, 0])
-    dm = m1 - m2
-    out = np.sum(dm * dm, axis=-1) + _bures_squared_factors(L1, L2)
-    return float(out) if out.ndim == 0 else out
+    with np.errstate(over="ignore", invalid="ignore"):
+        dm = m1 - m2
+        out = np.sum(dm * dm, axis=-1) + _bures_squared_factors(L1, L2)
+    return finite_result("w2_squared_gaussian_factors", out, "m1, L1, m2, L2")
 
 
 def w2_squared_gaussian_logvar(m1, log_var1, m2, log_var2) -> np.ndarray | float:
@@ -353,19 +376,27 @@ def w2_squared_gaussian_logvar(m1, log_var1, m2, log_var2) -> np.ndarray | float
         lv.append(a)
     _broadcast("w2_squared_gaussian_logvar", m1=m1, log_var1=lv[0], m2=m2, log_var2=lv[1])
     out = _w2_squared_logvar_core(m1, lv[0], m2, lv[1])
-    return float(out) if np.ndim(out) == 0 else out
+    return finite_result("w2_squared_gaussian_logvar", out, "m1, log_var1, m2, log_var2")
 
 
 def _w2_squared_logvar_core(m1, l1, m2, l2):
-    """The unvalidated core of :func:`w2_squared_gaussian_logvar` (arrays broadcast; used by the chains)."""
+    r"""The unvalidated core of :func:`w2_squared_gaussian_logvar` (arrays broadcast; used by the chains).
+
+    :math:`(\sigma_1 - \sigma_2)^2 = \exp(\ell_{\max} + 2 \log(-\operatorname{expm1}(-g/2)))`,
+    :math:`g = |\ell_1 - \ell_2|`, evaluated in log space: finite whenever the
+    value is (log-variances above 709 included), +inf only where it exceeds float64.
+    """
     l1, l2 = np.broadcast_arrays(np.asarray(l1, dtype=np.float64), np.asarray(l2, dtype=np.float64))
     top = np.maximum(l1, l2)
-    with np.errstate(invalid="ignore"):
-        gap = np.abs(l1 - l2)
-    gap = np.where(np.isneginf(top), 0.0, gap)  # both variances exactly 0
-    ds2 = np.exp(top) * np.expm1(-0.5 * gap) ** 2
-    dm = np.subtract(m1, m2)
-    return dm * dm + ds2
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        gap = np.abs(l1 - l2)  # inf - inf (both -inf) is NaN: handled below; a finite gap may overflow to +inf
+        gap = np.where(np.isneginf(top), 0.0, gap)  # both variances exactly 0
+        # -expm1(-g/2) is in (0, 1]: its log is finite and <= 0 (-inf only for equal variances)
+        log_ds2 = top + 2.0 * np.log(-np.expm1(-0.5 * gap))
+        log_ds2 = np.where(gap == 0, -np.inf, log_ds2)
+        ds2 = np.exp(log_ds2)
+        dm = np.subtract(m1, m2)
+        return dm * dm + ds2
 
 
 # ---------------------------------------------------------------------------
@@ -439,13 +470,16 @@ def _emd2_checked(a: np.ndarray, b: np.ndarray, M: np.ndarray) -> float:
 
     n, m = M.shape
     cap = max(100_000, 20 * n * m)
+    u = _unit(M)  # costs near 1.8e308 overflow inside the solver: solve in a unit of the largest (exact: a power of 2)
+    M = M / u
     for _ in range(2):
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="numItermax reached", category=UserWarning)
             cost, log = ot.emd2(a, b, M, numItermax=cap, log=True)
         code = int(log.get("result_code", -1))
         if code == 1:  # OPTIMAL
-            return float(cost)
+            with np.errstate(over="ignore"):
+                return float(cost) * u
         if code != 3:  # not MAX_ITER_REACHED: infeasible or unbounded
             raise RuntimeError(f"exact OT (ot.emd2) failed on a {n} x {m} problem: {log.get('warning')}")
         cap *= 10
@@ -455,11 +489,11 @@ def _emd2_checked(a: np.ndarray, b: np.ndarray, M: np.ndarray) -> float:
     )
 
 
-def _check_ot_size(n: int, m: int) -> None:
+def _check_ot_size(n: int, m: int, names: str = "x and y") -> None:
     need = _OT_BYTES_PER_PAIR * n * m
     if need > MAX_OT_BYTES or n * m >= 2**31:  # POT indexes arcs with 32-bit integers
         raise ValueError(
-            f"x and y: exact OT between {n} and {m} samples needs a {n} x {m} cost matrix, plan and solver arcs, about "
+            f"{names}: exact OT between {n} and {m} samples needs a {n} x {m} cost matrix, plan and solver arcs, about "
             f"{need / 2**30:.1f} GiB, more than the {MAX_OT_BYTES / 2**30:.1f} GiB allowed "
             "(collapse_theory.wasserstein.MAX_OT_BYTES); use w2_squared_sliced, or subsample"
         )
@@ -513,14 +547,33 @@ def w2_squared_empirical(x, y, x_weights=None, y_weights=None) -> float:
         raise ValueError(f"x and y must have the same dimension, got x {x.shape[1]} and y {y.shape[1]}")
     wx = None if x_weights is None else check_weights("x_weights", x_weights, x.shape[0])
     wy = None if y_weights is None else check_weights("y_weights", y_weights, y.shape[0])
-    if x.shape[1] == 1:
-        return _w2_1d(x[:, 0], y[:, 0], wx, wy)
-    n, m = x.shape[0], y.shape[0]
-    _check_ot_size(n, m)
-    from scipy.spatial.distance import cdist
+    if x.shape[1] != 1:
+        _check_ot_size(x.shape[0], y.shape[0])
+    out = _w2_empirical(x, y, wx, wy)
+    if not np.isfinite(out):  # an overflow on the way (samples near 1e154 and beyond): redo in a larger unit
+        u = _unit(x, y)
+        out = _w2_empirical(x / u, y / u, wx, wy) * u * u
+    return finite_result("w2_squared_empirical", out, "x, y")
 
-    centre = (x.sum(axis=0) + y.sum(axis=0)) / (n + m)
-    M = cdist(x - centre, y - centre, "sqeuclidean")
+
+def _centre(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The mean of the pooled samples, summed in parts that cannot overflow."""
+    k = x.shape[0] + y.shape[0]
+    return (x / k).sum(axis=0) + (y / k).sum(axis=0)
+
+
+def _w2_empirical(x, y, wx, wy) -> float:
+    """:func:`w2_squared_empirical` on validated (n, d) samples; inf where an intermediate overflows."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        if x.shape[1] == 1:
+            return _w2_1d(x[:, 0], y[:, 0], wx, wy)
+        from scipy.spatial.distance import cdist
+
+        n, m = x.shape[0], y.shape[0]
+        centre = _centre(x, y)
+        M = cdist(x - centre, y - centre, "sqeuclidean")
+    if not np.all(np.isfinite(M)):
+        return np.inf
     a = np.full(n, 1.0 / n) if wx is None else wx
     b = np.full(m, 1.0 / m) if wy is None else wy
     return _emd2_checked(a, b, M)
@@ -529,6 +582,12 @@ def w2_squared_empirical(x, y, x_weights=None, y_weights=None) -> float:
 def _directions(projections, d: int, rng) -> np.ndarray:
     if isinstance(projections, (int, np.integer)) and not isinstance(projections, bool):
         P = check_int("projections", projections, min=1)
+        need = 8 * 3 * P * d  # the directions, their norms and the normalised copy
+        if need > MAX_OT_BYTES:
+            raise ValueError(
+                f"projections = {P} directions in {d}-D need about {need / 2**30:.1f} GiB, more than the "
+                f"{MAX_OT_BYTES / 2**30:.1f} GiB allowed (collapse_theory.wasserstein.MAX_OT_BYTES); use fewer"
+            )
         theta = default_rng(rng).standard_normal((P, d))
     else:
         theta = check_array("projections", projections, ndim=2, min_size=1)
@@ -583,7 +642,18 @@ def w2_squared_sliced(x, y, projections=100, *, rng=None, x_weights=None, y_weig
     wx = None if x_weights is None else check_weights("x_weights", x_weights, n)
     wy = None if y_weights is None else check_weights("y_weights", y_weights, m)
     theta = _directions(projections, d, rng)
-    centre = (x.sum(axis=0) + y.sum(axis=0)) / (n + m)  # keeps projected differences exact
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = _w2_sliced(x, y, wx, wy, theta)
+        if not np.isfinite(out):  # an overflow on the way: redo in a larger unit
+            u = _unit(x, y)
+            out = _w2_sliced(x / u, y / u, wx, wy, theta) * u * u
+    return finite_result("w2_squared_sliced", out, "x, y")
+
+
+def _w2_sliced(x, y, wx, wy, theta) -> float:
+    """:func:`w2_squared_sliced` on validated samples and unit directions (P, d)."""
+    n, m = x.shape[0], y.shape[0]
+    centre = _centre(x, y)  # keeps projected differences exact
     xc, yc = x - centre, y - centre
     P = theta.shape[0]
     if wx is not None or wy is not None:
@@ -718,26 +788,50 @@ def w2_squared_to_gaussian(x, m, C, *, method="auto", x_weights=None, n_samples=
         C_arr = check_covariance("C", C_arr, d=d)
     if method == "auto":
         method = "exact" if d == 1 else "gelbrich"
-    if method == "exact":
-        if d != 1:
-            raise ValueError(f"method='exact' needs 1-D samples (got d={d}); use 'gelbrich' (a lower bound) or 'sample'")
-        return _w2_1d_to_normal(x[:, 0], w, float(m_arr), float(np.sqrt(C_arr)))
-    if method == "gelbrich":
-        ww = np.full(n, 1.0 / n) if w is None else w
-        mean = ww @ x
-        xc = x - mean
-        cov = (xc * ww[:, None]).T @ xc
+    if method == "exact" and d != 1:
+        raise ValueError(f"method='exact' needs 1-D samples (got d={d}); use 'gelbrich' (a lower bound) or 'sample'")
+    z = None
+    if method == "sample":
+        k = n if n_samples is None else check_int("n_samples", n_samples, min=1)
+        if d > 1:
+            _check_ot_size(n, k, "x and n_samples")
+        z = default_rng(rng).standard_normal((k, d))  # drawn once: the same draws if the problem is rescaled
+    out = _to_gaussian(x, w, m_arr, C_arr, method, z)
+    if not np.isfinite(out):  # an overflow on the way (values near 1e154 and beyond): redo in a larger unit
+        u = _unit(x, m_arr, np.sqrt(np.max(np.abs(C_arr))))
+        out = _to_gaussian(x / u, w, m_arr / u, C_arr / u / u, method, z) * u * u
+    return finite_result("w2_squared_to_gaussian", out, "x, m, C")
+
+
+def _to_gaussian(x, w, m, C, method, z) -> float:
+    """:func:`w2_squared_to_gaussian` on validated input (``z``: the standard normals for ``"sample"``).
+
+    Returns inf (or NaN) where an intermediate overflows; the caller rescales.
+    """
+    n, d = x.shape
+    with np.errstate(over="ignore", invalid="ignore"):
+        if method == "exact":
+            return _w2_1d_to_normal(x[:, 0], w, float(m), float(np.sqrt(C)))
+        if method == "gelbrich":
+            ww = np.full(n, 1.0 / n) if w is None else w
+            mean = ww @ x
+            xc = x - mean
+            cov = (xc * ww[:, None]).T @ xc
+            if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(cov))):
+                return np.inf
+            dm = mean - np.reshape(m, (d,))
+            if d == 1:
+                ds = np.sqrt(cov[0, 0]) - np.sqrt(float(C))
+                return float(dm @ dm + ds * ds)
+            A = _sqrtm_psd("x (its covariance)", 0.5 * cov + 0.5 * cov.T)
+            return float(dm @ dm + _bures_squared_factors(A, _sqrtm_psd("C", C)))
         if d == 1:
-            return w2_squared_gaussian(float(mean[0]), float(cov[0, 0]), float(m_arr), float(C_arr))
-        return w2_squared_gaussian(mean, 0.5 * (cov + cov.T), m_arr, C_arr)
-    k = n if n_samples is None else check_int("n_samples", n_samples, min=1)
-    gen = default_rng(rng)
-    if d == 1:
-        y = float(m_arr) + np.sqrt(float(C_arr)) * gen.standard_normal(k)
-        return w2_squared_empirical(x[:, 0], y, w, None)
-    L = _sqrtm_psd("C", C_arr)
-    y = m_arr + gen.standard_normal((k, d)) @ L.T
-    return w2_squared_empirical(x, y, w, None)
+            y = float(m) + np.sqrt(float(C)) * z[:, 0]
+        else:
+            y = m + z @ _sqrtm_psd("C", C).T
+        if not np.all(np.isfinite(y)):
+            return np.inf
+        return _w2_empirical(x, y[:, None] if y.ndim == 1 else y, w, None)
 
 
 # ---------------------------------------------------------------------------
@@ -792,10 +886,10 @@ def w2_squared_gmm(w1, m1, C1, w2, m2, C2) -> float:
     if m1.ndim != m2.ndim:
         raise ValueError("the two mixtures must both be 1-D (means (K,)) or both d-D (means (K, d))")
     if m1.ndim == 1:
-        cost = w2_squared_gaussian(m1[:, None], C1[:, None], m2[None, :], C2[None, :])
+        cost = _w2_squared_gaussian(m1[:, None], C1[:, None], m2[None, :], C2[None, :], "w2_squared_gmm")
     else:
-        cost = w2_squared_gaussian(m1[:, None, :], C1[:, None, :, :], m2[None, :, :], C2[None, :, :])
+        cost = _w2_squared_gaussian(m1[:, None, :], C1[:, None, :, :], m2[None, :, :], C2[None, :, :], "w2_squared_gmm")
     cost = np.asarray(cost, dtype=float)
     if cost.size == 1:
         return float(cost[0, 0])
-    return _emd2_checked(w1, w2, np.ascontiguousarray(cost))
+    return finite_result("w2_squared_gmm", _emd2_checked(w1, w2, np.ascontiguousarray(cost)), "w1, m1, C1, w2, m2, C2")

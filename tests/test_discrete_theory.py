@@ -273,3 +273,17 @@ def test_survival_probability_vs_simulation():
     # unconditionally: survival to generation 12 from p0 (binomial first step)
     pv.append(z_test((run.probs[:, 12, 0] > 0).astype(float), 1 - th.extinction_probability(p0, M, 12)[0]))
     assert_consistent(pv, what="survival probability")
+
+
+def test_eigenvalues_at_most_one_for_large_M():
+    """lambda_j = prod_{i<j} (1 - i/M) <= 1 (a fuzz run found 1 + 2e-9 at M = 2724379 from log-Gamma differences)."""
+    import mpmath
+
+    from collapse_theory.theory import discrete as td
+
+    M = 2724379
+    lam = td.eigenvalues(M)
+    assert lam.max() <= 1.0 and lam[0] == lam[1] == 1.0
+    for j in (2, 10, 1000):
+        want = mpmath.fprod(1 - mpmath.mpf(i) / M for i in range(j))
+        assert lam[j] == pytest.approx(float(want), rel=1e-12)

@@ -427,8 +427,15 @@ def test_w2_to_gaussian(x, m, C, method):
 @FUZZ
 @given(w1=arg(PROB), w2=arg(PROB), s=arg(POS))
 def test_w2_gmm(w1, w2, s):
-    def go(w1, w2, s):
-        k1, k2 = len(np.atleast_1d(w1)), len(np.atleast_1d(w2))
-        return w.w2_squared_gmm(w1, np.arange(k1, dtype=float), np.full(k1, s), w2, -np.arange(k2, dtype=float), np.full(k2, s))
+    def variances(k, s):  # s broadcast to k components; passed on as it is where it does not broadcast
+        try:
+            return np.broadcast_to(s, (k,)).copy()
+        except (ValueError, TypeError):
+            return s
 
-    check("w2_squared_gmm", go, ("w1", "m1", "C1", "w2", "m2", "C2", "s"), {"w1": w1, "w2": w2, "s": s}, low=0)
+    def go(w1, w2, s):
+        k1, k2 = np.size(w1), np.size(w2)
+        return w.w2_squared_gmm(w1, np.arange(k1, dtype=float), variances(k1, s), w2, -np.arange(k2, dtype=float), variances(k2, s))
+
+    # s is the variance of every component, so an error about it names C1 or C2
+    check("w2_squared_gmm", go, ("w1", "m1", "C1", "w2", "m2", "C2"), {"w1": w1, "w2": w2, "s": s}, low=0)

@@ -682,6 +682,37 @@ def test_augmentation_is_stable_on_both_sides_of_the_recalled_threshold(lam):
     assert (lam < th.augment_stability_threshold()) == (lam == 0.5)
 
 
+@pytest.mark.parametrize(("M", "r"), [(41, 30.0), (100, 50.0), (1000, 600.0), (100, 5.0), (10**6, 0.5), (50, -20.0), (25, 0.3)])
+def test_moment_factor_large_r_against_mpmath(M, r):
+    """E W^r = (2/k)^r Gamma(k/2 + r) / Gamma(k/2), k = M - 1, in 60-digit arithmetic (issue 17 fuzzing:
+    the asymptotic series was used for |r| comparable to k/2, where it diverges: 0.069 for 4.66e6 at M = 41, r = 30)."""
+    import mpmath
+
+    mpmath.mp.dps = 60
+    k = mpmath.mpf(M - 1)
+    want = (2 / k) ** r * mpmath.gamma(k / 2 + r) / mpmath.gamma(k / 2)
+    assert th.moment_factor(M, r) == pytest.approx(float(want), rel=1e-12)
+
+
+def test_expected_variance_power_log_space():
+    # sigma0^(2r) underflows (3^-680) where E W^r is infinite ((M-1)/2 + r <= 0): inf, not 0 * inf = NaN
+    assert th.expected_variance_power(1, 2, r=-340.0, sigma0=3.0) == np.inf
+    # 2^(2r) E[W^r]^n with r = 200: 2^400 times a finite factor, computed without overflow of either part
+    got = th.expected_variance_power(2, 1000, r=200.0, sigma0=2.0)
+    assert np.isfinite(got) and got > 2.0**400
+
+
+def test_schedule_limit_sizes_beyond_float64():
+    # M_t = 2 t^152 exceeds 1.8e308 from t = 108 on (was NaN); from t = 2 on M_t > 1e45, so the limit is
+    # generation 1's E W2^2 at M = 2 to far below round-off
+    assert th.schedule_limit(2, 152.0, terms=108) == pytest.approx(th.expected_w2_squared(1, 2), rel=1e-14)
+
+
+def test_variance_of_variance_zero_at_generation_zero():
+    # sigma_0 is fixed: Var sigma_0^2 = 0 exactly (a fuzz run found -6e-8 from E sigma^4 - (E sigma^2)^2 in log space)
+    for est in ("unbiased", "mle"):
+        assert th.variance_of_variance(0, 10, sigma0=144.0, estimator=est) == 0.0
+        assert th.variance_of_variance(0, 10, sigma0=181.9082699327264, estimator=est) == 0.0  # rounded to -2e-7
 # ----------------------------------------------------------------------------- mixture moment engine (issue 14.2)
 def test_mixture_engine_reduces_to_fresh_and_replace():
     # previous = 0: the mixture engine (raw moments of q_t) against the fresh engine (Cochran split)

@@ -4,6 +4,7 @@ collapsed regime (variances 1e-8, 1e-12, exact zeros) covered explicitly."""
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -542,6 +543,73 @@ def test_gmm_against_lp_and_upper_bound_1d():
 def test_bad_input_names_the_argument(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+# ------------------------------------------------------------- overflow (issue 17, fuzz findings)
+
+
+def test_logvar_above_709_is_finite_where_the_value_is():
+    import mpmath
+
+    mpmath.mp.dps = 60
+    lo = 720.0
+    hi = float(np.nextafter(lo, np.inf) + 4 * np.spacing(lo))  # a few ulps apart: (sigma1 - sigma2)^2 near 1e287
+    want = (mpmath.exp(mpmath.mpf(lo) / 2) - mpmath.exp(mpmath.mpf(hi) / 2)) ** 2
+    got = w2_squared_gaussian_logvar(0.0, lo, 0.0, hi)
+    assert np.isfinite(got) and abs(got / float(want) - 1) < 1e-9
+    assert w2_squared_gaussian_logvar(0.0, 800.0, 0.0, 800.0) == 0.0  # exp(800) overflows: was NaN
+    assert w2_squared_gaussian_logvar(1.0, 1e300, 3.0, 1e300) == 4.0
+    with pytest.raises(ValueError, match="log_var1, m2, log_var2.*exceeds the largest float64"):
+        w2_squared_gaussian_logvar(0.0, 800.0, 0.0, 0.0)  # e^800 is beyond float64: refused, not inf
+
+
+def test_closed_form_large_covariances_rescaled():
+    d = 2
+    # per axis (sqrt(1e308) - sqrt(2.5e307))^2 = (1e154 - 5e153)^2 = 2.5e307 (was a LinAlgError)
+    got = w2_squared_gaussian(np.zeros(d), 1e308 * np.eye(d), np.zeros(d), 2.5e307 * np.eye(d))
+    assert got == pytest.approx(d * 2.5e307, rel=1e-12)
+    assert w2_squared_gaussian(np.zeros(d), 1e308 * np.eye(d), np.zeros(d), 1e308 * np.eye(d)) == pytest.approx(0.0, abs=1e293)
+    # factors of size 1e300: their product overflowed (inf * 0 = NaN) for identical ones
+    assert w2_squared_gaussian_factors(np.zeros(d), 1e300 * np.eye(d), np.zeros(d), 1e300 * np.eye(d)) == 0.0
+    with pytest.raises(ValueError, match="m1, C1, m2, C2.*exceeds"):
+        w2_squared_gaussian(np.zeros(d), 1e308 * np.eye(d), np.zeros(d), np.zeros((d, d)))  # 2e308
+    with pytest.raises(ValueError, match="m1, C1, m2, C2.*exceeds"):
+        w2_squared_gaussian(1e200, 1.0, -1e200, 1.0)
+
+
+def test_samples_near_overflow_rescaled():
+    # one point at 1.5e154 and one at 0 against two at 0: W2^2 = (1.5e154)^2 / 2, though the cost (1.5e154)^2 overflows
+    x2 = np.array([[1.5e154, 0.0], [0.0, 0.0]])
+    want = 1.5e154 * (1.5e154 / 2)
+    assert w2_squared_empirical(x2, np.zeros((2, 2))) == pytest.approx(want, rel=1e-12)
+    assert w2_squared_empirical(x2[:, 0], np.zeros(2)) == pytest.approx(want, rel=1e-12)
+    assert w2_squared_sliced(x2, np.zeros((2, 2)), projections=[[1.0, 0.0]]) == pytest.approx(want, rel=1e-12)
+    same = np.array([[1e308, -1e308], [-1e308, 1e308]])
+    assert w2_squared_empirical(same, same) == 0.0  # the pooled mean no longer overflows
+    with pytest.raises(ValueError, match=r"x, y.*exceeds"):
+        w2_squared_empirical(np.array([1e308, -1e308]), np.array([0.0, 1.0]))
+
+
+def test_to_gaussian_errors_name_its_own_parameters():
+    for call in (
+        lambda: w2_squared_to_gaussian(np.zeros((3, 2)), np.zeros(2), 1e308 * np.eye(2)),  # gelbrich
+        lambda: w2_squared_to_gaussian(np.array([[1e308, 0.0], [-1e308, 0.0]]), np.zeros(2), np.eye(2)),
+        lambda: w2_squared_to_gaussian(np.array([1e308, -1e308]), 0.0, 1.0),  # exact 1-D
+    ):
+        with pytest.raises(ValueError, match=r"w2_squared_to_gaussian.*x, m, C") as info:
+            call()
+        assert not re.search(r"\b(C1|C2|m1|m2|y)\b", str(info.value)), str(info.value)
+    # a Gaussian of variance 1e308 against a point at 0: W2^2 = 1e308 (1-D exact), finite
+    assert w2_squared_to_gaussian([0.0], 0.0, 1e308) == pytest.approx(1e308, rel=1e-9)
+
+
+def test_gmm_scalar_weight_and_overflow_named():
+    with pytest.raises(ValueError, match=r"\bw1\b"):
+        w2_squared_gmm(1.0, [0.0], [1.0], [1.0], [0.0], [1.0])
+    with pytest.raises(ValueError, match=r"\bw2\b"):
+        w2_squared_gmm([1.0], [0.0], [1.0], 1.0, [0.0], [1.0])
+    with pytest.raises(ValueError, match=r"w2_squared_gmm.*m1, C1, m2, C2"):
+        w2_squared_gmm([0.5, 0.5], [1e200, 0.0], [1.0, 1.0], [1.0], [-1e200], [1.0])
 
 
 # ------------------------------------------------------------- report

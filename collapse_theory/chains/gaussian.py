@@ -570,7 +570,11 @@ class GaussianChain:
                 return np.broadcast_to(data, (B,) + data.shape)
             return data[gen.integers(0, data.shape[0], size=(B, n))]
         if self._initial_fn is not None:
-            x = np.asarray(self._initial_fn(gen, B * n), dtype=np.float64)
+            x = self._initial_fn(gen, B * n)
+            try:
+                x = np.asarray(x, dtype=np.float64)
+            except (TypeError, ValueError):
+                raise TypeError(f"initial(rng, n) must return an array of numbers, got {type(x).__name__}") from None
             want = (B * n,) if self.dim == 1 else (B * n, self.dim)
             if x.shape != want:
                 raise ValueError(f"initial(rng, n) must return an array of shape {want}, got {x.shape}")

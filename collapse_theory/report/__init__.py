@@ -47,6 +47,7 @@ from pathlib import Path
 
 from .._progress import heartbeat, progress_enabled
 from .._provenance import atomic_write, provenance, read_json, write_json
+from .._validate import check_path
 from ._html import FAIL_LEVEL, adjusted_pvalues, render_index, safe_relpath
 from ._section import Section
 
@@ -364,7 +365,9 @@ def summary_table(out, records=None):
     """
     import pandas as pd
 
-    out = Path(out)
+    out = Path(check_path("out", out))
+    if records is None and not out.is_dir():
+        raise FileNotFoundError(f"out: no report directory at {out} (run `collapse-theory reproduce --out {out}` first)")
     by_key = {r["key"]: r for r in (records if records is not None else _read_records(out))}
     rows = []
     for key in SECTIONS:
@@ -414,7 +417,7 @@ def write_index(out, *, running: str | None = None, queued=(), quick: bool | Non
     quick, seed : optional
         Their settings (shown for the running and queued ones).
     """
-    out = Path(out)
+    out = Path(check_path("out", out))
     transient = {}
     stamp = time.strftime("%H:%M:%S")
     for k in queued:

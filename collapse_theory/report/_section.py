@@ -49,3 +49,16 @@ class Section:
     skipped: str | None = None
     notes: dict = field(default_factory=dict)
     settings: str | None = None
+
+    def __post_init__(self):
+        from .._validate import check_str
+
+        check_str("title", self.title)
+        for name in ("caption", "command"):
+            check_str(name, getattr(self, name))
+        for name in ("figures", "captions", "tables", "data", "notes"):
+            if not isinstance(getattr(self, name), dict):
+                raise TypeError(f"{name} must be a dict, got {type(getattr(self, name)).__name__}")
+        for name in ("skipped", "settings"):
+            if getattr(self, name) is not None:
+                check_str(name, getattr(self, name))

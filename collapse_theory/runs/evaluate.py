@@ -67,7 +67,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._rng import seed_sequence
-from .._validate import check_array, check_int, check_names
+from .._validate import check_array, check_int, check_names, check_str
 from ..mixture import GMMDensity, gmm_sample, l2_squared_gmm
 
 __all__ = ["evaluate", "Evaluator", "log_density_histograms", "LogDensityHistograms", "METRICS", "DEFAULT_QUANTILES", "DEFAULT_TAIL_LEVELS"]
@@ -162,7 +162,7 @@ class Evaluator:
         n_truth: int = 100_000,
         rng=0,
     ):
-        self.family = family
+        self.family = check_str("family", family, empty=False)
         self.initial = _as_gmm(family, initial) if initial is not None else None
         self.has_density = family in _DENSITY_FAMILIES
         if self.has_density and self.initial is None:

@@ -60,6 +60,7 @@ from .._validate import (
     check_float,
     check_int,
     check_probability_vector,
+    check_runs,
 )
 from ..mixture import (
     component_min_eigen_std,
@@ -635,8 +636,8 @@ _RUN_DEFAULTS = dict(
 
 
 # ---------------------------------------------------------------------------- figures and tables
-def _as_list(runs):
-    return [runs] if isinstance(runs, GenerationalRun) else list(runs)
+def _as_list(runs, name="runs"):
+    return check_runs(name, runs)
 
 
 def _std_path(r: GenerationalRun, key: str = "component_std") -> np.ndarray:
@@ -871,7 +872,7 @@ def log_density_figure(run, generations=SNAPSHOTS, *, bins: int = 40):
     from ..plotting import new_figure
     from .evaluate import log_density_histograms
 
-    run = _as_list(run)[0]
+    run = check_runs("run", run)[0]  # a run, or a list of them (the first is shown)
     G = len(run) - 1
     gens = sorted({g for g in generations if g <= G} | {G})
     h = log_density_histograms(run, generations=gens, bins=bins)

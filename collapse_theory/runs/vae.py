@@ -85,7 +85,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     ) from exc
 
 from .._rng import child
-from .._validate import check_array, check_choice, check_float, check_int
+from .._validate import check_array, check_choice, check_float, check_int, check_runs
 from ..process import Mixing, check_mixing
 from ._torch import (
     load_state_bytes,
@@ -261,6 +261,9 @@ def _make_model(config: dict):
 
 def vae_loss(recon, x, mu, logvar):
     """Summed binary cross-entropy plus KL to N(0, I) (see the module docstring), a scalar tensor."""
+    for _name, _v in (("recon", recon), ("x", x), ("mu", mu), ("logvar", logvar)):
+        if not isinstance(_v, torch.Tensor):
+            raise TypeError(f"{_name} must be a torch tensor, got {type(_v).__name__}")
     bce = F.binary_cross_entropy(recon, x, reduction="sum")
     kl = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
     return bce + kl
@@ -403,6 +406,10 @@ def train_generation(
     losses : ndarray, shape (epochs,)
         Mean loss per image of each epoch.
     """
+    epochs = check_int("epochs", epochs, min=1)
+    batch_size = check_int("batch_size", batch_size, min=1)
+    if not callable(make_model):
+        raise TypeError(f"make_model must be a callable returning a model, got {type(make_model).__name__}")
     mixing = check_mixing(mixing, ("replace", "fresh"), where="the VAE run")
     pixels = check_choice("pixels", pixels, PIXELS)
     device = real.device if device is None else torch.device(device)
@@ -501,11 +508,12 @@ def synthetic_set(parent, n: int, *, pixels: str = "bernoulli", real=None, real_
     n = check_int("n", n, min=1)
     pixels = check_choice("pixels", pixels, PIXELS)
     real_fraction = check_float("real_fraction", real_fraction, min=0.0, max=1.0)
+    batch_size = check_int("batch_size", batch_size, min=1)
+    if real_fraction > 0 and real is None:
+        raise ValueError("real_fraction > 0 needs the real images (real=...)")
     device = next(parent.parameters()).device
     n_real = 0
     if real_fraction > 0:
-        if real is None:
-            raise ValueError("real_fraction > 0 needs the real images (real=...)")
         n_real = int(torch.binomial(torch.tensor(float(n)), torch.tensor(float(real_fraction))).item())
     parts = []
     for i in range(0, n - n_real, batch_size):
@@ -537,6 +545,7 @@ def latent_means(decoder, encoder, z, *, batch_size: int = 1024) -> np.ndarray:
     -------
     ndarray, shape (n, d_latent), float64
     """
+    batch_size = check_int("batch_size", batch_size, min=1)
     z = torch.as_tensor(np.asarray(z, dtype=np.float32) if not torch.is_tensor(z) else z)
     out = []
     for i in range(0, z.shape[0], batch_size):
@@ -611,6 +620,7 @@ def elbo_under(model, images, *, batch_size: int = 1024) -> np.ndarray:
     -------
     ndarray, shape (n,), float64
     """
+    batch_size = check_int("batch_size", batch_size, min=1)
     out = []
     for i in range(0, images.shape[0], batch_size):
         x = images[i : i + batch_size]
@@ -653,7 +663,7 @@ class DigitJudge:
 
     def __init__(self, classifier, n_classes: int):
         self.classifier = classifier
-        self.n_classes = int(n_classes)
+        self.n_classes = check_int("n_classes", n_classes, min=1)
 
     @staticmethod
     def _flat(images) -> np.ndarray:
@@ -741,6 +751,10 @@ def prdc_metrics(real_features, fake_features, *, nearest_k: int = 5) -> dict:
     -------
     dict with float ``precision``, ``recall``, ``density``, ``coverage``
     """
+    _r = check_array("real_features", real_features, ndim=2, min_size=1)
+    _f = check_array("fake_features", fake_features, ndim=2, min_size=1)
+    if _r.shape[1] != _f.shape[1]:
+        raise ValueError(f"real_features and fake_features must have the same number of features, got {_r.shape[1]} and {_f.shape[1]}")
     from prdc import compute_prdc
 
     with contextlib.redirect_stdout(io.StringIO()):  # the package prints the set sizes
@@ -1108,6 +1122,7 @@ def latent_density_figure(run):
     generation-0 encoder, lose their tails and concentrate over generations.
     Densities are Gaussian kernel estimates (Scott's bandwidth).
     """
+    check_runs("run", run, kind="vae", single=True)
     from scipy.stats import gaussian_kde
 
     from ..plotting import new_figure
@@ -1129,6 +1144,7 @@ def latent_density_figure(run):
 
 def latent_std_figure(run, *, paper: bool = True):
     """Standard deviation of the latent means against generation, with the paper's MNIST values at descendants 1-5."""
+    check_runs("run", run, kind="vae", single=True)
     from matplotlib.ticker import MaxNLocator
 
     from ..plotting import SIM_COLOR, THEORY_COLOR, new_figure
@@ -1147,6 +1163,7 @@ def latent_std_figure(run, *, paper: bool = True):
 
 def quality_figure(run):
     """The judge's share of digits and precision / recall / density / coverage against generation."""
+    check_runs("run", run, kind="vae", single=True)
     from matplotlib.ticker import MaxNLocator
 
     from ..plotting import new_figure
@@ -1178,6 +1195,8 @@ def _mosaic(images, cols):
 
 def sample_grid_figure(run, *, n: int = 36, generations=None):
     """Decoded samples (fresh latent draws), one panel per generation."""
+    check_runs("run", run, kind="vae", single=True)
+    n = check_int("n", n, min=1)
     from ..plotting import new_figure
 
     gens = run.generations if generations is None else [run.generations[t] for t in generations]
@@ -1210,6 +1229,7 @@ def figures(run) -> dict:
     -------
     dict of str to (matplotlib Figure, str caption)
     """
+    check_runs("run", run, kind="vae", single=True)
     s = _setting(run)
     shown = None
     if len(run.generations) > 6:
@@ -1261,6 +1281,7 @@ def summary_table(run):
         ``elbo_under_initial_mean`` and ``_q01`` (mean and 1% quantile of the
         generation-0 ELBO of the samples, nats), ``wall_time_s``.
     """
+    check_runs("run", run, kind="vae", single=True)
     import pandas as pd
 
     rows = []
@@ -1299,6 +1320,7 @@ def write_outputs(run, out, *, summary=None) -> dict:
     dict of str to Path
         ``<figure key>``, ``summary_csv``, ``json``.
     """
+    check_runs("run", run, kind="vae", single=True)
     from .._provenance import atomic_write, provenance, write_json
     from ..plotting import figure_png
 

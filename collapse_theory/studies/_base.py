@@ -80,7 +80,9 @@ class StudyResult:
 
     def passed(self, level: float | None = None) -> bool:
         """True if no Bonferroni-adjusted p-value falls below ``level`` (default: ``self.level``)."""
-        level = self.level if level is None else level
+        from .._validate import check_float
+
+        level = self.level if level is None else check_float("level", level, min=0.0, max=1.0, min_inclusive=False, max_inclusive=False)
         adj = self.table()["p_adjusted"].dropna()
         return bool((adj >= level).all())
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from .._provenance import provenance
 from .._stats import mean_ci, z_test
-from .._validate import check_int
+from .._validate import check_instance, check_int, check_path
 from ..process import check_mixing
 from ..sampling import BestOfK, Sampler
 from ._base import StudyResult, make_row
@@ -55,6 +55,8 @@ def default_reward(K: int) -> np.ndarray:
 
 def default_samplers(K: int, *, top_k: int | None = None, curation_k: int = 4) -> dict:
     """The samplers of the report's figure, by label (``top_k`` defaults to ``K // 10``)."""
+    K = check_int("K", K, min=1)
+    curation_k = check_int("curation_k", curation_k, min=1)
     k = max(1, K // 10) if top_k is None else check_int("top_k", top_k, min=1)
     return {
         "pure resampling": Sampler(),
@@ -162,10 +164,10 @@ def sampling_curation(
     from ..chains.discrete import DiscreteChain
 
     t0 = time.perf_counter()
+    M = check_int("M", M, min=1)
     if p0 is None:
         p0 = "zipf"
     p = resolve_p0(p0, K, exponent)
-    M = check_int("M", M, min=1)
     G = check_int("generations", generations, min=1)
     R = check_int("replicates", replicates, min=2)
     mix = check_mixing(mixing, SAMPLING_WORKFLOWS, where="sampling_curation")
@@ -286,7 +288,7 @@ def lm_record(path) -> tuple:
     ``support`` per regime, ``theory_expected_support``) or
     ``(None, reason)`` when the file is missing, did not finish, or is malformed.
     """
-    path = Path(path)
+    path = Path(check_path("path", path))
     if not path.is_file():
         return None, "the LM section has not run (no report/data/lm.json)"
     try:
@@ -343,6 +345,7 @@ def lm_sampler(decoding: dict) -> tuple:
     samplers (they pick the most probable continuations), so the nearest
     mode-seeking samplers are returned with a note saying so.
     """
+    check_instance("decoding", decoding, dict, "a dict of decoding settings (method, temperature, top_k, top_p, min_p)")
     method = str(decoding.get("method", "")).lower()
     if method in ("sample", "sampling", "multinomial"):
         kw = {}
@@ -389,6 +392,10 @@ def lm_comparison(rec: dict, *, replicates: int = 100, rng=None) -> dict:
     from .._rng import child, seed_sequence
     from ..chains.discrete import DiscreteChain
 
+    check_instance("rec", rec, dict, "the data dict of lm_record(path)[0]")
+    missing = [k for k in ("vocab_size", "tokens_per_generation", "theory_expected_support", "zipf", "support", "decoding") if k not in rec]
+    if missing:
+        raise ValueError(f"rec lacks {', '.join(missing)}: pass the data dict of lm_record(path)[0]")
     V, M = rec["vocab_size"], rec["tokens_per_generation"]
     th = rec["theory_expected_support"]
     s, calibrated = _calibrated_exponent(V, M, th[0] if th else float("nan"), rec["zipf"])

@@ -49,11 +49,12 @@ Muirhead, *Aspects of Multivariate Statistical Theory* (1982), Thm 3.2.14
 from __future__ import annotations
 
 from dataclasses import dataclass
+import numbers
 from functools import lru_cache
 
 import numpy as np
 from numba import njit
-from scipy.special import bernoulli, comb, digamma, poch, polygamma, zeta
+from scipy.special import bernoulli, comb, digamma, gammaln, poch, polygamma, zeta
 
 from .._validate import (
     check_array,
@@ -62,6 +63,7 @@ from .._validate import (
     check_covariance,
     check_float,
     check_int,
+    finite_result,
 )
 from ..process import WORKFLOWS, Schedule, as_schedule, check_mixing
 
@@ -114,11 +116,26 @@ def _estimator(estimator):
 
 def _n_array(n):
     """``n`` as an int64 array (any shape) of non-negative generation counts, and its maximum."""
-    return check_count_array("n", n)
+    arr, n_max = check_count_array("n", n)
+    from . import discrete as _td  # one memory limit for the theory modules (read at call time)
+
+    need = _BYTES_PER_GENERATION * n_max
+    if need > _td.MEMORY_LIMIT_BYTES:
+        raise ValueError(
+            f"n = {n_max}: the moments per generation would need about {need / 2**30:.3g} GiB, above "
+            f"theory.discrete.MEMORY_LIMIT_BYTES = {_td.MEMORY_LIMIT_BYTES / 2**30:.3g} GiB; use a smaller n"
+        )
+    return arr, n_max
+
+
+#: Working memory per generation of the recursions here (a few float64 arrays of length n_max; generous).
+_BYTES_PER_GENERATION = 96
 
 
 def _sizes(M, n_max, *, minimum=2):
     """``M_1 .. M_{n_max}`` as float64 for an int, a Schedule or an int array."""
+    if isinstance(M, numbers.Integral) and not isinstance(M, bool) and M < minimum:  # before allocating n_max sizes
+        raise ValueError(f"M: every sample size must be >= {minimum} here, got {int(M)}")
     sched = M if isinstance(M, Schedule) else as_schedule(M, "M")
     sizes = sched.sizes(n_max).astype(np.float64)
     if sizes.size and sizes.min() < minimum:
@@ -154,7 +171,7 @@ def c4(M):
     -------
     float or ndarray
     """
-    m = np.asarray(M, dtype=np.float64)
+    m = _int_sizes("M", M)
     if np.any(m < 2) or np.any(m != np.floor(m)):
         raise ValueError(f"M must be integers >= 2, got {M!r}")
     out = np.exp(_log_moment_factor(m, 0.5, "unbiased"))  # E sqrt(chi2_{M-1} / (M-1)), no cancellation
@@ -175,17 +192,24 @@ def _log_gamma_ratio_excess(x, r):
     (Bernoulli polynomials; 14 terms, error below 1e-17 relative); below, SciPy's ``poch``.
     """
     x = np.asarray(x, dtype=np.float64)
-    big = x >= 20.0
-    xs = np.where(big, x, 20.0)
-    series = np.zeros_like(xs)
-    for n in range(1, _SERIES_TERMS + 1):
-        m = n + 1
-        bpoly = sum(comb(m, k, exact=True) * _BERNOULLI[k] * r ** (m - k) for k in range(m + 1))
-        series = series + (-1) ** (n + 1) * (bpoly - _BERNOULLI[m]) / (n * (n + 1) * xs**n)
-    xsmall = np.where(big, 1.0, x)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    r = float(r)
+    # the series' terms grow like (r / x)^n: it holds for |r| <= x / 20 only (there 14 terms reach 1e-18);
+    # beyond, log Gamma differences (their rounding is small against a value of order r^2 / x)
+    big = (x >= 20.0) & (abs(r) <= x / 20.0)
+    series = np.zeros_like(x)
+    if np.any(big):
+        xs = np.where(big, x, 20.0 * max(abs(r), 1.0))
+        for n in range(1, _SERIES_TERMS + 1):
+            m = n + 1
+            bpoly = sum(comb(m, k, exact=True) * _BERNOULLI[k] * r ** (m - k) for k in range(m + 1))
+            series = series + (-1) ** (n + 1) * (bpoly - _BERNOULLI[m]) / (n * (n + 1) * xs**n)
+    small = x < 20.0
+    xsmall = np.where(small, x, 1.0)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         direct = np.log(poch(xsmall, r)) - r * np.log(xsmall)
-    return np.where(big, series, direct)
+        xl = np.where(small | big, 20.0, x)
+        large_r = gammaln(xl + r) - gammaln(xl) - r * np.log(xl)
+    return np.where(big, series, np.where(small, direct, large_r))
 
 
 def _log_moment_factor(sizes, r, estimator):
@@ -283,7 +307,13 @@ def expected_variance_power(n, M, r=1.0, sigma0=1.0, estimator="unbiased"):
     sigma0 = _sigma0(sigma0)
     r = check_float("r", r)
     cum, n_arr = _cum_log_moment(n, M, r, estimator)
-    return _take(sigma0 ** (2.0 * r) * np.exp(cum), n_arr)
+    # in log space: sigma0^(2r) may under- or overflow where the product does not (0 * inf = NaN)
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        direct = np.power(np.float64(sigma0), 2.0 * r) * np.exp(cum)  # exact for n = 0 (variance_of_variance cancels)
+        # in log space where a factor under- or overflows and the product need not (0 * inf = NaN)
+        log_out = 2.0 * r * np.log(sigma0) + cum
+        logspace = np.where(np.isposinf(cum), np.inf, np.exp(np.nan_to_num(log_out, nan=np.inf)))
+    return _take(np.where(np.isfinite(direct) & (direct > 0), direct, logspace), n_arr)
 
 
 def expected_variance(n, M, sigma0=1.0, estimator="unbiased"):
@@ -302,7 +332,7 @@ def variance_of_variance(n, M, sigma0=1.0, estimator="unbiased"):
     """
     e2 = expected_variance_power(n, M, 2.0, sigma0, estimator)
     e1 = expected_variance_power(n, M, 1.0, sigma0, estimator)
-    return e2 - np.square(e1)
+    return np.maximum(e2 - np.square(e1), 0.0)  # a variance: round-off in E s^4 - (E s^2)^2 (both sigma0^4 at n = 0) is not below 0
 
 
 def expected_std(n, M, sigma0=1.0, estimator="unbiased"):
@@ -478,8 +508,10 @@ def schedule_limit(M0, exponent, sigma0=1.0, estimator="unbiased", *, rounded=Tr
     if not schedule_is_bounded(a):
         return float("inf")
     t = np.arange(1, terms + 1, dtype=np.float64)
-    sizes = np.rint(M0 * t**a) if rounded else M0 * t**a
-    sizes = np.maximum(sizes, 2.0)
+    with np.errstate(over="ignore"):
+        sizes = np.rint(M0 * t**a) if rounded else M0 * t**a
+    # sizes beyond 1e300 (t^a overflows for large a) contribute below 1e-300: capped, not inf (inf/inf is NaN)
+    sizes = np.clip(sizes, 2.0, 1e300)
     tail_inv = zeta(a, terms + 1) / M0  # sum_{t > terms} 1 / (M0 t^a)
     tail_inv2 = zeta(2 * a, terms + 1) / M0**2
     D = _denominator(sizes, estimator)
@@ -1310,8 +1342,9 @@ def w2_squared_lower_bound(variance, mean_squared_error, sigma0=1.0):
     except ValueError:
         raise ValueError(f"variance and mean_squared_error must broadcast, got shapes {v.shape} and {e.shape}") from None
     sigma0 = check_float("sigma0", sigma0, min=0.0, min_inclusive=False)
-    out = e + (np.sqrt(v) - sigma0) ** 2
-    return float(out) if out.ndim == 0 else out
+    with np.errstate(over="ignore"):
+        out = e + (np.sqrt(v) - sigma0) ** 2
+    return finite_result("w2_squared_lower_bound", out, "variance, mean_squared_error, sigma0")
 
 
 # --------------------------------------------------------------------------- known results

@@ -82,6 +82,7 @@ from .._validate import (
     check_covariance,
     check_float,
     check_int,
+    check_int_array,
     check_vector,
 )
 from ..process import check_mixing
@@ -258,7 +259,7 @@ def projection_moment(m, sample_size, dim):
     (1.0, 0.0)
     """
     T, d = _Td(sample_size, dim)
-    m = np.asarray(m, dtype=np.float64)
+    m = check_int_array("m", m, min=0, max=int(T))
     out = m * (m + 2) / (T * (T + 2)) + m * (T - m) * (T + 1) * (d - 1) / (T * (T - 1) * (T + 2) * (T - d - 1))
     return float(out) if out.ndim == 0 else out
 
@@ -289,10 +290,21 @@ def projection_cross_moment(m1, m2, sample_size, dim):
     0.3
     """
     T, d = _Td(sample_size, dim)
-    m1 = np.asarray(m1, dtype=np.float64)
-    m2 = np.asarray(m2, dtype=np.float64)
-    out = m1 * m2 / (T * (T + 2)) * (1 - (T + 1) * (d - 1) / ((T - 1) * (T - d - 1)))
-    return float(out) if out.ndim == 0 else out
+    m1 = check_int_array("m1", m1, min=0, max=int(T))
+    m2 = check_int_array("m2", m2, min=0, max=int(T))
+    try:
+        total = m1 + m2
+    except ValueError:
+        raise ValueError(f"m1 and m2 must broadcast, got shapes {m1.shape} and {m2.shape}") from None
+    if total.size and total.max() > T:
+        raise ValueError(f"m1 + m2 must be <= sample_size = {int(T)} (disjoint row groups), got {float(total.max()):g}")
+    return _cross_moment(m1, m2, T, d)
+
+
+def _cross_moment(m1, m2, T, d):
+    """:func:`projection_cross_moment` unvalidated; linear in ``m2``, so an expected count may stand for it."""
+    out = np.multiply(m1, m2) / (T * (T + 2)) * (1 - (T + 1) * (d - 1) / ((T - 1) * (T - d - 1)))
+    return float(out) if np.ndim(out) == 0 else out
 
 
 def _Td(sample_size, dim):
@@ -317,7 +329,7 @@ def _fresh_design_path(s: _Setting, n_max: int):
     k2 = (T + 1) * (d - 1) / (T * (T - 1) * (T + 2) * (T - d - 1))
     c_syn = (Em2 + 2 * Em) / (T * (T + 2)) + k2 * (T * Em - Em2)
     c_con = projection_moment(mc, T, d)
-    k_cs = projection_cross_moment(mc, Em, T, d)
+    k_cs = _cross_moment(mc, Em, T, d)  # linear in m2: E kappa(mc, m_s) = kappa(mc, E m_s)
     D2 = s.delta_sq
     q = np.zeros(n_max + 1)
     a = np.zeros(n_max + 1)

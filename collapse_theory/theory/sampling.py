@@ -136,9 +136,9 @@ def temperature_map(p0, tau: float, t):
     [0.9, 0.1]
     """
     p = check_probability_vector("p0", p0)
-    tau = check_float("temperature", tau)
+    tau = check_float("tau", tau)
     if not tau > 0:
-        raise ValueError(f"temperature must be > 0, got {tau}")
+        raise ValueError(f"tau (the temperature) must be > 0, got {tau}")
     tt = np.atleast_1d(np.asarray(t))
     if tt.dtype == bool or np.any(tt < 0) or np.any(tt != np.round(tt)):
         raise ValueError(f"t must hold non-negative integers, got {t!r}")

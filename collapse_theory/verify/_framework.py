@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import _rng
 from .._stats import CORRECTIONS, adjust, holm  # noqa: F401  (re-exported: the one home is _stats)
-from .._validate import check_choice, check_float, check_names
+from .._validate import check_choice, check_float, check_names, check_str
 
 __all__ = [
     "CHECKS",
@@ -118,11 +118,26 @@ def register(name: str, *, description: str, source: str = "", requires: tuple =
     >>> unregister("demo.trivial")
     """
 
+    check_str("name", name, empty=False)
+    check_str("description", description)
+    check_str("source", source)
+    if isinstance(requires, str) or not all(isinstance(r, str) for r in _iterable("requires", requires)):
+        raise TypeError(f"requires must be a tuple of module names (str), got {requires!r}")
+
     def deco(func):
+        if not callable(func):
+            raise TypeError(f"register({name!r}) decorates a check function func(level, rng), got {type(func).__name__}")
         CHECKS[name] = Check(name, func, description, source, tuple(requires))
         return func
 
     return deco
+
+
+def _iterable(name, value):
+    try:
+        return tuple(value)
+    except TypeError:
+        raise TypeError(f"{name} must be a tuple of module names (str), got {value!r}") from None
 
 
 def unregister(name: str) -> None:

@@ -18,7 +18,7 @@ _CPU_TIMING = ("fine_tune_cpu", "generate_cpu", "evaluate_cpu")
 def _runs(run) -> list:
     runs = list(run) if isinstance(run, (list, tuple)) else [run]
     if not runs or any(getattr(r, "kind", None) != "lm" for r in runs):
-        raise TypeError("expected a GenerationalRun of kind 'lm' (from collapse_theory.runs.lm.run), or a list of them")
+        raise TypeError("run must be a GenerationalRun of kind 'lm' (from collapse_theory.runs.lm.run), or a list of them")
     if any(len(r.generations) == 0 for r in runs):
         raise ValueError("the run has no complete generation")
     return runs

@@ -136,6 +136,8 @@ def lexical_diversity(words) -> dict:
     -------
     dict with ``ttr`` and ``mtld`` (NaN for an empty list).
     """
+    if isinstance(words, (str, bytes)) or not hasattr(words, "__iter__"):
+        raise TypeError(f"words must be a list of words (str), got {type(words).__name__}")
     words = [str(w) for w in words]
     if not words:
         return {"ttr": float("nan"), "mtld": float("nan")}
