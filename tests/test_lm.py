@@ -435,3 +435,12 @@ def test_smollm2_loads_fine_tunes_one_step_and_writes_64_tokens():
     out = lm.generate(model, blocks[:1], new_tokens=64, decoding="sample", rng=0, batch_size=1, show_progress=False)
     assert out.shape == (1, 64)
     assert len(tok.decode(out[0]).split()) > 5
+
+
+def test_run_refuses_bad_threads_and_restores_the_thread_count(tmp_path):
+    import torch
+
+    before = torch.get_num_threads()
+    with pytest.raises(ValueError, match="threads"):
+        lm.run(0, threads=0, out=tmp_path / "r")
+    assert torch.get_num_threads() == before
