@@ -323,3 +323,12 @@ def check_count_array(name: str, value):
     if arr.size and arr.min() < 0:
         raise ValueError(f"{name} must be >= 0, got a minimum of {arr.min()}")
     return arr, int(arr.max()) if arr.size else 0
+
+
+def check_broadcast(**arrays):
+    """Broadcast the named arrays, or raise ValueError naming them and their shapes."""
+    try:
+        return np.broadcast_arrays(*arrays.values())
+    except ValueError:
+        shapes = ", ".join(f"{k} {np.shape(v)}" for k, v in arrays.items())
+        raise ValueError(f"{' and '.join(arrays)} must broadcast to one shape, got shapes {shapes}") from None

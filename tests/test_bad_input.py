@@ -213,6 +213,7 @@ CASES = [
     Case(tdisc.survival_probability, _m(lambda: tdisc.survival_probability(11, 10, 3)), ValueError, "count"),
     Case(tdisc.survival_probability, _m(lambda: tdisc.survival_probability(1, 10**9, 10**6)), ValueError, r"\bt = "),
     Case(tdisc.survival_probability, _m(lambda: tdisc.survival_probability(0, 2**63, 0)), ValueError, r"\bM\b", label="M beyond 2^53"),
+    Case(tdisc.survival_probability, _m(lambda: tdisc.survival_probability([], 1, [0, 0])), ValueError, r"count and t", label="shapes do not broadcast"),
     Case(tdisc.extinction_probability, _m(lambda: tdisc.extinction_probability([1.0], 1, 2**63)), ValueError, r"\bt\b", label="t beyond int64"),
     Case(tdisc.extinction_probability, _m(lambda: tdisc.extinction_probability(P, 10, "3")), TypeError, "t"),
     Case(tdisc.expected_support, _m(lambda: tdisc.expected_support(np.full(10**5, 1e-5), 10**9, 10**6)), ValueError, r"\bt\b"),

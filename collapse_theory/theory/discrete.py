@@ -40,6 +40,7 @@ from scipy import sparse, special, stats
 from .._validate import (
     _short,
     check_array,
+    check_broadcast,
     check_choice,
     check_int,
     check_probability_vector,
@@ -559,7 +560,7 @@ def survival_probability(count, M: int, t):
         raise ValueError(f"count must hold integers in 0..M = 0..{M}, got {_short(count)}")
     t_arr, _ = _check_t(t)
     c = c.astype(np.int64)
-    cb, tb = np.broadcast_arrays(c, t_arr.reshape(np.shape(t)) if np.ndim(t) else t_arr.reshape(()))
+    cb, tb = check_broadcast(count=c, t=t_arr.reshape(np.shape(t)) if np.ndim(t) else t_arr.reshape(()))
     out = np.ones(cb.shape)
     if cb.size:
         need = np.unique(tb)
