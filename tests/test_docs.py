@@ -61,23 +61,6 @@ NUMPYDOC_MODULES = (
 #: runs/lm/: the adapters of issue 13), so their docstrings are left to them.
 #: Shrink it: the test fails when an entry is no longer a gap.
 ALLOWED_GAPS = {
-    # theory/gaussian.py (issue 14)
-    "collapse_theory.theory.gaussian.c4": "Examples",
-    "collapse_theory.theory.gaussian.expected_det": "Parameters Returns Examples",
-    "collapse_theory.theory.gaussian.expected_log_det": "Parameters Returns Examples",
-    "collapse_theory.theory.gaussian.expected_log_variance": "Parameters Returns Examples",
-    "collapse_theory.theory.gaussian.expected_mean_squared_error": "Parameters Returns Examples",
-    "collapse_theory.theory.gaussian.expected_std": "Parameters Returns Examples",
-    "collapse_theory.theory.gaussian.expected_variance": "Parameters Returns Examples",
-    "collapse_theory.theory.gaussian.expected_variance_power": "Examples",
-    "collapse_theory.theory.gaussian.expected_w2_squared": "Examples",
-    "collapse_theory.theory.gaussian.log_det_variance": "Parameters Returns Examples",
-    "collapse_theory.theory.gaussian.log_variance_drift": "Examples",
-    "collapse_theory.theory.gaussian.log_variance_variance": "Parameters Returns Examples",
-    "collapse_theory.theory.gaussian.paper_w2_squared": "Parameters Returns Examples",
-    "collapse_theory.theory.gaussian.schedule_is_bounded": "Parameters Returns Examples",
-    "collapse_theory.theory.gaussian.schedule_limit": "Parameters Returns Examples",
-    "collapse_theory.theory.gaussian.variance_of_variance": "Parameters Returns Examples",
     # runs/vae.py (issue 13)
     "collapse_theory.runs.vae.run": "Examples",
     "collapse_theory.runs.vae.summary_table": "Parameters Examples",
