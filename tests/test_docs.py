@@ -61,24 +61,6 @@ NUMPYDOC_MODULES = (
 #: runs/lm/: the adapters of issue 13), so their docstrings are left to them.
 #: Shrink it: the test fails when an entry is no longer a gap.
 ALLOWED_GAPS = {
-    # runs/vae.py (issue 13)
-    "collapse_theory.runs.vae.run": "Examples",
-    "collapse_theory.runs.vae.summary_table": "Parameters Examples",
-    "collapse_theory.runs.vae.figures": "Parameters Examples",
-    "collapse_theory.runs.vae.write_outputs": "Examples",
-    "collapse_theory.runs.vae.vae_loss": "Parameters Returns Examples",
-    "collapse_theory.runs.vae.digits_images": "Parameters Examples",
-    "collapse_theory.runs.vae.load_images": "Examples",
-    "collapse_theory.runs.vae.train_generation": "Examples",
-    "collapse_theory.runs.vae.latent_means": "Examples",
-    "collapse_theory.runs.vae.latent_summary": "Examples",
-    "collapse_theory.runs.vae.elbo_under": "Examples",
-    "collapse_theory.runs.vae.fit_judge": "Examples",
-    "collapse_theory.runs.vae.prdc_metrics": "Examples",
-    "collapse_theory.runs.vae.latent_density_figure": "Parameters Returns Examples",
-    "collapse_theory.runs.vae.latent_std_figure": "Parameters Returns Examples",
-    "collapse_theory.runs.vae.quality_figure": "Parameters Returns Examples",
-    "collapse_theory.runs.vae.sample_grid_figure": "Parameters Returns Examples",
     # runs/lm/ (issue 13)
     "collapse_theory.runs.lm.run": "Examples",
     "collapse_theory.runs.lm.summary_table": "Parameters Returns Examples",
