@@ -170,6 +170,21 @@ def c4(M):
     Returns
     -------
     float or ndarray
+
+    Raises
+    ------
+    ValueError, TypeError
+        ``M`` below 2 or not integral (named).
+
+    Examples
+    --------
+    :math:`c_4(2) = \sqrt{2/\pi}` (``Gamma(1) = 1``, ``Gamma(1/2) = sqrt(pi)``):
+
+    >>> import math
+    >>> print(f"{c4(2):.6f}", f"{math.sqrt(2 / math.pi):.6f}")
+    0.797885 0.797885
+    >>> c4([2, 3]).round(6)
+    array([0.797885, 0.886227])
     """
     m = _int_sizes("M", M)
     if np.any(m < 2) or np.any(m != np.floor(m)):
@@ -302,6 +317,20 @@ def expected_variance_power(n, M, r=1.0, sigma0=1.0, estimator="unbiased"):
     Returns
     -------
     float or ndarray, shape of ``n``
+
+    Raises
+    ------
+    ValueError, TypeError
+        ``n`` negative, a sample size below 2, ``r`` not finite, a non-positive
+        ``sigma0`` or an unknown ``estimator`` (each named).
+
+    Examples
+    --------
+    For ``M = 3`` (``k = D = 2``) one generation gives
+    :math:`E\sigma_1^4 = \Gamma(3)/\Gamma(1) = 2`:
+
+    >>> print(f"{expected_variance_power(1, 3, r=2.0):.6f}")
+    2.000000
     """
     estimator = _estimator(estimator)
     sigma0 = _sigma0(sigma0)
@@ -320,6 +349,38 @@ def expected_variance(n, M, sigma0=1.0, estimator="unbiased"):
     r"""Exact :math:`E \sigma_n^2`: ``sigma0^2`` (unbiased, a martingale) or ``sigma0^2 prod (M_t-1)/M_t`` (MLE).
 
     .. math:: E \sigma_n^2 = \sigma_0^2 \prod_t (M_t - 1)/D_t
+
+    Parameters
+    ----------
+    n : int or array_like of int
+        Generations (non-negative; 0 gives the starting value).
+    M : int, Schedule or int array
+        Sample sizes ``M_t`` (constant, ``ct.schedules.*``, or ``M_1 .. M_n``), each >= 2.
+    sigma0 : float
+        Standard deviation of generation 0 (> 0).
+    estimator : {'unbiased', 'mle'}
+        Variance estimator refitted each generation (divisor ``D_t = M_t - 1`` or ``M_t``).
+
+    Returns
+    -------
+    float or ndarray
+        E sigma_n^2; a float for a scalar ``n``, else an array of the shape of ``n``.
+
+    Raises
+    ------
+    ValueError, TypeError
+        ``n`` negative or too large for memory, a sample size below 2, a
+        non-positive ``sigma0`` or an unknown ``estimator`` (each named).
+
+    Examples
+    --------
+    Unbiased refits keep the expected variance; MLE ones shrink it by
+    ``(M - 1)/M`` a generation, here ``0.9^3``:
+
+    >>> expected_variance(3, 10)
+    1.0
+    >>> print(f"{expected_variance(3, 10, estimator='mle'):.6f}")
+    0.729000
     """
     return expected_variance_power(n, M, 1.0, sigma0, estimator)
 
@@ -329,6 +390,35 @@ def variance_of_variance(n, M, sigma0=1.0, estimator="unbiased"):
 
     .. math:: \operatorname{Var}\sigma_n^2 = \sigma_0^4 \Bigl(\prod_t \frac{k_t (k_t+2)}{D_t^2}
               - \prod_t \frac{k_t^2}{D_t^2}\Bigr)
+
+    Parameters
+    ----------
+    n : int or array_like of int
+        Generations (non-negative; 0 gives the starting value).
+    M : int, Schedule or int array
+        Sample sizes ``M_t`` (constant, ``ct.schedules.*``, or ``M_1 .. M_n``), each >= 2.
+    sigma0 : float
+        Standard deviation of generation 0 (> 0).
+    estimator : {'unbiased', 'mle'}
+        Variance estimator refitted each generation (divisor ``D_t = M_t - 1`` or ``M_t``).
+
+    Returns
+    -------
+    float or ndarray
+        Var sigma_n^2 (never below 0); a float for a scalar ``n``, else an array of the shape of ``n``.
+
+    Raises
+    ------
+    ValueError, TypeError
+        ``n`` negative or too large for memory, a sample size below 2, a
+        non-positive ``sigma0`` or an unknown ``estimator`` (each named).
+
+    Examples
+    --------
+    One unbiased generation: :math:`\operatorname{Var} s^2 = 2\sigma_0^4/(M-1)`, here ``2/4``:
+
+    >>> print(f"{variance_of_variance(1, 5):.6f}")
+    0.500000
     """
     e2 = expected_variance_power(n, M, 2.0, sigma0, estimator)
     e1 = expected_variance_power(n, M, 1.0, sigma0, estimator)
@@ -341,6 +431,35 @@ def expected_std(n, M, sigma0=1.0, estimator="unbiased"):
     .. math:: E \sigma_n = \sigma_0 \prod_t \sqrt{2/D_t}\, \Gamma(M_t/2) / \Gamma((M_t-1)/2)
 
     (Bertrand et al., ICLR 2024, for constant M and the unbiased estimator.)
+
+    Parameters
+    ----------
+    n : int or array_like of int
+        Generations (non-negative; 0 gives the starting value).
+    M : int, Schedule or int array
+        Sample sizes ``M_t`` (constant, ``ct.schedules.*``, or ``M_1 .. M_n``), each >= 2.
+    sigma0 : float
+        Standard deviation of generation 0 (> 0).
+    estimator : {'unbiased', 'mle'}
+        Variance estimator refitted each generation (divisor ``D_t = M_t - 1`` or ``M_t``).
+
+    Returns
+    -------
+    float or ndarray
+        E sigma_n; a float for a scalar ``n``, else an array of the shape of ``n``.
+
+    Raises
+    ------
+    ValueError, TypeError
+        ``n`` negative or too large for memory, a sample size below 2, a
+        non-positive ``sigma0`` or an unknown ``estimator`` (each named).
+
+    Examples
+    --------
+    One unbiased generation of ``M = 2``: :math:`c_4(2) = \sqrt{2/\pi}`:
+
+    >>> print(f"{expected_std(1, 2):.6f}")
+    0.797885
     """
     return expected_variance_power(n, M, 0.5, sigma0, estimator)
 
@@ -349,6 +468,36 @@ def expected_log_variance(n, M, sigma0=1.0, estimator="unbiased"):
     r"""Exact :math:`E \log \sigma_n^2`.
 
     .. math:: E \log\sigma_n^2 = \log\sigma_0^2 + \sum_t \bigl[\psi(k_t/2) + \log(2/D_t)\bigr]
+
+    Parameters
+    ----------
+    n : int or array_like of int
+        Generations (non-negative; 0 gives the starting value).
+    M : int, Schedule or int array
+        Sample sizes ``M_t`` (constant, ``ct.schedules.*``, or ``M_1 .. M_n``), each >= 2.
+    sigma0 : float
+        Standard deviation of generation 0 (> 0).
+    estimator : {'unbiased', 'mle'}
+        Variance estimator refitted each generation (divisor ``D_t = M_t - 1`` or ``M_t``).
+
+    Returns
+    -------
+    float or ndarray
+        E log sigma_n^2; a float for a scalar ``n``, else an array of the shape of ``n``.
+
+    Raises
+    ------
+    ValueError, TypeError
+        ``n`` negative or too large for memory, a sample size below 2, a
+        non-positive ``sigma0`` or an unknown ``estimator`` (each named).
+
+    Examples
+    --------
+    ``M = 3``, unbiased: :math:`\psi(1) + \log(2/2) = -\gamma` (Euler's constant):
+
+    >>> import numpy as np
+    >>> print(f"{expected_log_variance(1, 3):.6f}", f"{-np.euler_gamma:.6f}")
+    -0.577216 -0.577216
     """
     estimator = _estimator(estimator)
     sigma0 = check_float("sigma0", sigma0, min=0.0, min_inclusive=False)
@@ -362,6 +511,34 @@ def log_variance_variance(n, M, estimator="unbiased"):
     r"""Exact :math:`\operatorname{Var} \log \sigma_n^2 = \sum_t \psi'(k_t/2)` (any estimator).
 
     .. math:: \operatorname{Var}\log\sigma_n^2 = \sum_{t=1}^n \psi'\bigl((M_t - 1)/2\bigr)
+
+    Parameters
+    ----------
+    n : int or array_like of int
+        Generations (non-negative; 0 gives the starting value).
+    M : int, Schedule or int array
+        Sample sizes ``M_t`` (constant, ``ct.schedules.*``, or ``M_1 .. M_n``), each >= 2.
+    estimator : {'unbiased', 'mle'}
+        Validated only: the value does not depend on it (the divisor shifts
+        :math:`\log\sigma^2` by a constant).
+
+    Returns
+    -------
+    float or ndarray
+        Var log sigma_n^2; a float for a scalar ``n``, else an array of the shape of ``n``.
+
+    Raises
+    ------
+    ValueError, TypeError
+        ``n`` negative, a sample size below 2 or an unknown ``estimator`` (named).
+
+    Examples
+    --------
+    ``M = 3``: :math:`\psi'(1) = \pi^2/6`:
+
+    >>> import math
+    >>> print(f"{log_variance_variance(1, 3):.6f}", f"{math.pi**2 / 6:.6f}")
+    1.644934 1.644934
     """
     _estimator(estimator)
     n_arr, n_max = _n_array(n)
@@ -387,6 +564,19 @@ def log_variance_drift(M, estimator="unbiased"):
     Returns
     -------
     float or ndarray
+
+    Raises
+    ------
+    ValueError, TypeError
+        ``M`` below 2, not integral, or a Schedule (named).
+
+    Examples
+    --------
+    ``M = 3``: :math:`\psi(1) = -\gamma`, so :math:`\log\sigma^2` drifts down by
+    0.577 a generation:
+
+    >>> print(f"{log_variance_drift(3):.6f}")
+    -0.577216
     """
     estimator = _estimator(estimator)
     if isinstance(M, Schedule):
@@ -412,6 +602,37 @@ def expected_mean_squared_error(n, M, sigma0=1.0, estimator="unbiased"):
 
     .. math:: E(\mu_n - \mu_0)^2 = \sum_{t=1}^n \frac{E\sigma_{t-1}^2}{M_t}
               = \sigma_0^2 \sum_{t=1}^n \frac{1}{M_t} \prod_{s<t} \frac{M_s - 1}{D_s}
+
+    Parameters
+    ----------
+    n : int or array_like of int
+        Generations (non-negative; 0 gives the starting value).
+    M : int, Schedule or int array
+        Sample sizes ``M_t`` (constant, ``ct.schedules.*``, or ``M_1 .. M_n``), each >= 2.
+    sigma0 : float
+        Standard deviation of generation 0 (> 0).
+    estimator : {'unbiased', 'mle'}
+        Variance estimator refitted each generation (divisor ``D_t = M_t - 1`` or ``M_t``).
+
+    Returns
+    -------
+    float or ndarray
+        E (mu_n - mu_0)^2; a float for a scalar ``n``, else an array of the shape of ``n``.
+
+    Raises
+    ------
+    ValueError, TypeError
+        ``n`` negative or too large for memory, a sample size below 2, a
+        non-positive ``sigma0`` or an unknown ``estimator`` (each named).
+
+    Examples
+    --------
+    Unbiased: :math:`\sigma_0^2 \sum_t 1/M_t = 2/10`; MLE: :math:`1/10 + 0.9/10`:
+
+    >>> print(f"{expected_mean_squared_error(2, 10):.6f}")
+    0.200000
+    >>> print(f"{expected_mean_squared_error(2, 10, estimator='mle'):.6f}")
+    0.190000
     """
     estimator = _estimator(estimator)
     sigma0 = _sigma0(sigma0)
@@ -443,6 +664,20 @@ def expected_w2_squared(n, M, sigma0=1.0, estimator="unbiased"):
     Returns
     -------
     float or ndarray, shape of ``n``
+
+    Raises
+    ------
+    ValueError, TypeError
+        ``n`` negative, a sample size below 2, a non-positive ``sigma0`` or an
+        unknown ``estimator`` (each named).
+
+    Examples
+    --------
+    One generation of ``M = 2``: :math:`1/2 + 2 - 2\sqrt{2/\pi}`:
+
+    >>> import math
+    >>> print(f"{expected_w2_squared(1, 2):.6f}", f"{2.5 - 2 * math.sqrt(2 / math.pi):.6f}")
+    0.904231 0.904231
     """
     estimator = _estimator(estimator)
     sigma0 = _sigma0(sigma0)
@@ -461,6 +696,32 @@ def paper_w2_squared(n, M, sigma0=1.0):
     .. math:: E W_2^2 \approx \frac{3}{2} \sigma_0^2 \sum_{t=1}^n \frac{1}{M_t}
 
     (Shumailov et al. 2024, arXiv 2305.17493 v3, derivation of Theorem 3.1.)
+
+    Parameters
+    ----------
+    n : int or array_like of int
+        Generations (non-negative; 0 gives the starting value).
+    M : int, Schedule or int array
+        Sample sizes ``M_t`` (constant, ``ct.schedules.*``, or ``M_1 .. M_n``), each >= 2.
+    sigma0 : float
+        Standard deviation of generation 0 (> 0).
+
+    Returns
+    -------
+    float or ndarray
+        the approximation of E W_2^2; a float for a scalar ``n``, else an array of the shape of ``n``.
+
+    Raises
+    ------
+    ValueError, TypeError
+        ``n`` negative, a sample size below 2 or a non-positive ``sigma0`` (named).
+
+    Examples
+    --------
+    Four generations of ``M = 10``: ``1.5 * 4/10``:
+
+    >>> print(f"{paper_w2_squared(4, 10):.6f}")
+    0.600000
     """
     sigma0 = _sigma0(sigma0)
     n_arr, n_max = _n_array(n)
@@ -479,6 +740,26 @@ def schedule_is_bounded(exponent) -> bool:
     (limit comparison, see :func:`derivations`), so both the sum and the
     product converge exactly when ``sum t^{-a}`` does; SymPy's
     ``Sum.is_convergent`` decides that for the given exponent.
+
+    Parameters
+    ----------
+    exponent : float
+        The growth exponent ``a >= 0`` of ``M_t = M_0 t^a``.
+
+    Returns
+    -------
+    bool
+        True when the limit of ``E W_2^2`` is finite (``a > 1``).
+
+    Raises
+    ------
+    ValueError, TypeError
+        ``exponent`` negative or not a finite number (named).
+
+    Examples
+    --------
+    >>> schedule_is_bounded(2.0), schedule_is_bounded(1.0)
+    (True, False)
     """
     import sympy as sp
 
@@ -497,6 +778,43 @@ def schedule_limit(M0, exponent, sigma0=1.0, estimator="unbiased", *, rounded=Tr
     integers as :func:`ct.schedules.power` does when ``rounded``); the tail
     uses ``1/M_t`` and ``-log c4(M) ~ 1/(4M) + 1/(4M^2)`` with the Hurwitz zeta
     function, an error below ``1e-12`` relative for the defaults.
+
+    Parameters
+    ----------
+    M0 : int
+        Sample size of the first generation (>= 2).
+    exponent : float
+        Growth exponent ``a >= 0`` of ``M_t = M_0 t^a``.
+    sigma0 : float
+        Standard deviation of generation 0 (> 0).
+    estimator : {'unbiased', 'mle'}
+        Variance estimator refitted each generation.
+    rounded : bool, keyword-only
+        Round ``M_t`` to integers (as the simulated schedules do).
+    terms : int, keyword-only
+        Generations summed exactly before the zeta-function tail (>= 100).
+
+    Returns
+    -------
+    float
+        The limit, ``inf`` unless ``a > 1``.
+
+    Raises
+    ------
+    ValueError, TypeError
+        ``M0`` below 2, a negative ``exponent``, ``terms`` below 100, a
+        non-positive ``sigma0``, an unknown ``estimator`` or a non-bool
+        ``rounded`` (each named).
+
+    Examples
+    --------
+    ``a = 1`` diverges (harmonic series); for ``a = 2`` the limit is close to
+    the first-order :math:`\tfrac32\zeta(2)/M_0 = 0.2467`:
+
+    >>> schedule_limit(10, 1.0)
+    inf
+    >>> round(schedule_limit(10, 2.0), 2)
+    0.25
     """
     estimator = _estimator(estimator)
     M0 = check_int("M0", M0, min=2)
@@ -636,6 +954,36 @@ def expected_det(n, M, cov0, estimator="unbiased"):
 
     since :math:`\det \mathrm{Wishart}_d(k, I) \sim \prod_{j=0}^{d-1}\chi^2_{k-j}`
     (independent; Muirhead 1982, Thm 3.2.14).
+
+    Parameters
+    ----------
+    n : int or array_like of int
+        Generations (non-negative; 0 gives the starting value).
+    M : int, Schedule or int array
+        Sample sizes ``M_t``, each >= d + 1.
+    cov0 : array_like, shape (d, d)
+        Covariance of generation 0 (symmetric positive definite).
+    estimator : {'unbiased', 'mle'}
+        Variance estimator refitted each generation (divisor ``D_t = M_t - 1`` or ``M_t``).
+
+    Returns
+    -------
+    float or ndarray
+        E det Sigma_n; a float for a scalar ``n``, else an array of the shape of ``n``.
+
+    Raises
+    ------
+    ValueError, TypeError
+        ``n`` negative, a sample size below ``d + 1``, a ``cov0`` that is not a
+        covariance matrix or an unknown ``estimator`` (each named).
+
+    Examples
+    --------
+    ``d = 2``, ``M = 3`` (``k = D = 2``): :math:`2 \cdot 1 / 2^2`:
+
+    >>> import numpy as np
+    >>> print(f"{expected_det(1, 3, np.eye(2)):.6f}")
+    0.500000
     """
     estimator = _estimator(estimator)
     C = _cov0(cov0)
@@ -652,6 +1000,38 @@ def expected_log_det(n, M, cov0, estimator="unbiased"):
 
     .. math:: E\log\det\Sigma_n = \log\det\Sigma_0 + \sum_{t=1}^n\Bigl[\sum_{j=0}^{d-1}
               \bigl(\psi(\tfrac{k_t-j}{2}) + \log 2\bigr) - d\log D_t\Bigr]
+
+    Parameters
+    ----------
+    n : int or array_like of int
+        Generations (non-negative; 0 gives the starting value).
+    M : int, Schedule or int array
+        Sample sizes ``M_t``, each >= d + 1.
+    cov0 : array_like, shape (d, d)
+        Covariance of generation 0 (symmetric positive definite).
+    estimator : {'unbiased', 'mle'}
+        Variance estimator refitted each generation (divisor ``D_t = M_t - 1`` or ``M_t``).
+
+    Returns
+    -------
+    float or ndarray
+        E log det Sigma_n; a float for a scalar ``n``, else an array of the shape of ``n``.
+
+    Raises
+    ------
+    ValueError, TypeError
+        ``n`` negative, a sample size below ``d + 1``, a ``cov0`` that is not
+        positive definite or an unknown ``estimator`` (each named).
+
+    Examples
+    --------
+    ``d = 2``, ``M = 4`` (``k = D = 3``): :math:`\psi(3/2) + \psi(1) + 2\log 2 - 2\log 3
+    = 2 - 2\gamma - 2\log 3`:
+
+    >>> import math
+    >>> import numpy as np
+    >>> print(f"{expected_log_det(1, 4, np.eye(2)):.6f}", f"{2 - 2 * np.euler_gamma - 2 * math.log(3):.6f}")
+    -1.351656 -1.351656
     """
     estimator = _estimator(estimator)
     C = _cov0(cov0)
@@ -668,6 +1048,36 @@ def log_det_variance(n, M, d, estimator="unbiased"):
     r"""Exact :math:`\operatorname{Var}\log\det\Sigma_n = \sum_t\sum_{j=0}^{d-1}\psi'\bigl(\tfrac{k_t-j}{2}\bigr)`.
 
     .. math:: \operatorname{Var}\log\det\Sigma_n = \sum_{t=1}^n \sum_{j=0}^{d-1} \psi'\bigl((M_t-1-j)/2\bigr)
+
+    Parameters
+    ----------
+    n : int or array_like of int
+        Generations (non-negative; 0 gives the starting value).
+    M : int, Schedule or int array
+        Sample sizes ``M_t``, each >= d + 1.
+    d : int
+        Dimension (>= 1).
+    estimator : {'unbiased', 'mle'}
+        Validated only: the value does not depend on it.
+
+    Returns
+    -------
+    float or ndarray
+        Var log det Sigma_n; a float for a scalar ``n``, else an array of the shape of ``n``.
+
+    Raises
+    ------
+    ValueError, TypeError
+        ``n`` negative, ``d`` below 1, a sample size below ``d + 1`` or an
+        unknown ``estimator`` (each named).
+
+    Examples
+    --------
+    ``d = 2``, ``M = 4``: :math:`\psi'(3/2) + \psi'(1) = (\pi^2/2 - 4) + \pi^2/6`:
+
+    >>> import math
+    >>> print(f"{log_det_variance(1, 4, 2):.6f}", f"{2 * math.pi**2 / 3 - 4:.6f}")
+    2.579736 2.579736
     """
     _estimator(estimator)
     d = check_int("d", d, min=1)

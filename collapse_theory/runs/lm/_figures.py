@@ -40,6 +40,38 @@ def summary_table(run):
     ``ks_pvalue_holm`` the same Holm-adjusted over generations 1..G of the
     run (NaN at generation 0). Row ``"real"`` values of generation 0's
     reference metrics are in columns prefixed ``real_`` of the first row.
+
+    Parameters
+    ----------
+    run : GenerationalRun or list of GenerationalRun
+        A run of kind ``"lm"`` (:func:`run`, or its record read back).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per generation (per replicate and generation for a list):
+        ``generation``, ``test_perplexity``, the under-initial perplexity
+        quantiles, the diversity and truth metrics present, ``<step>_s``
+        timings and ``wall_time_s``.
+
+    Raises
+    ------
+    TypeError
+        ``run`` is not an ``"lm"`` run or a list of them.
+    ValueError
+        The run has no complete generation.
+
+    Examples
+    --------
+    A tiny run (a 1-layer OPT of width 16 on a 50-word ground-truth language, 8 blocks of 8 tokens,
+    1 epoch; the first call in a process also pays the import of transformers):
+
+    >>> from collapse_theory.runs import lm
+    >>> tiny = dict(train_blocks=8, valid_blocks=4, test_blocks=4, pretrain_tokens=2000, pretrain_steps=10,
+    ...             layers=1, hidden=16, heads=2, vocab_size=50)
+    >>> r = lm.run(1, quick=True, setting=tiny, block_size=8, new_tokens=8, epochs=1, show_progress=False)
+    >>> lm.summary_table(r)["generation"].tolist()
+    [0, 1]
     """
     import pandas as pd
 
@@ -67,13 +99,79 @@ def summary_table(run):
 
 
 def reference(run) -> dict:
-    """Metrics of the real training text, measured as the generated text is (``real_*`` of generation 0)."""
+    """Metrics of the real training text, measured as the generated text is (``real_*`` of generation 0).
+
+    Parameters
+    ----------
+    run : GenerationalRun or list of GenerationalRun
+        A run of kind ``"lm"`` (:func:`run`, or its record read back); for a list, the first one.
+
+    Returns
+    -------
+    dict of str -> float
+        Generation 0's ``real_*`` metrics without the prefix (``distinct_1``,
+        ``self_bleu``, ``ttr``, ``mtld`` and, on the ground-truth language,
+        ``support``, ``true_nll_per_word``...).
+
+    Raises
+    ------
+    TypeError
+        ``run`` is not an ``"lm"`` run or a list of them.
+    ValueError
+        The run has no complete generation.
+
+    Examples
+    --------
+    A tiny run (a 1-layer OPT of width 16 on a 50-word ground-truth language, 8 blocks of 8 tokens,
+    1 epoch; the first call in a process also pays the import of transformers):
+
+    >>> from collapse_theory.runs import lm
+    >>> tiny = dict(train_blocks=8, valid_blocks=4, test_blocks=4, pretrain_tokens=2000, pretrain_steps=10,
+    ...             layers=1, hidden=16, heads=2, vocab_size=50)
+    >>> r = lm.run(1, quick=True, setting=tiny, block_size=8, new_tokens=8, epochs=1, show_progress=False)
+    >>> ref = lm.reference(r)
+    >>> 0 < ref["distinct_1"] <= 1, 0 < ref["support"] <= 50
+    (True, True)
+    """
     m = _runs(run)[0].generations[0].metrics
     return {k[5:]: float(v) for k, v in m.items() if k.startswith("real_")}
 
 
 def examples(run) -> tuple:
-    """``(prompt, [continuation of generation t for each t])`` (the paper's Example 1)."""
+    """``(prompt, [continuation of generation t for each t])`` (the paper's Example 1).
+
+    Parameters
+    ----------
+    run : GenerationalRun or list of GenerationalRun
+        A run of kind ``"lm"`` (:func:`run`, or its record read back); for a list, the first one.
+
+    Returns
+    -------
+    prompt : str
+        The fixed prompt (first test block), decoded.
+    continuations : list of str
+        Its continuation by each generation's model, generation 0 first.
+
+    Raises
+    ------
+    TypeError
+        ``run`` is not an ``"lm"`` run or a list of them.
+    ValueError
+        The run has no complete generation.
+
+    Examples
+    --------
+    A tiny run (a 1-layer OPT of width 16 on a 50-word ground-truth language, 8 blocks of 8 tokens,
+    1 epoch; the first call in a process also pays the import of transformers):
+
+    >>> from collapse_theory.runs import lm
+    >>> tiny = dict(train_blocks=8, valid_blocks=4, test_blocks=4, pretrain_tokens=2000, pretrain_steps=10,
+    ...             layers=1, hidden=16, heads=2, vocab_size=50)
+    >>> r = lm.run(1, quick=True, setting=tiny, block_size=8, new_tokens=8, epochs=1, show_progress=False)
+    >>> prompt, continuations = lm.examples(r)
+    >>> isinstance(prompt, str), len(continuations)
+    (True, 2)
+    """
     gens = _runs(run)[0].generations
     return gens[0].info.get("prompt", ""), [g.info.get("example", "") for g in gens]
 
@@ -86,6 +184,35 @@ def figures(run) -> dict:
     generation's text under the generation-0 model, the paper's Fig. 1b),
     ``diversity`` (distinct-n, self-BLEU, MTLD) and, on the ground-truth
     language, ``tails`` (distinct and rare words beside the resampling chain).
+
+    Parameters
+    ----------
+    run : GenerationalRun or list of GenerationalRun
+        A run of kind ``"lm"`` (:func:`run`, or its record read back); for a list, the first one's figures and every replicate's perplexity.
+
+    Returns
+    -------
+    dict of str -> (matplotlib.figure.Figure, str)
+        Each figure with its caption.
+
+    Raises
+    ------
+    TypeError
+        ``run`` is not an ``"lm"`` run or a list of them.
+    ValueError
+        The run has no complete generation.
+
+    Examples
+    --------
+    A tiny run (a 1-layer OPT of width 16 on a 50-word ground-truth language, 8 blocks of 8 tokens,
+    1 epoch; the first call in a process also pays the import of transformers):
+
+    >>> from collapse_theory.runs import lm
+    >>> tiny = dict(train_blocks=8, valid_blocks=4, test_blocks=4, pretrain_tokens=2000, pretrain_steps=10,
+    ...             layers=1, hidden=16, heads=2, vocab_size=50)
+    >>> r = lm.run(1, quick=True, setting=tiny, block_size=8, new_tokens=8, epochs=1, show_progress=False)
+    >>> sorted(lm.figures(r))
+    ['diversity', 'histograms', 'perplexity', 'tails']
     """
     import matplotlib
     from matplotlib.ticker import MaxNLocator
@@ -194,6 +321,27 @@ def write_outputs(run, out) -> dict:
     -------
     dict of str -> pathlib.Path
         ``table``, ``examples``, ``summary`` and ``figure:<key>`` for each figure.
+
+    Raises
+    ------
+    TypeError
+        ``run`` is not an ``"lm"`` run or a list of them.
+    ValueError
+        The run has no complete generation.
+
+    Examples
+    --------
+    A tiny run (a 1-layer OPT of width 16 on a 50-word ground-truth language, 8 blocks of 8 tokens,
+    1 epoch; the first call in a process also pays the import of transformers):
+
+    >>> import tempfile
+    >>> from collapse_theory.runs import lm
+    >>> tiny = dict(train_blocks=8, valid_blocks=4, test_blocks=4, pretrain_tokens=2000, pretrain_steps=10,
+    ...             layers=1, hidden=16, heads=2, vocab_size=50)
+    >>> r = lm.run(1, quick=True, setting=tiny, block_size=8, new_tokens=8, epochs=1, show_progress=False)
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     print(sorted(lm.write_outputs(r, d)))
+    ['examples', 'figure:diversity', 'figure:histograms', 'figure:perplexity', 'figure:tails', 'summary', 'table']
     """
     from ..._provenance import atomic_write, provenance, write_json
     from ...plotting import figure_png

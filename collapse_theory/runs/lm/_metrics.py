@@ -71,7 +71,44 @@ def sequence_nll(model, blocks, *, batch_size: int = 32, show_progress=False) ->
 
 
 def perplexity(model, blocks, *, batch_size: int = 32, show_progress=False) -> float:
-    """Perplexity over all predicted tokens of equal-length blocks: ``exp(mean nll)``."""
+    """Perplexity over all predicted tokens of equal-length blocks: ``exp(mean nll)``.
+
+    Parameters
+    ----------
+    model : transformers causal LM
+    blocks : array_like of int, shape (n, L), L >= 2
+        Token ids, each row one block.
+    batch_size : int, keyword-only
+        Blocks scored at once (>= 1).
+    show_progress : bool or None, keyword-only
+        One progress step per scored batch.
+
+    Returns
+    -------
+    float
+        ``exp`` of the mean of :func:`sequence_nll` (equal-length blocks: the
+        mean over all predicted tokens).
+
+    Raises
+    ------
+    ValueError, TypeError
+        ``blocks`` not of shape (n, L) with L >= 2, or ``batch_size`` below 1.
+
+    Examples
+    --------
+    With zero (tied) embeddings every next token is uniform over the vocabulary,
+    so the perplexity is the vocabulary size:
+
+    >>> import numpy as np
+    >>> import torch
+    >>> from collapse_theory.runs.lm._models import tiny_opt
+    >>> model = tiny_opt(10, layers=1, hidden=8, heads=2)
+    >>> with torch.no_grad():
+    ...     _ = model.get_input_embeddings().weight.zero_()
+    ...     _ = model.get_output_embeddings().weight.zero_()
+    >>> print(f"{perplexity(model, np.ones((2, 5), dtype=int)):.6f}")
+    10.000000
+    """
     return float(np.exp(np.mean(sequence_nll(model, blocks, batch_size=batch_size, show_progress=show_progress))))
 
 
@@ -117,6 +154,18 @@ def self_bleu(texts, *, max_texts: int = 100) -> float:
     Returns
     -------
     float in [0, 100]; NaN for fewer than two texts.
+
+    Raises
+    ------
+    ValueError, TypeError
+        ``max_texts`` below 2 (named).
+
+    Examples
+    --------
+    Identical texts repeat one another fully:
+
+    >>> round(self_bleu(["the cat sat on the mat"] * 3), 6)
+    100.0
     """
     from sacrebleu.metrics import BLEU
 
@@ -135,6 +184,25 @@ def lexical_diversity(words) -> dict:
     Returns
     -------
     dict with ``ttr`` and ``mtld`` (NaN for an empty list).
+
+    Parameters
+    ----------
+    words : iterable of str
+        The words, in order (MTLD depends on the order).
+
+    Raises
+    ------
+    TypeError
+        ``words`` is a string or not iterable.
+
+    Examples
+    --------
+    Two distinct words in four tokens:
+
+    >>> lexical_diversity(["a", "b", "a", "b"])["ttr"]
+    0.5
+    >>> lexical_diversity([])
+    {'ttr': nan, 'mtld': nan}
     """
     if isinstance(words, (str, bytes)) or not hasattr(words, "__iter__"):
         raise TypeError(f"words must be a list of words (str), got {type(words).__name__}")

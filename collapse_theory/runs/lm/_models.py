@@ -191,6 +191,29 @@ def read_corpus(corpus) -> dict:
     Returns
     -------
     dict with keys ``train``, ``valid``, ``test`` -> list of str (lines)
+
+    Parameters
+    ----------
+    corpus : path-like
+        A folder in one of the layouts above (nothing is downloaded).
+
+    Raises
+    ------
+    FileNotFoundError
+        ``corpus`` is not a folder, or holds none of the layouts.
+    ValueError
+        Plain ``*.txt`` files with too few lines to split 80/10/10.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     for split in ("train", "valid", "test"):
+    ...         _ = (Path(d) / f"{split}.txt").write_text(f"a {split} line\\nanother\\n")
+    ...     texts = read_corpus(d)
+    >>> texts["valid"]
+    ['a valid line', 'another']
     """
     path = Path(corpus)
     if not path.is_dir():
