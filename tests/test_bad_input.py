@@ -231,6 +231,7 @@ CASES = [
     Case(tgauss.moment_factor, _m(lambda: tgauss.moment_factor(1)), ValueError, "M", label="M=1"),
     Case(tgauss.moment_factor, _m(lambda: tgauss.moment_factor(2.5)), TypeError, "M", label="M float"),
     Case(tgauss.expected_variance_power, _m(lambda: tgauss.expected_variance_power(3, 10, r="1")), TypeError, "r"),
+    Case(tgauss.expected_variance_power, _m(lambda: tgauss.expected_variance_power(0, 2**63)), ValueError, r"\bM\b", label="M beyond int64"),
     Case(tgauss.expected_variance, _m(lambda: tgauss.expected_variance(-1, 10)), ValueError, "n"),
     Case(tgauss.variance_of_variance, _m(lambda: tgauss.variance_of_variance(3, 10, sigma0=-1.0)), ValueError, "sigma0"),
     Case(tgauss.expected_std, _m(lambda: tgauss.expected_std(3, 10, estimator="robust")), ValueError, "estimator"),

@@ -694,6 +694,19 @@ def test_moment_factor_large_r_against_mpmath(M, r):
     assert th.moment_factor(M, r) == pytest.approx(float(want), rel=1e-12)
 
 
+def test_moment_factor_beyond_float64_is_inf_not_nan():
+    # issue 17 fuzzing: r = 1.4e307 at M = 677700 gave inf - inf = NaN inside log Gamma(x + r) - log Gamma(x) - r log x;
+    # the true log factor is about r log(r / x) > 1e309, so the factor is +inf; with mpmath at a smaller r where it is
+    # still beyond float64, the log factor exceeds log(max float)
+    import mpmath
+
+    assert th.moment_factor(677700, r=1.411803330311466e307) == np.inf
+    k = mpmath.mpf(677699)
+    r = mpmath.mpf(1e5)
+    log_want = r * mpmath.log(2 / k) + mpmath.loggamma(k / 2 + r) - mpmath.loggamma(k / 2)
+    assert log_want > mpmath.log(np.finfo(float).max) and th.moment_factor(677700, r=1e5) == np.inf
+
+
 def test_expected_variance_power_log_space():
     # sigma0^(2r) underflows (3^-680) where E W^r is infinite ((M-1)/2 + r <= 0): inf, not 0 * inf = NaN
     assert th.expected_variance_power(1, 2, r=-340.0, sigma0=3.0) == np.inf

@@ -136,6 +136,8 @@ def _sizes(M, n_max, *, minimum=2):
     """``M_1 .. M_{n_max}`` as float64 for an int, a Schedule or an int array."""
     if isinstance(M, numbers.Integral) and not isinstance(M, bool) and M < minimum:  # before allocating n_max sizes
         raise ValueError(f"M: every sample size must be >= {minimum} here, got {int(M)}")
+    if isinstance(M, numbers.Integral) and not isinstance(M, bool) and M > np.iinfo(np.int64).max:
+        raise ValueError(f"M: sample sizes must be below 2^63, got {int(M)}")
     sched = M if isinstance(M, Schedule) else as_schedule(M, "M")
     sizes = sched.sizes(n_max).astype(np.float64)
     if sizes.size and sizes.min() < minimum:
@@ -224,6 +226,8 @@ def _log_gamma_ratio_excess(x, r):
         direct = np.log(poch(xsmall, r)) - r * np.log(xsmall)
         xl = np.where(small | big, 20.0, x)
         large_r = gammaln(xl + r) - gammaln(xl) - r * np.log(xl)
+    # inf - inf only where r is beyond about 1e306: there the true value, about r log(r / x), overflows to +inf
+    large_r = np.where(np.isnan(large_r) & (r > 0), np.inf, large_r)
     return np.where(big, series, np.where(small, direct, large_r))
 
 
@@ -269,7 +273,8 @@ def moment_factor(M, r=1.0, estimator="unbiased"):
     estimator = _estimator(estimator)
     r = check_float("r", r)
     m = _int_sizes("M", M)
-    out = np.exp(_log_moment_factor(m, r, estimator))
+    with np.errstate(over="ignore"):  # a factor beyond float64 is +inf, as documented
+        out = np.exp(_log_moment_factor(m, r, estimator))
     return float(out) if out.ndim == 0 else out
 
 
