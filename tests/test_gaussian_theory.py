@@ -792,3 +792,16 @@ def test_mixture_band_contains_simulated_w2(M, R):
     # the band is much tighter than Jensen's (the old bounds-only band)
     v, e = w.variance[G], w.mean_squared_error[G]
     assert hi - lo < 0.5 * ((e + v + 1.0) - (e + (np.sqrt(v) - 1.0) ** 2))
+
+
+def test_schedule_limit_fuzz_findings(monkeypatch):
+    # issue 17 fuzzing: a growth exponent of 1.3e13 gave NaN (SciPy's zeta(2a, q) is NaN there, its true value
+    # underflows to 0); then M_t = inf from t = 2 and only generation 1 (M_1 = 2) counts: the limit is
+    # E (mu_1 - mu_0)^2 + E sigma_1^2 - 2 E sigma_1 + 1 with sigma0 = 1, M = 2, unbiased: 1/2 + 1 - 2 c4(2) + 1
+    assert th.schedule_limit(2, 12628417800523, 1.0, terms=100) == pytest.approx(2.5 - 2 * np.sqrt(2 / np.pi), rel=1e-12)
+    # terms past the memory limit: a ValueError naming terms, not a MemoryError
+    from collapse_theory.theory import discrete as td
+
+    monkeypatch.setattr(td, "MEMORY_LIMIT_BYTES", 2**30)
+    with pytest.raises(ValueError, match=r"terms = 53563134"):
+        th.schedule_limit(285, 3.67, 125863.0, terms=53563134)

@@ -773,6 +773,13 @@ def schedule_is_bounded(exponent) -> bool:
     return bool(sp.Sum(1 / t ** sp.nsimplify(a), (t, 1, sp.oo)).is_convergent())
 
 
+def _zeta_tail(s, q):
+    """Hurwitz zeta ``sum_{t >= q} t^-s`` (q >= 2); 0 where ``q^-s`` underflows (SciPy returns NaN for s ~ 1e13)."""
+    if s * np.log(q) > 750.0:
+        return 0.0
+    return float(zeta(s, q))
+
+
 def schedule_limit(M0, exponent, sigma0=1.0, estimator="unbiased", *, rounded=True, terms=200_000):
     r""":math:`\lim_{n\to\infty} E W_2^2` for :math:`M_t = M_0 t^a` (``inf`` unless ``a > 1``).
 
@@ -830,13 +837,22 @@ def schedule_limit(M0, exponent, sigma0=1.0, estimator="unbiased", *, rounded=Tr
         raise TypeError(f"rounded must be a bool, got {rounded!r}")
     if not schedule_is_bounded(a):
         return float("inf")
+    from . import discrete as _td  # one memory limit for the theory modules (read at call time)
+
+    need = _BYTES_PER_GENERATION * terms
+    if need > _td.MEMORY_LIMIT_BYTES:
+        raise ValueError(
+            f"terms = {terms}: the exact sum would need about {need / 2**30:.3g} GiB, above "
+            f"theory.discrete.MEMORY_LIMIT_BYTES = {_td.MEMORY_LIMIT_BYTES / 2**30:.3g} GiB; use fewer terms "
+            "(the zeta-function tail is exact to rounding beyond the default 200000)"
+        )
     t = np.arange(1, terms + 1, dtype=np.float64)
     with np.errstate(over="ignore"):
         sizes = np.rint(M0 * t**a) if rounded else M0 * t**a
     # sizes beyond 1e300 (t^a overflows for large a) contribute below 1e-300: capped, not inf (inf/inf is NaN)
     sizes = np.clip(sizes, 2.0, 1e300)
-    tail_inv = zeta(a, terms + 1) / M0  # sum_{t > terms} 1 / (M0 t^a)
-    tail_inv2 = zeta(2 * a, terms + 1) / M0**2
+    tail_inv = _zeta_tail(a, terms + 1) / M0  # sum_{t > terms} 1 / (M0 t^a)
+    tail_inv2 = _zeta_tail(2 * a, terms + 1) / M0**2
     D = _denominator(sizes, estimator)
     ev = np.cumprod((sizes - 1.0) / D)
     mean_sq = np.sum(np.concatenate([[1.0], ev[:-1]]) / sizes)
