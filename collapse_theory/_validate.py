@@ -188,6 +188,8 @@ def check_covariance(name: str, C, *, d: int | None = None, rtol: float = 1e-10)
     Returns the symmetrised matrix.
     """
     arr = check_array(name, C, ndim=(0, 2))
+    if arr.ndim == 0 and d is not None and d != 1:
+        raise ValueError(f"{name} must have shape ({d}, {d}), got a scalar")
     if arr.ndim == 0:
         if arr < 0:
             raise ValueError(f"{name} must be non-negative, got {float(arr)}")

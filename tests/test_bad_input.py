@@ -356,6 +356,7 @@ CASES = [
     Case(wasserstein.w2_squared_sliced, _m(lambda: wasserstein.w2_squared_sliced(OK_SAMPLE, OK_SAMPLE, projections=0)), ValueError, "projections"),
     Case(wasserstein.w2_squared_sliced, _m(lambda: wasserstein.w2_squared_sliced(OK_SAMPLE, OK_SAMPLE, projections=10**12)), ValueError, r"projections.*GiB", label="huge projections"),
     Case(wasserstein.w2_squared_to_gaussian, _m(lambda: wasserstein.w2_squared_to_gaussian(OK_SAMPLE, np.zeros(2), E2, method="guess")), ValueError, "method"),
+    Case(wasserstein.w2_squared_to_gaussian, _m(lambda: wasserstein.w2_squared_to_gaussian(np.zeros((1, 3)), np.zeros(3), 1.0)), ValueError, r"\bC\b", label="scalar C for 3-D samples"),
     Case(wasserstein.w2_squared_gmm, _m(lambda: wasserstein.w2_squared_gmm([0.5, 0.6], [0.0, 1.0], [1.0, 1.0], [1.0], [0.0], [1.0])), ValueError, "w1"),
     # ---------------------------------------------------------------- studies (the discrete ones: helper vocab; gaussian: mitigation)
     Case(ct.studies.StudyResult, _m(lambda: ct.studies.StudyResult("x", []).passed(level=2.0)), (ValueError, TypeError), "level"),
