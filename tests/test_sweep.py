@@ -215,6 +215,29 @@ def test_missing_required_parameter_and_empty_axes_are_named():
         sweep.load_grid(grid)
 
 
+def _literal_grids(path: Path):
+    """Every dict literal with a ``"study"`` key assigned at the top of a module (read, not imported)."""
+    import ast
+
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Dict):
+            keys = [k.value for k in node.value.keys if isinstance(k, ast.Constant)]
+            if "study" in keys:
+                try:
+                    yield node.targets[0].id, ast.literal_eval(node.value)
+                except ValueError:  # built by code (e.g. list(range(...))): not a literal to check here
+                    continue
+
+
+def test_benchmark_grids_name_parameters_their_studies_take():
+    # the sweep benchmark's grid once named the fresh share 'real' after heterozygosity had moved to mixing=,
+    # and only `make bench` (not part of `make test`) found out
+    grids = dict(_literal_grids(Path(__file__).parents[1] / "benchmarks" / "test_sweep_bench.py"))
+    assert "HEAVY" in grids
+    for name, grid in grids.items():
+        assert list(sweep.load_grid(grid).cells()), name
+
+
 def test_cli_rejects_bad_toml_naming_the_key(tmp_path, capsys):
     path = write_toml(tmp_path / "bad.toml", toy_grid(axes={"K": [1]}))
     assert main(["sweep", str(path), "--out", str(tmp_path / "x.zarr"), "--workers", "1"]) == 2
