@@ -622,6 +622,31 @@ def test_binomial_gauss_rule_is_exact(monkeypatch, M, g, n):
     np.testing.assert_allclose(A_rule, A_full, rtol=0, atol=1e-12 * np.abs(A_full).max())
 
 
+@pytest.mark.parametrize("spec", ["fresh:0.01", "accumulate:0.01"])
+def test_moments_stay_finite_where_the_support_barely_exceeds_the_rule(monkeypatch, spec):
+    # found in the report's mitigation map: Bin(20, 0.01) has 12 sizes above 1e-17 of the mode and the order-6
+    # rule 11 nodes; the Stieltjes rule put a node at -6.5e-17 and every moment from generation 1 on was inf,
+    # which made the lower bound on E W2^2 NaN
+    wm = th.workflow_moments(100, 20, mixing=spec, order=6)
+    for name in ("variance", "mean_squared_error", "w2_squared_low", "w2_squared_high"):
+        assert np.all(np.isfinite(getattr(wm, name))), name
+    assert np.all(wm.w2_squared_low <= wm.w2_squared_high)
+    monkeypatch.setattr(gm, "binomial_rule", _full_binomial)  # the plain sum over all 21 sizes
+    full = th.workflow_moments(100, 20, mixing=spec, order=6)
+    for name in ("variance", "mean_squared_error", "w2_squared_low", "w2_squared_high"):
+        np.testing.assert_allclose(getattr(wm, name), getattr(full, name), rtol=1e-10, err_msg=name)
+
+
+def test_binomial_rule_nodes_stay_inside_the_support():
+    # wherever the Gauss rule is used, its nodes lie in the support's range and its weights are positive
+    for M in (5, 10, 20, 30, 50, 200):
+        for g in (0.001, 0.01, 0.05, 0.5, 0.99):
+            for n in (2, 6, 12):
+                ks, w, poly = gm.binomial_rule(M, g, n)
+                assert np.all(w > 0) and abs(w.sum() - 1.0) < 1e-12, (M, g, n)
+                assert 0 <= ks.min() and ks.max() <= M, (M, g, n)
+
+
 @pytest.mark.parametrize("M, g, n, ddof", [(2, 0.0, 6, 1.0), (2, 0.3, 4, 1.0), (10, 0.2, 8, 1.0), (5, 0.0, 5, 0.0)])
 def test_interpolated_accumulation_steps_equal_direct_build(M, g, n, ddof):
     G = 400

@@ -84,6 +84,14 @@ def binomial_rule(M, g, n):
     replaces the sum over the ``M + 1`` sizes when ``r`` is smaller.
     Returns ``(ks, w, poly)``: ``poly`` says the nodes are not integers (the
     engine then uses the unguarded polynomial forms).
+
+    The rule is used only where the law's support (sizes of probability above
+    ``1e-17`` of the mode's) has more than ``2 r`` points: nearer ``r``, the
+    Stieltjes recurrence breaks down in floating point (at M = 20, g = 0.01,
+    n = 6, 12 sizes for 11 nodes, the smallest node came out as -6.5e-17 and
+    every moment from generation 1 on as inf). A rule whose nodes leave the
+    support's range or whose weights are not positive is refused the same way;
+    the sum over the integer sizes is exact in both cases.
     """
     from scipy.stats import binom
 
@@ -92,7 +100,7 @@ def binomial_rule(M, g, n):
     w = binom.pmf(ks, M, g)
     keep = w > 1e-17 * w.max()
     ks, w = ks[keep], w[keep]
-    if ks.size <= r:
+    if ks.size <= 2 * r:
         return ks, w, False
     # Stieltjes: orthonormal polynomials of the discrete measure, three-term recurrence
     x = ks.astype(np.float64)
@@ -109,7 +117,10 @@ def binomial_rule(M, g, n):
     from scipy.linalg import eigh_tridiagonal
 
     nodes, vec = eigh_tridiagonal(a, b[:-1])
-    return nodes, w.sum() * vec[0] ** 2, True
+    wq = w.sum() * vec[0] ** 2
+    if not (np.all(np.isfinite(nodes)) and nodes.min() >= ks[0] and nodes.max() <= ks[-1] and np.all(wq > 0.0)):
+        return ks, w, False
+    return nodes, wq, True
 
 
 def _mul_lin(arr, terms, nP):

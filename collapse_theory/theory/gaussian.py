@@ -219,7 +219,8 @@ def _log_gamma_ratio_excess(x, r):
         for n in range(1, _SERIES_TERMS + 1):
             m = n + 1
             bpoly = sum(comb(m, k, exact=True) * _BERNOULLI[k] * r ** (m - k) for k in range(m + 1))
-            series = series + (-1) ** (n + 1) * (bpoly - _BERNOULLI[m]) / (n * (n + 1) * xs**n)
+            with np.errstate(over="ignore"):  # x^n beyond float64 (x past ~1e22): the term is 0, as it should be
+                series = series + (-1) ** (n + 1) * (bpoly - _BERNOULLI[m]) / (n * (n + 1) * xs**n)
     small = x < 20.0
     xsmall = np.where(small, x, 1.0)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
