@@ -241,6 +241,11 @@ CASES = [
     Case(tgauss.expected_mean_squared_error, _m(lambda: tgauss.expected_mean_squared_error(3, 10, sigma0=float("inf"))), ValueError, "sigma0"),
     Case(tgauss.expected_w2_squared, _m(lambda: tgauss.expected_w2_squared(3, 1)), ValueError, "M"),
     Case(tgauss.paper_w2_squared, _m(lambda: tgauss.paper_w2_squared(5, 1)), ValueError, "M"),
+    # fuzz findings: a finite sigma0 whose square (or the result) leaves float64's range
+    Case(tgauss.paper_w2_squared, _m(lambda: tgauss.paper_w2_squared(3, 2, sigma0=1e155)), ValueError, "sigma0", label="result overflows"),
+    Case(tgauss.expected_variance, _m(lambda: tgauss.expected_variance(0, 2, sigma0=1.340780792994282e154)), ValueError, "sigma0", label="result overflows"),
+    Case(tgauss.moment_recursion, _m(lambda: tgauss.moment_recursion(3, 5, sigma0=1e200)), ValueError, "sigma0", label="result overflows"),
+    Case(tgauss.stationary_moments, _m(lambda: tgauss.stationary_moments(5, mixing="fresh:0.2", sigma0=1e200)), ValueError, "sigma0", label="result overflows"),
     Case(tgauss.schedule_is_bounded, _m(lambda: tgauss.schedule_is_bounded(float("nan"))), ValueError, "exponent"),
     Case(tgauss.schedule_limit, _m(lambda: tgauss.schedule_limit(10, 2.0, terms=0)), ValueError, "terms"),
     Case(tgauss.expected_mean_squared_error_mv, _m(lambda: tgauss.expected_mean_squared_error_mv(3, 10, [[1, 2], [3, 4]])), ValueError, "cov0"),

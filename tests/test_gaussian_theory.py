@@ -830,3 +830,25 @@ def test_schedule_limit_fuzz_findings(monkeypatch):
     monkeypatch.setattr(td, "MEMORY_LIMIT_BYTES", 2**30)
     with pytest.raises(ValueError, match=r"terms = 53563134"):
         th.schedule_limit(285, 3.67, 125863.0, terms=53563134)
+
+
+def test_huge_and_tiny_sigma0_scale_exactly_or_are_refused():
+    # fuzz findings: sigma0 = 1.34e154 gave expected_variance inf, paper_w2_squared a raw OverflowError, and
+    # variance_of_variance NaN (inf - inf) at sigma0 = 1.16e77, n = 0, where the exact value is 0
+    assert th.variance_of_variance(0, 2, sigma0=1.1579208923731717e77) == 0.0
+    assert th.paper_w2_squared(0, 2, sigma0=1e155) == 0.0  # generation 0 is D_0 itself, at any scale
+    for s0 in (1e-150, 1e-30, 1e30, 1e150):
+        # every moment scales as the power of sigma0 its dimension says (against the unit-scale value)
+        assert th.expected_variance(3, 10, sigma0=s0, estimator="mle") == pytest.approx(0.729 * s0**2, rel=1e-13)
+        assert th.paper_w2_squared(4, 10, sigma0=s0) == pytest.approx(0.6 * s0**2, rel=1e-13)
+        assert th.expected_mean_squared_error(2, 10, sigma0=s0) == pytest.approx(0.2 * s0**2, rel=1e-13)
+        assert th.expected_w2_squared(5, 7, sigma0=s0) == pytest.approx(th.expected_w2_squared(5, 7) * s0**2, rel=1e-13)
+        assert th.moment_recursion(4, 6, mixing="fresh:0.3", sigma0=s0).variance[-1] == pytest.approx(
+            th.moment_recursion(4, 6, mixing="fresh:0.3").variance[-1] * s0**2, rel=1e-13)
+    assert th.variance_of_variance(1, 5, sigma0=1e50) == pytest.approx(0.5e200, rel=1e-13)
+    assert th.variance_of_variance(1, 5, sigma0=1e100) == np.inf  # 0.5e400: beyond float64, as documented
+    for call in (lambda: th.expected_variance(1, 10, sigma0=1e155), lambda: th.paper_w2_squared(1, 10, sigma0=1e155),
+                 lambda: th.workflow_moments(3, 5, mixing="fresh:0.2", sigma0=1e200),
+                 lambda: th.accumulate_limits(5, sigma0=1e200), lambda: th.schedule_limit(10, 2.0, sigma0=1e200)):
+        with pytest.raises(ValueError, match="sigma0"):
+            call()

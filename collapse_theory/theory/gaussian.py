@@ -149,6 +149,26 @@ def _sigma0(sigma0):
     return check_float("sigma0", sigma0, min=0.0, min_inclusive=False)
 
 
+def _scale_by_sigma0(value, sigma0, power, *, finite=True):
+    """``value * sigma0**power``: a moment computed at sigma0 = 1, at scale ``sigma0`` (``power`` may be an array).
+
+    Never NaN (0 times an overflowing power is 0: in log space where the power
+    leaves float64's range) and no overflow warnings. Where the product itself
+    leaves the range: a ValueError naming ``sigma0`` (``finite``), else inf.
+    """
+    value = np.asarray(value, dtype=np.float64)
+    power = np.asarray(power, dtype=np.float64)
+    with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
+        scale = np.float64(sigma0) ** power
+        ok = np.isfinite(scale) & (scale > 0.0)
+        out = np.where(ok, value * np.where(ok, scale, 1.0),
+                       np.sign(value) * np.exp(np.log(np.abs(value)) + power * np.log(sigma0)))
+    if finite and np.any(np.isinf(out) & np.isfinite(value)):
+        raise ValueError(f"sigma0 = {sigma0!r}: the result (sigma0^{float(np.max(power)):g} times its value at "
+                         "sigma0 = 1) exceeds float64's range; rescale the data (these moments scale as powers of sigma0)")
+    return out if out.ndim else float(out)
+
+
 def _denominator(sizes, estimator):
     return sizes - 1.0 if estimator == "unbiased" else sizes
 
@@ -376,7 +396,7 @@ def expected_variance(n, M, sigma0=1.0, estimator="unbiased"):
     ------
     ValueError, TypeError
         ``n`` negative or too large for memory, a sample size below 2, a
-        non-positive ``sigma0`` or an unknown ``estimator`` (each named).
+        non-positive ``sigma0`` (or one whose result exceeds float64's range) or an unknown ``estimator`` (each named).
 
     Examples
     --------
@@ -388,7 +408,8 @@ def expected_variance(n, M, sigma0=1.0, estimator="unbiased"):
     >>> print(f"{expected_variance(3, 10, estimator='mle'):.6f}")
     0.729000
     """
-    return expected_variance_power(n, M, 1.0, sigma0, estimator)
+    sigma0 = _sigma0(sigma0)
+    return _scale_by_sigma0(expected_variance_power(n, M, 1.0, 1.0, estimator), sigma0, 2)
 
 
 def variance_of_variance(n, M, sigma0=1.0, estimator="unbiased"):
@@ -411,7 +432,8 @@ def variance_of_variance(n, M, sigma0=1.0, estimator="unbiased"):
     Returns
     -------
     float or ndarray
-        Var sigma_n^2 (never below 0); a float for a scalar ``n``, else an array of the shape of ``n``.
+        Var sigma_n^2 (never below 0; inf where it exceeds float64's range); a float for a scalar ``n``, else an
+        array of the shape of ``n``.
 
     Raises
     ------
@@ -426,9 +448,12 @@ def variance_of_variance(n, M, sigma0=1.0, estimator="unbiased"):
     >>> print(f"{variance_of_variance(1, 5):.6f}")
     0.500000
     """
-    e2 = expected_variance_power(n, M, 2.0, sigma0, estimator)
-    e1 = expected_variance_power(n, M, 1.0, sigma0, estimator)
-    return np.maximum(e2 - np.square(e1), 0.0)  # a variance: round-off in E s^4 - (E s^2)^2 (both sigma0^4 at n = 0) is not below 0
+    sigma0 = _sigma0(sigma0)
+    # at sigma0 = 1, then scaled: E s^4 and (E s^2)^2 may each overflow where their difference is 0 (n = 0)
+    e2 = expected_variance_power(n, M, 2.0, 1.0, estimator)
+    e1 = expected_variance_power(n, M, 1.0, 1.0, estimator)
+    # a variance: round-off in E s^4 - (E s^2)^2 (both 1 at n = 0) is not below 0; inf beyond float64's range
+    return _scale_by_sigma0(np.maximum(e2 - np.square(e1), 0.0), sigma0, 4, finite=False)
 
 
 def expected_std(n, M, sigma0=1.0, estimator="unbiased"):
@@ -629,7 +654,7 @@ def expected_mean_squared_error(n, M, sigma0=1.0, estimator="unbiased"):
     ------
     ValueError, TypeError
         ``n`` negative or too large for memory, a sample size below 2, a
-        non-positive ``sigma0`` or an unknown ``estimator`` (each named).
+        non-positive ``sigma0`` (or one whose result exceeds float64's range) or an unknown ``estimator`` (each named).
 
     Examples
     --------
@@ -645,7 +670,7 @@ def expected_mean_squared_error(n, M, sigma0=1.0, estimator="unbiased"):
     n_arr, n_max = _n_array(n)
     sizes = _sizes(M, n_max)
     cum, _ = _mean_sq_cum(sizes, estimator)
-    return _take(sigma0**2 * cum, n_arr)
+    return _take(_scale_by_sigma0(cum, sigma0, 2), n_arr)
 
 
 def expected_w2_squared(n, M, sigma0=1.0, estimator="unbiased"):
@@ -674,7 +699,7 @@ def expected_w2_squared(n, M, sigma0=1.0, estimator="unbiased"):
     Raises
     ------
     ValueError, TypeError
-        ``n`` negative, a sample size below 2, a non-positive ``sigma0`` or an
+        ``n`` negative, a sample size below 2, a non-positive ``sigma0`` (or one whose result exceeds float64's range) or an
         unknown ``estimator`` (each named).
 
     Examples
@@ -692,7 +717,7 @@ def expected_w2_squared(n, M, sigma0=1.0, estimator="unbiased"):
     mean_cum, ev = _mean_sq_cum(sizes, estimator)
     log_es = np.concatenate([[0.0], np.cumsum(_log_moment_factor(sizes, 0.5, estimator))])
     # 2 - 2 prod c4 computed as -2 expm1(log prod) keeps precision for large M
-    out = sigma0**2 * (mean_cum + (ev - 1.0) - 2.0 * np.expm1(log_es))
+    out = _scale_by_sigma0(mean_cum + (ev - 1.0) - 2.0 * np.expm1(log_es), sigma0, 2)
     return _take(out, n_arr)
 
 
@@ -720,7 +745,7 @@ def paper_w2_squared(n, M, sigma0=1.0):
     Raises
     ------
     ValueError, TypeError
-        ``n`` negative, a sample size below 2 or a non-positive ``sigma0`` (named).
+        ``n`` negative, a sample size below 2 or a non-positive ``sigma0`` (or one whose result exceeds float64's range) (named).
 
     Examples
     --------
@@ -733,7 +758,7 @@ def paper_w2_squared(n, M, sigma0=1.0):
     n_arr, n_max = _n_array(n)
     sizes = _sizes(M, n_max, minimum=2)  # as its siblings: the unbiased variance needs M >= 2
     cum = np.concatenate([[0.0], np.cumsum(1.0 / sizes)])
-    return _take(1.5 * sigma0**2 * cum, n_arr)
+    return _take(_scale_by_sigma0(1.5 * cum, sigma0, 2), n_arr)
 
 
 # --------------------------------------------------------------------------- schedules
@@ -816,7 +841,7 @@ def schedule_limit(M0, exponent, sigma0=1.0, estimator="unbiased", *, rounded=Tr
     ------
     ValueError, TypeError
         ``M0`` below 2, a negative ``exponent``, ``terms`` below 100, a
-        non-positive ``sigma0``, an unknown ``estimator`` or a non-bool
+        non-positive ``sigma0`` (or one whose result exceeds float64's range), an unknown ``estimator`` or a non-bool
         ``rounded`` (each named).
 
     Examples
@@ -868,7 +893,7 @@ def schedule_limit(M0, exponent, sigma0=1.0, estimator="unbiased", *, rounded=Tr
         mean_sq += ev[-1] * tail_inv
         log_es += -0.75 * tail_inv
         var_term = np.expm1(np.log(ev[-1]) + log_ev_tail)
-    return float(sigma0**2 * (mean_sq + var_term - 2.0 * np.expm1(log_es)))
+    return float(_scale_by_sigma0(mean_sq + var_term - 2.0 * np.expm1(log_es), sigma0, 2))
 
 
 # --------------------------------------------------------------------------- d dimensions
@@ -1283,7 +1308,7 @@ def moment_recursion(n, M, *, mixing=None, sigma0=1.0, estimator="unbiased") -> 
     M = _const_M(M)
     sigma0 = check_float("sigma0", sigma0, min=0.0, min_inclusive=False)
     v, e, pool = _first_moments(n, M, mixing, estimator)
-    s2 = sigma0**2
+    s2 = _scale_by_sigma0(1.0, sigma0, 2)
     return MomentPath(variance=v * s2, mean_squared_error=e * s2, pool_size=pool, mixing=mixing.to_spec())
 
 
@@ -1488,7 +1513,7 @@ def workflow_moments(n, M, *, mixing=None, sigma0=1.0, estimator="unbiased", ord
     if order is None:
         order = _MIXTURE_ORDER if wf == "mixture" else _ORDER
     order = check_int("order", order, min=2, max=_MIXTURE_MAX_ORDER if wf == "mixture" else 12)
-    s2 = sigma0**2
+    s2 = _scale_by_sigma0(1.0, sigma0, 2)
     gen = np.arange(n + 1)
     if wf == "replace":
         e = expected_mean_squared_error(gen, M, 1.0, estimator)
@@ -1496,8 +1521,9 @@ def workflow_moments(n, M, *, mixing=None, sigma0=1.0, estimator="unbiased", ord
         es = expected_std(gen, M, 1.0, estimator)
         w2 = expected_w2_squared(gen, M, 1.0, estimator)
         vm = np.stack([expected_variance_power(gen, M, float(j), 1.0, estimator) for j in range(order + 1)], axis=1)
-        return WorkflowMoments(mixing.to_spec(), order, "closed form", e * s2, v * s2, vm * s2 ** np.arange(order + 1),
-                               es * sigma0, es * sigma0, w2 * s2, w2 * s2)
+        vm = _scale_by_sigma0(vm, sigma0, 2 * np.arange(order + 1), finite=False)
+        return WorkflowMoments(mixing.to_spec(), order, "closed form", e * s2, v * s2, vm, es * sigma0, es * sigma0,
+                               w2 * s2, w2 * s2)
     if wf == "accumulate-subsample":
         v, e, _ = _first_moments(n, M, mixing, estimator)
         lo = np.zeros(n + 1)
@@ -1521,7 +1547,7 @@ def workflow_moments(n, M, *, mixing=None, sigma0=1.0, estimator="unbiased", ord
     w_lo = np.maximum(msq + v + 1.0 - 2.0 * hi, msq + (np.sqrt(v) - 1.0) ** 2)
     w_hi = msq + v + 1.0 - 2.0 * lo
     return WorkflowMoments(mixing.to_spec(), order, "moment bracket", msq * s2, v * s2,
-                           var * s2 ** np.arange(order + 1), lo * sigma0, hi * sigma0, w_lo * s2, w_hi * s2)
+                           _scale_by_sigma0(var, sigma0, 2 * np.arange(order + 1), finite=False), lo * sigma0, hi * sigma0, w_lo * s2, w_hi * s2)
 
 
 def expected_w2_squared_bounds(n, M, *, mixing=None, sigma0=1.0, estimator="unbiased"):
@@ -1636,7 +1662,7 @@ def stationary_moments(M, *, mixing, sigma0=1.0, estimator="unbiased"):
     mixing = _mix(mixing)
     M = check_int("M", M, min=2)
     sigma0 = check_float("sigma0", sigma0, min=0.0, min_inclusive=False)
-    s2 = sigma0**2
+    s2 = _scale_by_sigma0(1.0, sigma0, 2)
     wf = mixing.workflow
     g = mixing.real
     if wf == "replace":
@@ -1729,7 +1755,7 @@ def long_run_moments(M, *, mixing, sigma0=1.0, estimator="unbiased", generations
         lim = accumulate_limits(M, sigma0=sigma0, estimator=estimator)
         return lim["variance"], lim["mean_squared_error"]
     v, e, _ = _first_moments(4 * n, M, mixing, estimator)
-    s2 = sigma0**2
+    s2 = _scale_by_sigma0(1.0, sigma0, 2)
     e_lim = float((4 * e[4 * n] - e[n]) / 3 * s2)
     if mixing.workflow == "accumulate-subsample" and mixing.real == 0:
         # E sigma_t^2 has no finite positive limit: for a pool of N = tM points the recursion gives
@@ -1844,8 +1870,8 @@ def accumulate_limits(M, *, sigma0=1.0, estimator="unbiased", tol=1e-12):
     e1 = 1.0 / Mf
     return {
         "ratio": float(ratio),
-        "variance": float(0.5 * (v_inf + v[-1]) * sigma0**2),
-        "mean_squared_error": float(ratio * e1 * sigma0**2),
+        "variance": float(0.5 * (v_inf + v[-1]) * _scale_by_sigma0(1.0, sigma0, 2)),
+        "mean_squared_error": float(ratio * e1 * _scale_by_sigma0(1.0, sigma0, 2)),
         "tolerance": float(max(err / ratio, (v[-1] - v_inf) / v[-1])),
     }
 
@@ -1904,7 +1930,7 @@ def augment_stationary_mean_variance(M, synthetic_ratio, sigma0=1.0):
     M = check_int("M", M, min=2)
     lam = check_float("synthetic_ratio", synthetic_ratio, min=0.0, min_inclusive=False)
     sigma0 = check_float("sigma0", sigma0, min=0.0, min_inclusive=False)
-    return lam * sigma0**2 / (M * (1.0 + 2.0 * lam))
+    return lam * _scale_by_sigma0(1.0, sigma0, 2) / (M * (1.0 + 2.0 * lam))
 
 
 def augment_stability_threshold(lipschitz_ratio=0.0):
@@ -1996,7 +2022,7 @@ def weighted_mean_stationary_error(weight, M, sigma0=1.0):
     w = check_float("weight", weight, min=0.0, max=1.0, min_inclusive=False)
     M = check_int("M", M, min=1)
     sigma0 = check_float("sigma0", sigma0, min=0.0, min_inclusive=False)
-    return float(sigma0**2 / M * (w * w + (1 - w) ** 2) / (w * (2 - w)))
+    return float(_scale_by_sigma0(1.0, sigma0, 2) / M * (w * w + (1 - w) ** 2) / (w * (2 - w)))
 
 
 def golden_ratio_weight():
