@@ -326,7 +326,7 @@ def _add_lm(sub):
                                                "PyTorch's default for a pretrained one)")
     p.add_argument("--quick", action="store_true",
                    help="quick preset (pretrained model: 48 blocks of 64 tokens, 2 epochs, top 2 blocks, sampling, "
-                        "generations 0..2; about 5 CPU-minutes per generation)")
+                        "generations 0..2; about 1.5 CPU-minutes per generation)")
     p.add_argument("--out", default="runs/lm", help="output directory: run/ (the record), figures and table (default runs/lm)")
     p.add_argument("--save-checkpoints", action=argparse.BooleanOptionalAction, default=True,
                    help="store every generation's best checkpoint (--no-save-checkpoints: generation 0's only)")

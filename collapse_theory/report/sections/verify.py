@@ -12,7 +12,7 @@ from .._section import Section
 
 
 def build(*, quick: bool, seed: int) -> Section:
-    """The verify section: the full level in the full report (about 1.5 minutes), the quick level with ``quick``."""
+    """The verify section: the full level in the full report (about 40 s on two idle cores), the quick level with ``quick``."""
     from ... import verify
 
     res = verify.run("quick" if quick else "full", rng=seed, show_progress=False)

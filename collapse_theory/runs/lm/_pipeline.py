@@ -76,9 +76,11 @@ PRESETS = {
         batch_size=8, generation_batch_size=32, lr=2e-5, epochs=5, train_layers=None,
         decoding={"method": "beam", "width": 5},
     ),
-    # budgeted from measured CPU costs of SmolLM2-135M in float32 on this kind of CPU: a training step on 8 blocks
-    # of 64 tokens (top 2 blocks) about 8.5 CPU-s, scoring one block 0.8 CPU-s, writing 64 tokens per block (batch
-    # of 48) about 3 CPU-s per block: about 5 CPU-minutes per generation, three generations (0..2)
+    # budgeted from measured CPU costs of SmolLM2-135M in float32 on this kind of CPU (idle, 2 cores): a training
+    # step on 8 blocks of 64 tokens (top 2 blocks) about 2.6 CPU-s, writing 64 tokens per block (batch of 48) about
+    # 0.9 CPU-s per block, scoring about 17 CPU-s: about 1.5 CPU-minutes per generation, three generations (0..2),
+    # 2 min 38 s of wall time in all (271 CPU-s). Training the top 6 blocks instead lowers generation 0's test
+    # perplexity from 32 to 19 at 1.5x the cost; 192 training blocks lower it to 14 at 5x
     ("pretrained", "quick"): dict(
         **LANGUAGE, train_blocks=48, valid_blocks=8, test_blocks=16, block_size=64, new_tokens=64,
         batch_size=8, generation_batch_size=48, lr=3e-4, epochs=2, train_layers=2,
@@ -578,7 +580,7 @@ def run(generations: int | None = None, *, model=None, corpus=None, mixing=None,
         The quick preset (:data:`PRESETS`): for a pretrained model, 48
         training blocks of 64 tokens, 2 epochs, only the top 2 blocks trained,
         ancestral sampling, generations 0..2 unless ``generations`` is given
-        (about 5 CPU-minutes per generation; see the preset's comment).
+        (about 1.5 CPU-minutes per generation; see the preset's comment).
     setting : dict, optional
         Overrides of the preset (language, corpus sizes, tiny-model size,
         pretraining), e.g. ``{"train_blocks": 100, "layers": 1}``.
