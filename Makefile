@@ -66,19 +66,21 @@ coverage: $(STAMP)
 # Hypothesis over the public constructors and theory functions with arbitrary input
 # (issue 17's contract); not part of `make test`. Each target runs in its own process
 # (an unguarded allocation there cannot take the others down), address space capped at
-# FUZZ_MEMORY_GB; FUZZ_EXAMPLES per target; counts in fuzz.json, findings in fuzz.log.
+# FUZZ_MEMORY_GB; FUZZ_EXAMPLES per target; counts in fuzz.json, findings in fuzz.log and fuzz_findings.jsonl.
 FUZZ_EXAMPLES ?= 400
 FUZZ_MEMORY_GB ?= 6
 fuzz: $(STAMP)
-	rm -f fuzz.json fuzz.log; status=0; \
+	rm -f fuzz.json fuzz.log fuzz_findings.jsonl; status=0; \
 	for t in $$(CT_FUZZ=1 $(BIN)/python -m pytest tests/test_fuzz.py --collect-only -q -p no:cacheprovider | grep '::'); do \
-	  CT_FUZZ=1 CT_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) CT_FUZZ_MEMORY_GB=$(FUZZ_MEMORY_GB) CT_FUZZ_REPORT=fuzz.json \
+	  CT_FUZZ=1 CT_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) CT_FUZZ_MEMORY_GB=$(FUZZ_MEMORY_GB) CT_FUZZ_REPORT=fuzz.json CT_FUZZ_FINDINGS=fuzz_findings.jsonl \
 	    $(BIN)/python -m pytest "$$t" -p no:cacheprovider -q --tb=short -W ignore::RuntimeWarning >> fuzz.log 2>&1 \
 	    || status=1; \
-	done; grep -E "^E +AssertionError: " fuzz.log | sort | uniq -c; cat fuzz.json; exit $$status
+	done; grep -E "^E +AssertionError: " fuzz.log | sort | uniq -c; cat fuzz.json; \
+	if [ -s fuzz_findings.jsonl ]; then echo "findings (one line per failing call, shrinking included):"; \
+	  sort -u fuzz_findings.jsonl | cut -c1-400; fi; exit $$status
 
 bench: $(STAMP)
 	$(BIN)/python -m pytest benchmarks --benchmark-only --benchmark-columns=min,median,max,rounds -s
 
 clean:
-	rm -rf $(VENV) $(REPORT) verify .pytest_cache .benchmarks .hypothesis fuzz.json fuzz.log
+	rm -rf $(VENV) $(REPORT) verify .pytest_cache .benchmarks .hypothesis fuzz.json fuzz.log fuzz_findings.jsonl

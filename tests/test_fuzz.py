@@ -18,7 +18,9 @@ Skipped unless ``CT_FUZZ=1`` (so ``make test`` does not run it).
 ``CT_FUZZ_MEMORY_GB`` caps this process's address space so that an
 unguarded allocation fails here instead of swapping the machine, and
 ``CT_FUZZ_REPORT`` names a JSON file where the count of examples tried and
-the contract violations found per target are written.
+the contract violations found per target are written, and ``CT_FUZZ_FINDINGS``
+a file where each violation is appended (a JSON line with its arguments)
+before it is raised.
 """
 
 from __future__ import annotations
@@ -56,12 +58,15 @@ if os.environ.get("CT_FUZZ_MEMORY_GB"):
     import resource
 
     from collapse_theory.chains import discrete as _cd
+    from collapse_theory.chains import gaussian as _cg
 
     _cap = int(float(os.environ["CT_FUZZ_MEMORY_GB"]) * 2**30)
     resource.setrlimit(resource.RLIMIT_AS, (_cap, _cap))
     # the memory guards refuse above 1 GiB here, so an estimate that is several times too low
     # still shows up as a MemoryError under the cap instead of passing unnoticed
-    _cd.MEMORY_LIMIT_BYTES = td.MEMORY_LIMIT_BYTES = w.MAX_OT_BYTES = 2**30
+    # (the Gaussian chain's guard was left at 8 GiB, above the cap: a run it let through died of a MemoryError
+    # while pytest formatted the failure, and the log showed no example)
+    _cd.MEMORY_LIMIT_BYTES = _cg.MEMORY_LIMIT_BYTES = td.MEMORY_LIMIT_BYTES = w.MAX_OT_BYTES = 2**30
 
 STATS: dict = {}
 
@@ -147,6 +152,37 @@ def _finite_input(args) -> bool:
     return True
 
 
+def _finding(name, message, args):
+    """Append a contract violation to ``CT_FUZZ_FINDINGS`` (one JSON line) before it is raised.
+
+    The file keeps what the log can lose: a failure on a result of a gigabyte left a
+    process at its address-space cap, and pytest then failed with a MemoryError while
+    formatting the traceback, printing nothing of the example.
+    """
+    path = os.environ.get("CT_FUZZ_FINDINGS")
+    if path:
+        with open(path, "a") as fh:
+            fh.write(json.dumps({"target": name, "message": message, "args": repr(args)[:2000]}) + "\n")
+    return message
+
+
+def _violation(name, out, args, *, low, high, allow_inf):
+    """The first breach of the contract by a returned value, or None."""
+    finite_in = _finite_input(args)
+    for v in _values(out):
+        v = np.asarray(v, dtype=float)
+        if finite_in and np.any(np.isnan(v)):
+            return f"{name}: NaN from finite input"
+        if not allow_inf and np.any(np.isinf(v)):
+            return f"{name}: infinite result"
+        vv = v[np.isfinite(v)]
+        if low is not None and vv.size and not np.all(vv >= low - 1e-9):
+            return f"{name}: result below {low}: {vv.min()}"
+        if high is not None and vv.size and not np.all(vv <= high + 1e-9):
+            return f"{name}: result above {high}: {vv.max()}"
+    return None
+
+
 def check(name, func, params, args, *, low=None, high=None, allow_inf=False):
     """Call ``func(**args)`` and assert the contract; ``params`` are the names an error may give."""
     rec = STATS.setdefault(name, {"examples": 0, "refused": 0, "returned": 0})
@@ -168,26 +204,20 @@ def check(name, func, params, args, *, low=None, high=None, allow_inf=False):
         signal.signal(signal.SIGALRM, old)
     if failure is not None:
         out = None
-        raise AssertionError(failure)
+        raise AssertionError(_finding(name, failure, args))
     if refused is not None:
         rec["refused"] += 1
         named = [p for p in params if re.search(rf"(?<![A-Za-z0-9_]){re.escape(p)}(?![A-Za-z0-9_])", refused)]
-        assert named, f"{name}: the error does not name a parameter of {params}: {refused[:300]!r}"
-        assert "np.float64(" not in refused, f"{name}: a NumPy repr leaks into the message: {refused[:300]!r}"
+        if not named:
+            raise AssertionError(_finding(name, f"{name}: the error does not name a parameter of {params}: {refused[:300]!r}", args))
+        if "np.float64(" in refused:
+            raise AssertionError(_finding(name, f"{name}: a NumPy repr leaks into the message: {refused[:300]!r}", args))
         return None
     rec["returned"] += 1
-    finite_in = _finite_input(args)
-    for v in _values(out):
-        v = np.asarray(v, dtype=float)
-        if finite_in:
-            assert not np.any(np.isnan(v)), f"{name}: NaN from finite input"
-        if not allow_inf:
-            assert not np.any(np.isinf(v)), f"{name}: infinite result"
-        vv = v[np.isfinite(v)]
-        if low is not None and vv.size:
-            assert np.all(vv >= low - 1e-9), f"{name}: result below {low}: {vv.min()}"
-        if high is not None and vv.size:
-            assert np.all(vv <= high + 1e-9), f"{name}: result above {high}: {vv.max()}"
+    breach = _violation(name, out, args, low=low, high=high, allow_inf=allow_inf)
+    if breach is not None:
+        out = None  # the result may be large: not kept alive by the traceback
+        raise AssertionError(_finding(name, breach, args))
     return out
 
 

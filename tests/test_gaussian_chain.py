@@ -379,3 +379,35 @@ BAD_CHAIN = [
 def test_bad_input_table(call, exc, name):
     with pytest.raises(exc, match=name):
         call()
+
+
+@pytest.mark.parametrize("d, method, G, R", [(1, "exact", 100_000, 10), (1, "sample", 100_000, 10), (2, "exact", 50_000, 4),
+                                             (3, "sample", 20_000, 5), (5, "exact", 20_000, 10), (1, "exact", 400_000, 1),
+                                             (3, "exact", 100_000, 1)])
+def test_memory_guard_estimate_covers_the_measured_peak(monkeypatch, d, method, G, R):
+    # the guard's estimate was 3x (1-D) to 7x (d = 3) below the peak of simulate and the first access to
+    # w2_squared_to_initial, so a call it let through at 8 GiB could need 24 to 55 GiB; the peak here is measured
+    # with tracemalloc (which counts NumPy's buffers) and set against the estimate the guard states
+    import re
+    import tracemalloc
+
+    from collapse_theory.chains import gaussian as cg
+
+    mean, cov = (0.0, 1.0) if d == 1 else (np.zeros(d), np.eye(d))
+    chain = ct.GaussianChain(mean, cov, 8, method=method)
+    chain.simulate(3, 2, rng=0, show_progress=False).w2_squared_to_initial  # compiled and warm
+    monkeypatch.setattr(cg, "MEMORY_LIMIT_BYTES", 0)
+    with pytest.raises(ValueError, match="GiB") as info:
+        chain.simulate(G, R, rng=0, show_progress=False)
+    need = float(re.search(r"about ([0-9.e+-]+) GiB", str(info.value)).group(1)) * 2**30
+    monkeypatch.setattr(cg, "MEMORY_LIMIT_BYTES", 8 * 2**30)
+    tracemalloc.start()
+    try:
+        run = chain.simulate(G, R, rng=0, show_progress=False)
+        w2 = run.w2_squared_to_initial
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert np.isfinite(w2).all()
+    assert peak <= need, f"peak {peak / 2**20:.1f} MiB above the estimate {need / 2**20:.1f} MiB"
+    assert need < 3 * peak  # and not so loose that it refuses what fits (its fixed part is 16 MiB of temporaries)

@@ -47,7 +47,8 @@ from ..wasserstein import _w2_squared_logvar_core, w2_squared_gaussian_factors
 from . import _kernels_gaussian as _k
 from ._result import _Paths
 
-__all__ = ["ACCEPTED_WORKFLOWS", "BLOCK", "EXACT_WORKFLOWS", "MEMORY_LIMIT_BYTES", "POOL_LIMIT_BYTES", "GaussianChain", "GaussianChainResult"]
+__all__ = ["ACCEPTED_WORKFLOWS", "BLOCK", "EXACT_WORKFLOWS", "MEMORY_LIMIT_BYTES", "POOL_LIMIT_BYTES", "W2_CHUNK", "GaussianChain",
+           "GaussianChainResult"]
 
 #: Replicates drawn from one random stream (fixed, so results do not depend on R).
 BLOCK = 1024
@@ -112,14 +113,37 @@ class GaussianChainResult(_Paths):
 
     @cached_property
     def w2_squared_to_initial(self) -> np.ndarray:
-        """W2^2 to the generation-0 Gaussian, shape (R, G+1) (computed on first access, then cached)."""
+        """W2^2 to the generation-0 Gaussian, shape (R, G+1) (computed on first access, then cached).
+
+        Computed in chunks of :data:`W2_CHUNK` entries (over 16 d^2 in d-D), so that its temporaries
+        (dozens of arrays of the chunk's size in d-D, one SVD per entry) stay
+        small beside the paths; each entry is independent, so chunking does not
+        change a bit.
+        """
+        R, G1 = self.mean.shape[:2]
+        out = np.empty((R, G1))
+        flat_out = out.reshape(-1)
+        flat_mean = self.mean.reshape((R * G1,) + self.mean.shape[2:])
         if self.log_var is not None:
-            # exact near sigma0 and no underflow far below it (lv = -inf gives sigma0^2)
-            return _w2_squared_logvar_core(self.mean, self.log_var, float(self.reference_mean),
-                                           float(np.log(self.reference_cov)))
-        return w2_squared_gaussian_factors(
-            self.mean, self.cholesky, self.reference_mean, np.linalg.cholesky(self.reference_cov)
-        )
+            m0, l0 = float(self.reference_mean), float(np.log(self.reference_cov))
+            flat_lv = self.log_var.reshape(-1)
+        else:
+            L0 = np.linalg.cholesky(self.reference_cov)
+            d = self.mean.shape[2]
+            flat_cf = self.chol_factor.reshape(R * G1, d, d)
+            flat_ls = self.log_scale.reshape(R * G1, d)
+        # d-D: about 240 d^2 floats of temporaries per entry (the batched SVDs)
+        step = W2_CHUNK if self.log_var is not None else max(1, W2_CHUNK // (16 * d * d))
+        for a in range(0, R * G1, step):
+            b = min(a + step, R * G1)
+            if self.log_var is not None:
+                # exact near sigma0 and no underflow far below it (lv = -inf gives sigma0^2)
+                flat_out[a:b] = _w2_squared_logvar_core(flat_mean[a:b], flat_lv[a:b], m0, l0)
+            else:
+                with np.errstate(under="ignore"):
+                    chol = flat_cf[a:b] * np.exp(flat_ls[a:b])[..., None, :]
+                flat_out[a:b] = w2_squared_gaussian_factors(flat_mean[a:b], chol, self.reference_mean, L0)
+        return out
 
     def w2_squared_to_data(self, x, generations=None) -> np.ndarray:
         """W2^2 between each model N(mu_t, Sigma_t) and the empirical distribution of ``x``.
@@ -198,6 +222,10 @@ EXACT_WORKFLOWS = ("replace", "fresh", "accumulate", "augment")
 ACCEPTED_WORKFLOWS = WORKFLOWS
 #: Largest working memory :meth:`GaussianChain.simulate` may allocate (8 GiB).
 MEMORY_LIMIT_BYTES = 8 * 2**30
+#: Entries of ``w2_squared_to_initial`` computed at a time, 1-D (d-D: this over 16 d^2; bounds its temporaries).
+W2_CHUNK = 2**16
+#: Bound on those temporaries (1-D: about 6 floats per entry; d-D: about 240 d^2), counted by the memory guard.
+W2_TEMP_BYTES = 16 * 2**20
 #: Largest pool (accumulate-subsample, sample path) held per block of replicates, in bytes.
 POOL_LIMIT_BYTES = 2 * 1024**3
 
@@ -434,10 +462,14 @@ class GaussianChain:
         sizes = self._sizes(G)
         d = self.dim
         nblocks = -(-R // BLOCK)
-        # refuse before allocating: the recorded paths (mean, log-scales or factors, W2^2 on access) and,
-        # on the sample path, one block's draws of the largest generation
-        per_rg = 3 if d == 1 else (d + d * d + d + 1)
-        need = R * (G + 1) * per_rg * 8
+        # refuse before allocating: float64 entries per replicate and generation at the peak, measured with
+        # tracemalloc (1-D: mean, log-variance, W2^2 on access, and the kernel's outputs before they are
+        # reordered; d-D: mean d, trace, log-det, factors d^2, log-scales d and W2^2 kept, while the kernel's
+        # outputs, d^2 + 2d - 1 more, are reordered), per-generation buffers (up to 16 entries in 1-D, one
+        # replicate's worth in d-D), W2^2's chunk temporaries and, on the sample path, one block's draws of
+        # the largest generation
+        per_rg = 4 if d == 1 else 2 * d * d + 4 * d + 2
+        need = (G + 1) * (R * per_rg + (16 if d == 1 else per_rg)) * 8 + W2_TEMP_BYTES
         if self.method == "sample" and sizes.size:
             need += min(R, BLOCK) * int(sizes.max()) * (d + 1) * 8
         if need > MEMORY_LIMIT_BYTES:
