@@ -121,28 +121,30 @@ class GaussianChainResult(_Paths):
         change a bit.
         """
         R, G1 = self.mean.shape[:2]
+        n = R * G1
         out = np.empty((R, G1))
-        flat_out = out.reshape(-1)
-        flat_mean = self.mean.reshape((R * G1,) + self.mean.shape[2:])
+        flat_mean = self.mean.reshape((n,) + self.mean.shape[2:])
         if self.log_var is not None:
             m0, l0 = float(self.reference_mean), float(np.log(self.reference_cov))
             flat_lv = self.log_var.reshape(-1)
+            step = W2_CHUNK
+
+            def part(a, b):  # exact near sigma0 and no underflow far below it (lv = -inf gives sigma0^2)
+                return _w2_squared_logvar_core(flat_mean[a:b], flat_lv[a:b], m0, l0)
         else:
             L0 = np.linalg.cholesky(self.reference_cov)
             d = self.mean.shape[2]
-            flat_cf = self.chol_factor.reshape(R * G1, d, d)
-            flat_ls = self.log_scale.reshape(R * G1, d)
-        # d-D: about 240 d^2 floats of temporaries per entry (the batched SVDs)
-        step = W2_CHUNK if self.log_var is not None else max(1, W2_CHUNK // (16 * d * d))
-        for a in range(0, R * G1, step):
-            b = min(a + step, R * G1)
-            if self.log_var is not None:
-                # exact near sigma0 and no underflow far below it (lv = -inf gives sigma0^2)
-                flat_out[a:b] = _w2_squared_logvar_core(flat_mean[a:b], flat_lv[a:b], m0, l0)
-            else:
+            flat_cf = self.chol_factor.reshape(n, d, d)
+            flat_ls = self.log_scale.reshape(n, d)
+            step = max(1, W2_CHUNK // (16 * d * d))  # about 240 d^2 floats of temporaries per entry (the SVDs)
+
+            def part(a, b):
                 with np.errstate(under="ignore"):
                     chol = flat_cf[a:b] * np.exp(flat_ls[a:b])[..., None, :]
-                flat_out[a:b] = w2_squared_gaussian_factors(flat_mean[a:b], chol, self.reference_mean, L0)
+                return w2_squared_gaussian_factors(flat_mean[a:b], chol, self.reference_mean, L0)
+        flat_out = out.reshape(-1)
+        for a in range(0, n, step):
+            flat_out[a:a + step] = part(a, min(a + step, n))
         return out
 
     def w2_squared_to_data(self, x, generations=None) -> np.ndarray:

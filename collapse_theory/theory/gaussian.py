@@ -1868,10 +1868,11 @@ def accumulate_limits(M, *, sigma0=1.0, estimator="unbiased", tol=1e-12):
     if err > tol * ratio:
         raise ValueError(f"tol = {tol} is below the attainable truncation error {err / ratio:.2g}")
     e1 = 1.0 / Mf
+    s2 = _scale_by_sigma0(1.0, sigma0, 2)
     return {
         "ratio": float(ratio),
-        "variance": float(0.5 * (v_inf + v[-1]) * _scale_by_sigma0(1.0, sigma0, 2)),
-        "mean_squared_error": float(ratio * e1 * _scale_by_sigma0(1.0, sigma0, 2)),
+        "variance": float(0.5 * (v_inf + v[-1]) * s2),
+        "mean_squared_error": float(ratio * e1 * s2),
         "tolerance": float(max(err / ratio, (v[-1] - v_inf) / v[-1])),
     }
 

@@ -91,15 +91,15 @@ def _pretrained(seed):
                 "impossible_share": run.metric("impossible_share").tolist(),
                 "timing_s": table[["fine_tune_s", "generate_s", "evaluate_s", "fine_tune_cpu_s", "generate_cpu_s",
                                    "evaluate_cpu_s"]].to_dict(orient="list")}
-        return {"figures": figures, "captions": captions, "table": table, "caption": _pretrained_caption(run),
+        return {"figures": figures, "captions": captions, "table": table, "caption": _pretrained_caption(run, table),
                 "data": data}, None
 
 
-def _pretrained_caption(run) -> str:
+def _pretrained_caption(run, tab) -> str:
+    """The caption's paragraph on the pretrained run, from the run and its summary table ``tab``."""
     from ...runs import lm
 
     cfg = run.config
-    tab = lm.summary_table(run)
     ref = lm.reference(run)
     G = int(tab["generation"].to_numpy()[-1])
     cpu = tab[["fine_tune_cpu_s", "generate_cpu_s", "evaluate_cpu_s"]].to_numpy().mean(axis=0)
